@@ -1,0 +1,330 @@
+//! The record the XDP program writes into the ring buffer, and everything else the
+//! kernel and userspace sides must agree on: selection reasons, malformed reasons,
+//! counter slots and tunables. `no_std` so that the eBPF crate can use it.
+#![no_std]
+
+/// Most TCP option bytes a header can carry (data offset 15 => 60 - 20).
+pub const MAX_TCP_OPTION_BYTES: usize = 40;
+
+/// Longest chain of IPv6 extension headers walked before TCP; longer is malformed.
+pub const MAX_IPV6_EXT_HEADERS: usize = 6;
+
+/// Most bytes of IPv6 extension headers walked before TCP; more is malformed
+/// (chain too long). Keeps the verifier's view of packet offsets bounded.
+pub const MAX_IPV6_EXT_BYTES: usize = 1024;
+
+/// Most VLAN tags (802.1Q / 802.1ad) parsed; a deeper stack is malformed.
+pub const MAX_VLAN_TAGS: usize = 2;
+
+/// Why a packet was selected: a bit set, since a packet can be several things at once
+/// (nmap's ECN probe is both a SYN and scan-like).
+pub mod reason {
+    /// SYN without ACK.
+    pub const SYN: u8 = 1 << 0;
+    /// SYN with ACK.
+    pub const SYNACK: u8 = 1 << 1;
+    /// A flag combination or header value a normal stack does not send.
+    pub const SCAN_PROBE: u8 = 1 << 2;
+    /// A rate-limited sample of the TCP timestamp option on a flow whose SYN or
+    /// SYN-ACK was seen.
+    pub const TS_SAMPLE: u8 = 1 << 3;
+    pub const ALL: u8 = SYN | SYNACK | SCAN_PROBE | TS_SAMPLE;
+}
+
+/// TCP flag bits as they sit in the 16-bit data-offset/flags word, data offset removed.
+pub mod tcp_flag {
+    pub const FIN: u16 = 0x001;
+    pub const SYN: u16 = 0x002;
+    pub const RST: u16 = 0x004;
+    pub const PSH: u16 = 0x008;
+    pub const ACK: u16 = 0x010;
+    pub const URG: u16 = 0x020;
+    pub const ECE: u16 = 0x040;
+    pub const CWR: u16 = 0x080;
+    /// Formerly NS (RFC 3540), now AE (AccECN).
+    pub const AE: u16 = 0x100;
+    /// The three bits still reserved by RFC 9293.
+    pub const RESERVED: u16 = 0xE00;
+    pub const ALL: u16 = 0xFFF;
+}
+
+/// Bits of [`PacketRecord::ip_flags`].
+pub mod ip_flag {
+    /// IPv4 Don't Fragment.
+    pub const DF: u8 = 1 << 0;
+    /// IPv4 More Fragments, or the M bit of an IPv6 fragment header.
+    pub const MF: u8 = 1 << 1;
+    /// IPv4 reserved ("evil") bit.
+    pub const RESERVED: u8 = 1 << 2;
+    /// An IPv6 fragment header was present (its identification is in `ip_id`).
+    pub const V6_FRAG_HEADER: u8 = 1 << 3;
+}
+
+/// Bits of [`PacketRecord::rec_flags`]: facts about the capture itself.
+pub mod rec_flag {
+    /// The TCP header claimed more option bytes than the packet holds; `opt_len` is
+    /// what was actually there.
+    pub const OPTIONS_TRUNCATED: u8 = 1 << 0;
+}
+
+/// Why a frame could not be parsed up to its TCP header. Shared so that the kernel
+/// counters and the pcap path's counters have the same slots and names.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Malformed {
+    EthernetTruncated = 0,
+    VlanTruncated = 1,
+    VlanTooDeep = 2,
+    Ipv4Truncated = 3,
+    Ipv4BadHeaderLength = 4,
+    Ipv4BadTotalLength = 5,
+    Ipv6Truncated = 6,
+    Ipv6ExtensionTruncated = 7,
+    Ipv6ExtensionChainTooLong = 8,
+    TcpTruncated = 9,
+    TcpBadDataOffset = 10,
+    TcpOptionsTruncated = 11,
+    /// The version nibble disagrees with the EtherType (or an unknown raw-IP version).
+    IpBadVersion = 12,
+}
+
+impl Malformed {
+    pub const COUNT: usize = 13;
+    pub const ALL: [Malformed; Self::COUNT] = [
+        Malformed::EthernetTruncated,
+        Malformed::VlanTruncated,
+        Malformed::VlanTooDeep,
+        Malformed::Ipv4Truncated,
+        Malformed::Ipv4BadHeaderLength,
+        Malformed::Ipv4BadTotalLength,
+        Malformed::Ipv6Truncated,
+        Malformed::Ipv6ExtensionTruncated,
+        Malformed::Ipv6ExtensionChainTooLong,
+        Malformed::TcpTruncated,
+        Malformed::TcpBadDataOffset,
+        Malformed::TcpOptionsTruncated,
+        Malformed::IpBadVersion,
+    ];
+
+    /// Label value for metrics and JSON: a small fixed set.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Malformed::EthernetTruncated => "ethernet_truncated",
+            Malformed::VlanTruncated => "vlan_truncated",
+            Malformed::VlanTooDeep => "vlan_too_deep",
+            Malformed::Ipv4Truncated => "ipv4_truncated",
+            Malformed::Ipv4BadHeaderLength => "ipv4_bad_header_length",
+            Malformed::Ipv4BadTotalLength => "ipv4_bad_total_length",
+            Malformed::Ipv6Truncated => "ipv6_truncated",
+            Malformed::Ipv6ExtensionTruncated => "ipv6_extension_truncated",
+            Malformed::Ipv6ExtensionChainTooLong => "ipv6_extension_chain_too_long",
+            Malformed::TcpTruncated => "tcp_truncated",
+            Malformed::TcpBadDataOffset => "tcp_bad_data_offset",
+            Malformed::TcpOptionsTruncated => "tcp_options_truncated",
+            Malformed::IpBadVersion => "ip_bad_version",
+        }
+    }
+}
+
+/// Slots of the per-CPU counter array the XDP program increments.
+pub mod counter {
+    use super::Malformed;
+    /// Every frame the program ran on.
+    pub const SEEN: u32 = 0;
+    /// Frames that carried TCP over IPv4/IPv6 and parsed cleanly up to the TCP header.
+    pub const TCP: u32 = 1;
+    /// Selected, by reason bit: SELECTED_BASE + bit index (0 SYN .. 3 TS_SAMPLE).
+    pub const SELECTED_BASE: u32 = 2;
+    /// Selected records the ring buffer had no room for (dropped, never blocking).
+    pub const RINGBUF_FULL: u32 = 6;
+    /// Non-first IPv4/IPv6 fragments passed over (no TCP header in them).
+    pub const FRAGMENT_SKIPPED: u32 = 7;
+    /// Malformed frames: MALFORMED_BASE + Malformed as u32.
+    pub const MALFORMED_BASE: u32 = 8;
+    pub const COUNT: u32 = MALFORMED_BASE + Malformed::COUNT as u32;
+
+    pub const fn malformed(m: Malformed) -> u32 {
+        MALFORMED_BASE + m as u32
+    }
+}
+
+/// Tunables the loader writes into the program's read-only globals before loading.
+pub mod tunable {
+    /// Name of the global: minimum gap between timestamp samples of one flow (ns).
+    pub const TS_SAMPLE_INTERVAL_NS: &str = "TS_SAMPLE_INTERVAL_NS";
+    /// Name of the global: most timestamp samples taken from one flow.
+    pub const TS_SAMPLE_MAX_PER_FLOW: &str = "TS_SAMPLE_MAX_PER_FLOW";
+    /// Name of the global: the ring buffer is woken every this many records.
+    pub const WAKEUP_BATCH: &str = "WAKEUP_BATCH";
+    pub const DEFAULT_TS_SAMPLE_INTERVAL_NS: u64 = 1_000_000_000;
+    pub const DEFAULT_TS_SAMPLE_MAX_PER_FLOW: u32 = 64;
+    pub const DEFAULT_WAKEUP_BATCH: u32 = 16;
+    /// Entries of the LRU flow map that gates timestamp samples.
+    pub const FLOW_MAP_ENTRIES: u32 = 65_536;
+}
+
+/// Names of the maps in the eBPF object.
+pub mod map_name {
+    pub const EVENTS: &str = "EVENTS";
+    pub const COUNTERS: &str = "COUNTERS";
+    pub const FLOWS: &str = "FLOWS";
+    pub const WAKEUP: &str = "WAKEUP";
+}
+
+/// Name of the XDP program in the eBPF object.
+pub const PROGRAM_NAME: &str = "osfp";
+
+/// One selected packet's header features. Written by the XDP program into the ring
+/// buffer, and by the pcap path from a file: the same bytes either way.
+///
+/// Every byte is written explicitly (`_pad` included) so that the kernel never hands
+/// out uninitialised ring-buffer memory and two records compare equal byte for byte.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PacketRecord {
+    /// Capture time in ns: CLOCK_MONOTONIC from the kernel (userspace converts it to
+    /// Unix time), Unix time from a file.
+    pub ts_ns: u64,
+    pub ifindex: u32,
+    /// 4 or 6.
+    pub family: u8,
+    /// Bit set of [`reason`].
+    pub reason: u8,
+    /// TTL or hop limit.
+    pub ttl: u8,
+    /// TOS or traffic class, ECN bits included.
+    pub tos: u8,
+    /// Source address; IPv4 in the first four bytes, the rest zero.
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    /// IPv4 total length; IPv6 payload length + 40.
+    pub ip_len: u16,
+    /// IPv4 options bytes (IHL * 4 - 20); IPv6 extension header bytes before TCP.
+    pub ip_opt_len: u8,
+    /// Bit set of [`ip_flag`].
+    pub ip_flags: u8,
+    /// IPv4 identification, or the IPv6 fragment header's identification.
+    pub ip_id: u32,
+    /// IPv6 flow label (20 bits); 0 for IPv4.
+    pub flow_label: u32,
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub ack: u32,
+    /// The 12 flag bits of [`tcp_flag`].
+    pub tcp_flags: u16,
+    pub window: u16,
+    pub urg_ptr: u16,
+    /// TCP payload bytes by the IP length fields (not by what was captured).
+    pub payload_len: u16,
+    /// TCP data offset in 32-bit words.
+    pub doff: u8,
+    /// Option bytes copied into `options`.
+    pub opt_len: u8,
+    /// Bit set of [`rec_flag`].
+    pub rec_flags: u8,
+    pub _pad: [u8; 5],
+    /// Raw TCP option bytes in wire order; bytes past `opt_len` are zero.
+    pub options: [u8; MAX_TCP_OPTION_BYTES],
+}
+
+impl PacketRecord {
+    pub const SIZE: usize = core::mem::size_of::<PacketRecord>();
+
+    pub const fn zeroed() -> Self {
+        PacketRecord {
+            ts_ns: 0,
+            ifindex: 0,
+            family: 0,
+            reason: 0,
+            ttl: 0,
+            tos: 0,
+            src: [0; 16],
+            dst: [0; 16],
+            ip_len: 0,
+            ip_opt_len: 0,
+            ip_flags: 0,
+            ip_id: 0,
+            flow_label: 0,
+            sport: 0,
+            dport: 0,
+            seq: 0,
+            ack: 0,
+            tcp_flags: 0,
+            window: 0,
+            urg_ptr: 0,
+            payload_len: 0,
+            doff: 0,
+            opt_len: 0,
+            rec_flags: 0,
+            _pad: [0; 5],
+            options: [0; MAX_TCP_OPTION_BYTES],
+        }
+    }
+
+    /// The record as bytes (it has no implicit padding).
+    pub fn as_bytes(&self) -> &[u8; Self::SIZE] {
+        // SAFETY: repr(C), every field is an integer or integer array, no implicit padding
+        // (checked by the size assertion below).
+        unsafe { &*(self as *const Self as *const [u8; Self::SIZE]) }
+    }
+
+    /// Reads a record from ring-buffer bytes; `None` if the length is wrong.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != Self::SIZE {
+            return None;
+        }
+        // SAFETY: any bit pattern is a valid PacketRecord; read_unaligned copes with
+        // whatever alignment the ring buffer gives.
+        Some(unsafe { core::ptr::read_unaligned(bytes.as_ptr() as *const Self) })
+    }
+}
+
+// No implicit padding: the explicit fields add up to the struct's size.
+const _: () = assert!(PacketRecord::SIZE == 128);
+
+/// Key of the LRU map of flows whose SYN or SYN-ACK was seen, in the direction of the
+/// packet that carries the timestamps to sample.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub sport: u16,
+    pub dport: u16,
+    pub family: u8,
+    pub _pad: [u8; 3],
+}
+
+/// Value of the flow map: timestamp-sampling state.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FlowState {
+    /// Capture time of the last sample, or of the SYN / SYN-ACK.
+    pub last_ns: u64,
+    /// Samples taken so far.
+    pub samples: u32,
+    pub _pad: u32,
+}
+
+/// The timestamp option's fast-path test, shared by kernel and userspace: every
+/// mainstream stack sends it first on non-SYN segments, as `NOP NOP TS` or bare `TS`.
+/// Returns the offset of the kind byte within the options, if found.
+#[inline(always)]
+pub fn ts_option_offset(first4: [u8; 4], opt_len: usize) -> Option<usize> {
+    if opt_len >= 12 && first4 == [1, 1, 8, 10] {
+        Some(2)
+    } else if opt_len >= 10 && first4[0] == 8 && first4[1] == 10 {
+        Some(0)
+    } else {
+        None
+    }
+}
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: plain-old-data, repr(C), no implicit padding.
+    unsafe impl aya::Pod for super::PacketRecord {}
+    unsafe impl aya::Pod for super::FlowKey {}
+    unsafe impl aya::Pod for super::FlowState {}
+}

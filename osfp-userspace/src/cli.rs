@@ -1,0 +1,76 @@
+//! Command-line interface.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::sensor::AttachMode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "osfp",
+    version,
+    about = "Passive OS fingerprinting from an XDP sensor or capture files"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Attach the XDP sensor to interfaces and print what it selects.
+    Run(RunArgs),
+    /// Read pcap/pcapng files through the same selection and decoder.
+    Pcap(PcapArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct OutputArgs {
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SelectArgs {
+    /// Minimum gap between timestamp samples of one flow.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    pub ts_sample_interval: Duration,
+    /// Most timestamp samples taken from one flow.
+    #[arg(long, default_value_t = osfp_common::tunable::DEFAULT_TS_SAMPLE_MAX_PER_FLOW)]
+    pub ts_samples_per_flow: u32,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Interface to attach to (repeatable). Default: the interface of the default route.
+    #[arg(long = "iface", short = 'i')]
+    pub ifaces: Vec<String>,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub xdp_mode: AttachMode,
+    /// Ring buffer size in MiB (a power of two).
+    #[arg(long, default_value_t = 8)]
+    pub ring_mib: u32,
+    /// Print the kernel counters to stderr this often (0 = only at exit).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    pub stats_every: Duration,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct PcapArgs {
+    /// pcap or pcapng files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Do not print records; only the counter summary (for throughput measurements).
+    #[arg(long)]
+    pub quiet: bool,
+}

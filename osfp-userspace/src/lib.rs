@@ -1,0 +1,13 @@
+//! osfp: passive OS fingerprinting. The XDP program (osfp-ebpf) and the pcap path
+//! (`frame`) both produce `PacketRecord`s; `pipeline` decodes them into `Event`s.
+
+pub mod capture_file;
+pub mod cli;
+pub mod commands;
+pub mod event;
+pub mod frame;
+pub mod options;
+pub mod output;
+pub mod pipeline;
+pub mod sensor;
+pub mod stats;
