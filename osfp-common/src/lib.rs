@@ -13,8 +13,117 @@ pub const MAX_IPV6_EXT_HEADERS: usize = 6;
 /// (chain too long). Keeps the verifier's view of packet offsets bounded.
 pub const MAX_IPV6_EXT_BYTES: usize = 1024;
 
+/// Most headers walked before TCP (each VLAN tag, MPLS label, IP, UDP, GRE... is one).
+pub const MAX_LAYERS: usize = 16;
+
+/// Most GTP-U extension headers skipped.
+pub const GTP_MAX_EXTENSIONS: usize = 4;
+
+/// TCP must start within this many bytes of the frame; keeps offsets bounded.
+pub const MAX_HEADER_BYTES: usize = 2048;
+
+/// Protocols of the header walk: EtherType values, plus pseudo-types for headers that
+/// have no EtherType of their own. Shared so the kernel and the pcap path walk alike.
+pub mod layer {
+    pub const IPV4: u16 = 0x0800;
+    pub const IPV6: u16 = 0x86DD;
+    pub const VLAN_8021Q: u16 = 0x8100;
+    pub const VLAN_8021AD: u16 = 0x88A8;
+    pub const VLAN_QINQ_OLD: u16 = 0x9100;
+    pub const MPLS_UC: u16 = 0x8847;
+    pub const MPLS_MC: u16 = 0x8848;
+    pub const PPPOE_SESSION: u16 = 0x8864;
+    /// 802.1ah provider backbone bridging: I-TAG then a customer Ethernet header.
+    pub const PBB: u16 = 0x88E7;
+    /// Cisco FabricPath: FTag/TTL word then the original Ethernet header.
+    pub const FABRICPATH: u16 = 0x8903;
+    /// Transparent Ethernet bridging (GRE, Geneve): an Ethernet header follows.
+    pub const TEB: u16 = 0x6558;
+    pub const ERSPAN_2: u16 = 0x88BE;
+    pub const ERSPAN_3: u16 = 0x22EB;
+    /// Cisco VN-Tag: 4-byte tag, then an EtherType.
+    pub const VNTAG: u16 = 0x8926;
+    /// 802.1BR E-Tag: 6-byte tag, then an EtherType.
+    pub const ETAG: u16 = 0x893F;
+    /// Aruba's GRE protocol type for 802.11 frames.
+    pub const ARUBA_WLAN: u16 = 0x8200;
+    // Pseudo-types (not EtherTypes in use).
+    pub const ETHERNET: u16 = 0xFFF0;
+    pub const GRE: u16 = 0xFFF1;
+    pub const UDP: u16 = 0xFFF2;
+    /// An 802.11 data frame (CAPWAP payload, radiotap captures).
+    pub const WLAN: u16 = 0xFFF3;
+    /// An 802.2 LLC/SNAP header carrying an EtherType.
+    pub const LLC_SNAP: u16 = 0xFFF4;
+    /// An 802.11 data frame whose frame-control bytes are swapped (Cisco CAPWAP,
+    /// Wireshark's default reading).
+    pub const WLAN_SWAPPED: u16 = 0xFFF5;
+    /// A PPP frame: optional 0xFF 0x03, then the PPP protocol.
+    pub const PPP: u16 = 0xFFF6;
+
+    pub const UDP_VXLAN: u16 = 4789;
+    pub const UDP_GENEVE: u16 = 6081;
+    pub const UDP_GTP_U: u16 = 2152;
+    pub const UDP_CAPWAP_DATA: u16 = 5247;
+    pub const UDP_GRE: u16 = 4754;
+    pub const UDP_VXLAN_GPE: u16 = 4790;
+    pub const UDP_L2TP: u16 = 1701;
+    pub const UDP_AYIYA: u16 = 5072;
+
+    /// Is this UDP destination port a tunnel we open?
+    #[inline(always)]
+    pub fn udp_tunnel(port: u16) -> bool {
+        matches!(
+            port,
+            UDP_VXLAN
+                | UDP_VXLAN_GPE
+                | UDP_GENEVE
+                | UDP_GTP_U
+                | UDP_CAPWAP_DATA
+                | UDP_GRE
+                | UDP_L2TP
+                | UDP_AYIYA
+        )
+    }
+
+    /// The tunnel a UDP header leads into: by destination port, else by source port
+    /// (replies of CAPWAP, AYIYA... come from the well-known port).
+    #[inline(always)]
+    pub fn udp_tunnel_port(sport: u16, dport: u16) -> Option<u16> {
+        if udp_tunnel(dport) {
+            Some(dport)
+        } else if udp_tunnel(sport) {
+            Some(sport)
+        } else {
+            None
+        }
+    }
+
+    /// The walk protocol for an IP protocol number, if we follow it.
+    #[inline(always)]
+    pub fn from_ip_proto(p: u8) -> Option<u16> {
+        match p {
+            4 => Some(IPV4),
+            41 => Some(IPV6),
+            47 => Some(GRE),
+            17 => Some(UDP),
+            _ => None,
+        }
+    }
+
+    /// The walk protocol for the first nibble of an IP header (MPLS, GTP payloads).
+    #[inline(always)]
+    pub fn from_ip_version(nibble: u8) -> Option<u16> {
+        match nibble {
+            4 => Some(IPV4),
+            6 => Some(IPV6),
+            _ => None,
+        }
+    }
+}
+
 /// Most VLAN tags (802.1Q / 802.1ad) parsed; a deeper stack is malformed.
-pub const MAX_VLAN_TAGS: usize = 2;
+pub const MAX_VLAN_TAGS: usize = 4;
 
 /// Why a packet was selected: a bit set, since a packet can be several things at once
 /// (nmap's ECN probe is both a SYN and scan-like).
@@ -86,10 +195,15 @@ pub enum Malformed {
     TcpOptionsTruncated = 11,
     /// The version nibble disagrees with the EtherType (or an unknown raw-IP version).
     IpBadVersion = 12,
+    /// A tunnel or link header (MPLS, PPPoE, GRE, ERSPAN, VXLAN, Geneve, GTP-U,
+    /// CAPWAP, 802.11, ...) cut short.
+    TunnelTruncated = 13,
+    /// More than [`MAX_LAYERS`] headers before TCP, or headers past [`MAX_HEADER_BYTES`].
+    EncapsulationTooDeep = 14,
 }
 
 impl Malformed {
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 15;
     pub const ALL: [Malformed; Self::COUNT] = [
         Malformed::EthernetTruncated,
         Malformed::VlanTruncated,
@@ -104,6 +218,8 @@ impl Malformed {
         Malformed::TcpBadDataOffset,
         Malformed::TcpOptionsTruncated,
         Malformed::IpBadVersion,
+        Malformed::TunnelTruncated,
+        Malformed::EncapsulationTooDeep,
     ];
 
     /// Label value for metrics and JSON: a small fixed set.
@@ -122,6 +238,8 @@ impl Malformed {
             Malformed::TcpBadDataOffset => "tcp_bad_data_offset",
             Malformed::TcpOptionsTruncated => "tcp_options_truncated",
             Malformed::IpBadVersion => "ip_bad_version",
+            Malformed::TunnelTruncated => "tunnel_truncated",
+            Malformed::EncapsulationTooDeep => "encapsulation_too_deep",
         }
     }
 }
@@ -173,6 +291,8 @@ pub mod map_name {
 
 /// Name of the XDP program in the eBPF object.
 pub const PROGRAM_NAME: &str = "osfp";
+/// An XDP_PASS-only program in the same object: the benchmarks' baseline.
+pub const BASELINE_PROGRAM_NAME: &str = "osfp_baseline";
 
 /// One selected packet's header features. Written by the XDP program into the ring
 /// buffer, and by the pcap path from a file: the same bytes either way.

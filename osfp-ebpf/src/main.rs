@@ -9,16 +9,17 @@
 use core::{ffi::c_void, mem::size_of, ptr::read_unaligned};
 
 use aya_ebpf::{
+    bindings::xdp_md,
     bindings::{xdp_action, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
-    helpers::{bpf_ktime_get_ns, bpf_xdp_load_bytes},
+    helpers::{bpf_ktime_get_ns, bpf_loop, bpf_xdp_load_bytes},
     macros::{map, xdp},
     maps::{LruHashMap, PerCpuArray, RingBuf},
     programs::XdpContext,
 };
 use osfp_common::{
-    counter, ip_flag, reason, rec_flag, tcp_flag, ts_option_offset, tunable, FlowKey, FlowState,
-    Malformed, PacketRecord, MAX_IPV6_EXT_BYTES, MAX_IPV6_EXT_HEADERS, MAX_TCP_OPTION_BYTES,
-    MAX_VLAN_TAGS,
+    counter, ip_flag, layer, reason, rec_flag, tcp_flag, ts_option_offset, tunable, FlowKey,
+    FlowState, Malformed, PacketRecord, GTP_MAX_EXTENSIONS, MAX_HEADER_BYTES, MAX_IPV6_EXT_BYTES,
+    MAX_IPV6_EXT_HEADERS, MAX_LAYERS, MAX_TCP_OPTION_BYTES, MAX_VLAN_TAGS,
 };
 
 /// Default 8 MiB; the loader may resize it (`EbpfLoader::map_max_entries`).
@@ -45,11 +46,6 @@ static TS_SAMPLE_MAX_PER_FLOW: u32 = tunable::DEFAULT_TS_SAMPLE_MAX_PER_FLOW;
 #[no_mangle]
 static WAKEUP_BATCH: u32 = tunable::DEFAULT_WAKEUP_BATCH;
 
-const ETH_HLEN: usize = 14;
-const ETH_P_IPV4: u16 = 0x0800;
-const ETH_P_IPV6: u16 = 0x86DD;
-const ETH_P_8021Q: u16 = 0x8100;
-const ETH_P_8021AD: u16 = 0x88A8;
 const IPPROTO_TCP: u8 = 6;
 
 #[xdp]
@@ -58,6 +54,12 @@ pub fn osfp(ctx: XdpContext) -> u32 {
     if let Err(m) = inspect(&ctx) {
         count(counter::malformed(m));
     }
+    xdp_action::XDP_PASS
+}
+
+/// Benchmark baseline: the cheapest possible XDP program.
+#[xdp]
+pub fn osfp_baseline(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
 }
 
@@ -85,13 +87,9 @@ fn be16(p: *const u8) -> u16 {
     u16::from_be(unsafe { read_unaligned(p as *const u16) })
 }
 
-#[inline(always)]
-fn be32(p: *const u8) -> u32 {
-    // SAFETY: as for be16.
-    u32::from_be(unsafe { read_unaligned(p as *const u32) })
-}
-
 /// What the IP layer tells us, gathered before we know whether the packet is selected.
+#[derive(Clone, Copy)]
+#[repr(C)]
 struct Ip {
     family: u8,
     ttl: u8,
@@ -109,59 +107,157 @@ struct Ip {
     l4_len: usize,
 }
 
+/// `N` bytes at `off` through the helper: bounds are checked at run time, so the
+/// verifier needs no precise range for `off` (the slow path's offsets).
 #[inline(always)]
-fn inspect(ctx: &XdpContext) -> Result<(), Malformed> {
-    let eth = at::<[u8; ETH_HLEN]>(ctx, 0).ok_or(Malformed::EthernetTruncated)? as *const u8;
-    let mut proto = be16(unsafe { eth.add(12) });
-    let mut off = ETH_HLEN;
-    for _ in 0..MAX_VLAN_TAGS {
-        if proto != ETH_P_8021Q && proto != ETH_P_8021AD {
-            break;
-        }
-        let tag = at::<[u8; 4]>(ctx, off).ok_or(Malformed::VlanTruncated)? as *const u8;
-        proto = be16(unsafe { tag.add(2) });
-        off += 4;
-    }
-    let ip = match proto {
-        ETH_P_IPV4 => ipv4(ctx, off)?,
-        ETH_P_IPV6 => ipv6(ctx, off)?,
-        ETH_P_8021Q | ETH_P_8021AD => return Err(Malformed::VlanTooDeep),
-        _ => None,
+fn load<const N: usize>(ctx: &XdpContext, off: usize) -> Option<[u8; N]> {
+    let mut buf = [0u8; N];
+    // SAFETY: buf is N writable bytes on the stack.
+    let r = unsafe {
+        bpf_xdp_load_bytes(
+            ctx.ctx,
+            off as u32,
+            buf.as_mut_ptr() as *mut c_void,
+            N as u32,
+        )
     };
-    match ip {
-        Some(ip) => tcp(ctx, &ip),
-        None => Ok(()),
+    if r == 0 {
+        Some(buf)
+    } else {
+        None
     }
 }
 
-/// `Ok(None)`: not TCP, or a non-first fragment.
 #[inline(always)]
-fn ipv4(ctx: &XdpContext, off: usize) -> Result<Option<Ip>, Malformed> {
-    let h = at::<[u8; 20]>(ctx, off).ok_or(Malformed::Ipv4Truncated)? as *const u8;
-    let b = unsafe { &*(h as *const [u8; 20]) };
-    if b[0] >> 4 != 4 {
-        return Err(Malformed::IpBadVersion);
+fn b16(b: &[u8], at: usize) -> u16 {
+    ((b[at] as u16) << 8) | b[at + 1] as u16
+}
+
+#[inline(always)]
+fn b32(b: &[u8], at: usize) -> u32 {
+    ((b16(b, at) as u32) << 16) | b16(b, at + 2) as u32
+}
+
+#[inline(always)]
+fn is_vlan(p: u16) -> bool {
+    p == layer::VLAN_8021Q || p == layer::VLAN_8021AD || p == layer::VLAN_QINQ_OLD
+}
+
+/// Fast path, direct packet access: Ethernet, up to two VLAN tags, IPv4 or IPv6 with
+/// TCP right behind. Anything else that may lead to TCP goes to `walk`, which mirrors
+/// the pcap path's walker step for step; other packets stop here.
+#[inline(always)]
+fn inspect(ctx: &XdpContext) -> Result<(), Malformed> {
+    let eth = at::<[u8; 14]>(ctx, 0).ok_or(Malformed::EthernetTruncated)? as *const u8;
+    let mut proto = be16(unsafe { eth.add(12) });
+    if proto <= 1500 {
+        return walk(ctx, layer::LLC_SNAP, 14, 1, 0);
     }
-    let ihl = (b[0] & 0x0f) as usize;
-    if ihl < 5 {
-        return Err(Malformed::Ipv4BadHeaderLength);
+    let mut off = 14usize;
+    let mut vlans = 0usize;
+    while vlans < 2 && is_vlan(proto) {
+        let tag = at::<[u8; 4]>(ctx, off).ok_or(Malformed::VlanTruncated)? as *const u8;
+        proto = be16(unsafe { tag.add(2) });
+        off += 4;
+        vlans += 1;
     }
-    let hlen = ihl * 4;
-    if ctx.data() + off + hlen > ctx.data_end() {
-        return Err(Malformed::Ipv4Truncated);
+    let layers = 1 + vlans;
+    if proto == layer::IPV4 {
+        let h = at::<[u8; 20]>(ctx, off).ok_or(Malformed::Ipv4Truncated)?;
+        let b = unsafe { &*h };
+        if b[0] >> 4 != 4 {
+            return Err(Malformed::IpBadVersion);
+        }
+        let ihl = (b[0] & 0x0f) as usize;
+        if ihl < 5 {
+            return Err(Malformed::Ipv4BadHeaderLength);
+        }
+        let hlen = ihl * 4;
+        if ctx.data() + off + hlen > ctx.data_end() {
+            return Err(Malformed::Ipv4Truncated);
+        }
+        let total = b16(b, 2) as usize;
+        if total < hlen {
+            return Err(Malformed::Ipv4BadTotalLength);
+        }
+        let p = b[9];
+        if p != IPPROTO_TCP && layer::from_ip_proto(p).is_none() {
+            return Ok(());
+        }
+        if b16(b, 6) & 0x1fff != 0 {
+            count(counter::FRAGMENT_SKIPPED);
+            return Ok(());
+        }
+        if p == IPPROTO_TCP {
+            let th = at::<[u8; 20]>(ctx, off + hlen).ok_or(Malformed::TcpTruncated)?;
+            let ip = ipv4_fields(b, off, hlen, total);
+            return tcp(ctx, &ip, unsafe { &*th });
+        }
+        if !tunnel_worth_walking(ctx, p, off + hlen) {
+            return Ok(());
+        }
+        return walk(ctx, layer::IPV4, off, layers, vlans);
     }
-    let total = be16(unsafe { h.add(2) });
-    if (total as usize) < hlen {
-        return Err(Malformed::Ipv4BadTotalLength);
+    if proto == layer::IPV6 {
+        let h = at::<[u8; 40]>(ctx, off).ok_or(Malformed::Ipv6Truncated)?;
+        let b = unsafe { &*h };
+        if b[0] >> 4 != 6 {
+            return Err(Malformed::IpBadVersion);
+        }
+        let next = b[6];
+        if next == IPPROTO_TCP {
+            let th = at::<[u8; 20]>(ctx, off + 40).ok_or(Malformed::TcpTruncated)?;
+            let ip = ipv6_fields(b, off, 0, 0, 0);
+            return tcp(ctx, &ip, unsafe { &*th });
+        }
+        let ext = matches!(next, 0 | 43 | 44 | 60);
+        if !ext && !tunnel_worth_walking(ctx, next, off + 40) {
+            return Ok(());
+        }
+        return walk(ctx, layer::IPV6, off, layers, vlans);
     }
-    if b[9] != IPPROTO_TCP {
-        return Ok(None);
+    if is_vlan(proto) || walked(proto) {
+        return walk(ctx, proto, off, layers, vlans);
     }
-    let frag = be16(unsafe { h.add(6) });
-    if frag & 0x1fff != 0 {
-        count(counter::FRAGMENT_SKIPPED);
-        return Ok(None);
+    Ok(())
+}
+
+/// EtherTypes the walker follows (besides IP and VLAN).
+#[inline(always)]
+fn walked(p: u16) -> bool {
+    matches!(
+        p,
+        layer::MPLS_UC
+            | layer::MPLS_MC
+            | layer::PPPOE_SESSION
+            | layer::PBB
+            | layer::FABRICPATH
+            | layer::VNTAG
+            | layer::ETAG
+    )
+}
+
+/// May an IP payload of protocol `p` at `l4` lead to TCP? UDP only on tunnel ports
+/// (read directly, so ordinary UDP costs no helper call).
+#[inline(always)]
+fn tunnel_worth_walking(ctx: &XdpContext, p: u8, l4: usize) -> bool {
+    match layer::from_ip_proto(p) {
+        None => false,
+        Some(layer::UDP) => match at::<[u8; 8]>(ctx, l4) {
+            Some(u) => {
+                let u = u as *const u8;
+                layer::udp_tunnel_port(be16(u), be16(unsafe { u.add(2) })).is_some()
+            }
+            // Cut short: the walker counts it.
+            None => true,
+        },
+        Some(_) => true,
     }
+}
+
+#[inline(always)]
+fn ipv4_fields(b: &[u8; 20], off: usize, hlen: usize, total: usize) -> Ip {
+    let frag = b16(b, 6);
     let mut ip_flags = 0;
     if frag & 0x4000 != 0 {
         ip_flags |= ip_flag::DF;
@@ -172,61 +268,515 @@ fn ipv4(ctx: &XdpContext, off: usize) -> Result<Option<Ip>, Malformed> {
     if frag & 0x8000 != 0 {
         ip_flags |= ip_flag::RESERVED;
     }
-    Ok(Some(Ip {
+    Ip {
         family: 4,
         ttl: b[8],
         tos: b[1],
-        ip_len: total,
+        ip_len: total as u16,
         ip_opt_len: (hlen - 20) as u8,
         ip_flags,
-        ip_id: be16(unsafe { h.add(4) }) as u32,
+        ip_id: b16(b, 4) as u32,
         flow_label: 0,
         addr_off: off + 12,
         l4: off + hlen,
-        l4_len: total as usize - hlen,
-    }))
+        l4_len: total - hlen,
+    }
 }
 
 #[inline(always)]
-fn ipv6(ctx: &XdpContext, off: usize) -> Result<Option<Ip>, Malformed> {
-    let h = at::<[u8; 40]>(ctx, off).ok_or(Malformed::Ipv6Truncated)? as *const u8;
-    let b = unsafe { &*(h as *const [u8; 8]) };
+fn ipv6_fields(b: &[u8; 40], off: usize, ext: usize, ip_flags: u8, ip_id: u32) -> Ip {
+    let payload = b16(b, 4) as usize;
+    Ip {
+        family: 6,
+        ttl: b[7],
+        tos: (b[0] << 4) | (b[1] >> 4),
+        ip_len: (payload as u16).wrapping_add(40),
+        ip_opt_len: if ext > 255 { 255 } else { ext as u8 },
+        ip_flags,
+        ip_id,
+        flow_label: ((b[1] as u32 & 0x0f) << 16) | ((b[2] as u32) << 8) | b[3] as u32,
+        addr_off: off + 8,
+        l4: off + 40 + ext,
+        l4_len: payload.wrapping_sub(ext),
+    }
+}
+
+/// Where one IP header leads.
+enum Step {
+    Tcp(Ip),
+    Next(u16, usize),
+    Stop,
+}
+
+/// What one step of the slow walk found.
+enum Flow {
+    Continue,
+    Stop,
+    Tcp(Ip),
+}
+
+/// The slow walk's state. It lives in a per-CPU map rather than on the stack: the
+/// verifier knows nothing of map contents, so the bpf_loop callback is checked against
+/// one general state instead of every constant a walk can carry (which blew past the
+/// 1M-instruction limit). XDP runs without migration, so one slot per CPU suffices.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Walk {
+    off: usize,
+    vlans: usize,
+    proto: u16,
+    /// RUNNING, STOPPED, FOUND_TCP or MALFORMED.
+    outcome: u16,
+    malformed: u16,
+    ip: Ip,
+}
+
+#[map]
+static WALK: PerCpuArray<Walk> = PerCpuArray::with_max_entries(1, 0);
+
+/// What the callback gets: the packet context (a pointer may not go into a map).
+#[repr(C)]
+struct LoopCtx {
+    xdp: *mut xdp_md,
+}
+
+const RUNNING: u16 = 0;
+const STOPPED: u16 = 1;
+const FOUND_TCP: u16 = 2;
+const MALFORMED: u16 = 3;
+
+/// The slow path: every header the pcap path's walker opens, read with the helper, one
+/// header per bpf_loop iteration. Keep in step with osfp-userspace/src/frame.rs (`walk`).
+#[inline(never)]
+fn walk(
+    ctx: &XdpContext,
+    proto: u16,
+    off: usize,
+    used: usize,
+    vlans: usize,
+) -> Result<(), Malformed> {
+    let Some(w) = WALK.get_ptr_mut(0) else {
+        return Ok(());
+    };
+    // SAFETY: this CPU's slot; nothing else runs on it meanwhile.
+    let w = unsafe { &mut *w };
+    w.off = off;
+    w.vlans = vlans;
+    w.proto = proto;
+    w.outcome = RUNNING;
+    w.malformed = 0;
+    let mut lc = LoopCtx { xdp: ctx.ctx };
+    let n = (MAX_LAYERS - used) as u32;
+    // SAFETY: the callback only reads `lc` during this call.
+    unsafe {
+        bpf_loop(
+            n,
+            walk_step as *mut c_void,
+            &mut lc as *mut LoopCtx as *mut c_void,
+            0,
+        )
+    };
+    match w.outcome {
+        RUNNING => Err(Malformed::EncapsulationTooDeep),
+        FOUND_TCP => {
+            let ip = w.ip;
+            tcp_loaded(ctx, &ip)
+        }
+        MALFORMED => Err(malformed_from(w.malformed)),
+        _ => Ok(()),
+    }
+}
+
+fn malformed_from(v: u16) -> Malformed {
+    let mut i = 0;
+    while i < Malformed::COUNT {
+        if Malformed::ALL[i] as u16 == v {
+            return Malformed::ALL[i];
+        }
+        i += 1;
+    }
+    Malformed::EncapsulationTooDeep
+}
+
+/// bpf_loop callback: one header. Returns 1 to stop the loop.
+#[inline(never)]
+extern "C" fn walk_step(_index: u64, data: *mut c_void) -> i64 {
+    // SAFETY: `data` is the LoopCtx passed to bpf_loop above.
+    let lc = unsafe { &*(data as *const LoopCtx) };
+    let ctx = XdpContext::new(lc.xdp);
+    let Some(w) = WALK.get_ptr_mut(0) else {
+        return 1;
+    };
+    // SAFETY: this CPU's slot.
+    let w = unsafe { &mut *w };
+    let (mut proto, mut off, mut vlans) = (w.proto, w.off, w.vlans);
+    match step(&ctx, &mut proto, &mut off, &mut vlans) {
+        Ok(Flow::Continue) => {
+            w.proto = proto;
+            w.off = off;
+            w.vlans = vlans;
+            0
+        }
+        Ok(Flow::Stop) => {
+            w.outcome = STOPPED;
+            1
+        }
+        Ok(Flow::Tcp(ip)) => {
+            w.ip = ip;
+            w.outcome = FOUND_TCP;
+            1
+        }
+        Err(m) => {
+            w.malformed = m as u16;
+            w.outcome = MALFORMED;
+            1
+        }
+    }
+}
+
+#[inline(always)]
+fn step(
+    ctx: &XdpContext,
+    proto_: &mut u16,
+    off_: &mut usize,
+    vlans_: &mut usize,
+) -> Result<Flow, Malformed> {
+    let (mut proto, mut off, mut vlans) = (*proto_, *off_, *vlans_);
+    if off > MAX_HEADER_BYTES {
+        return Err(Malformed::EncapsulationTooDeep);
+    }
+    match proto {
+        layer::ETHERNET => {
+            let e: [u8; 14] = load(ctx, off).ok_or(Malformed::EthernetTruncated)?;
+            proto = b16(&e, 12);
+            off += 14;
+            vlans = 0;
+            if proto <= 1500 {
+                proto = layer::LLC_SNAP;
+            }
+        }
+        layer::VNTAG => {
+            let t: [u8; 6] = load(ctx, off).ok_or(Malformed::VlanTruncated)?;
+            proto = b16(&t, 4);
+            off += 6;
+        }
+        layer::ETAG => {
+            let t: [u8; 8] = load(ctx, off).ok_or(Malformed::VlanTruncated)?;
+            proto = b16(&t, 6);
+            off += 8;
+        }
+        layer::VLAN_8021Q | layer::VLAN_8021AD | layer::VLAN_QINQ_OLD => {
+            if vlans == MAX_VLAN_TAGS {
+                return Err(Malformed::VlanTooDeep);
+            }
+            let t: [u8; 4] = load(ctx, off).ok_or(Malformed::VlanTruncated)?;
+            proto = b16(&t, 2);
+            off += 4;
+            vlans += 1;
+        }
+        layer::MPLS_UC | layer::MPLS_MC => {
+            let l: [u8; 4] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+            off += 4;
+            if l[2] & 1 != 0 {
+                let n: [u8; 1] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+                let n = n[0] >> 4;
+                if n == 0 {
+                    off += 4;
+                    proto = layer::ETHERNET;
+                } else {
+                    match layer::from_ip_version(n) {
+                        Some(p) => proto = p,
+                        None => return Ok(Flow::Stop),
+                    }
+                }
+            }
+        }
+        layer::PPPOE_SESSION => {
+            let _: [u8; 6] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+            off += 6;
+            proto = layer::PPP;
+        }
+        layer::PPP => {
+            let h: [u8; 2] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+            if h[0] == 0xff && h[1] == 0x03 {
+                off += 2;
+            }
+            let p: [u8; 2] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+            proto = match b16(&p, 0) {
+                0x0021 => layer::IPV4,
+                0x0057 => layer::IPV6,
+                _ => return Ok(Flow::Stop),
+            };
+            off += 2;
+        }
+        layer::PBB => {
+            let _: [u8; 4] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+            off += 4;
+            proto = layer::ETHERNET;
+        }
+        layer::FABRICPATH => {
+            let _: [u8; 2] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+            off += 2;
+            proto = layer::ETHERNET;
+        }
+        layer::TEB => proto = layer::ETHERNET,
+        layer::ERSPAN_2 => {
+            let _: [u8; 8] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+            off += 8;
+            proto = layer::ETHERNET;
+        }
+        layer::ERSPAN_3 => {
+            let h: [u8; 12] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+            off += if h[11] & 1 != 0 { 20 } else { 12 };
+            proto = layer::ETHERNET;
+        }
+        layer::IPV4 => match walk_ipv4(ctx, off)? {
+            Step::Tcp(ip) => return Ok(Flow::Tcp(ip)),
+            Step::Next(p, o) => {
+                proto = p;
+                off = o;
+            }
+            Step::Stop => return Ok(Flow::Stop),
+        },
+        layer::IPV6 => match walk_ipv6(ctx, off)? {
+            Step::Tcp(ip) => return Ok(Flow::Tcp(ip)),
+            Step::Next(p, o) => {
+                proto = p;
+                off = o;
+            }
+            Step::Stop => return Ok(Flow::Stop),
+        },
+        layer::GRE => {
+            let h: [u8; 4] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+            if h[1] & 7 != 0 || h[0] & 0x40 != 0 {
+                return Ok(Flow::Stop);
+            }
+            let opt = ((h[0] >> 7) & 1) + ((h[0] >> 5) & 1) + ((h[0] >> 4) & 1);
+            proto = b16(&h, 2);
+            if proto == layer::ERSPAN_2 && h[0] & 0x10 == 0 {
+                proto = layer::ETHERNET;
+            } else if proto == layer::ARUBA_WLAN {
+                proto = layer::WLAN;
+            }
+            off += 4 + 4 * opt as usize;
+        }
+        layer::UDP => {
+            let u: [u8; 8] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+            let Some(port) = layer::udp_tunnel_port(b16(&u, 0), b16(&u, 2)) else {
+                return Ok(Flow::Stop);
+            };
+            off += 8;
+            match udp_tunnel(ctx, port, off)? {
+                Some((p, o)) => {
+                    proto = p;
+                    off = o;
+                }
+                None => return Ok(Flow::Stop),
+            }
+        }
+        layer::WLAN | layer::WLAN_SWAPPED => {
+            let h: [u8; 24] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+            let (fc0, fc1) = if proto == layer::WLAN {
+                (h[0], h[1])
+            } else {
+                (h[1], h[0])
+            };
+            let subtype = fc0 >> 4;
+            if (fc0 >> 2) & 3 != 2 || subtype & 4 != 0 || fc1 & 0x40 != 0 {
+                return Ok(Flow::Stop);
+            }
+            let qos = subtype & 8 != 0;
+            off += 24;
+            if fc1 & 3 == 3 {
+                off += 6;
+            }
+            if qos {
+                off += 2;
+                if fc1 & 0x80 != 0 {
+                    off += 4;
+                }
+            }
+            proto = layer::LLC_SNAP;
+        }
+        layer::LLC_SNAP => {
+            let l: [u8; 8] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+            if l[0] != 0xAA || l[1] != 0xAA || l[2] != 0x03 {
+                return Ok(Flow::Stop);
+            }
+            proto = b16(&l, 6);
+            off += 8;
+        }
+        _ => return Ok(Flow::Stop),
+    }
+    *proto_ = proto;
+    *off_ = off;
+    *vlans_ = vlans;
+    Ok(Flow::Continue)
+}
+
+/// The payload of a UDP tunnel at `off`: (walk protocol, offset), or None.
+#[inline(always)]
+fn udp_tunnel(
+    ctx: &XdpContext,
+    port: u16,
+    mut off: usize,
+) -> Result<Option<(u16, usize)>, Malformed> {
+    match port {
+        layer::UDP_VXLAN => {
+            let _: [u8; 8] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+            Ok(Some((layer::ETHERNET, off + 8)))
+        }
+        layer::UDP_GENEVE => {
+            let g: [u8; 8] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+            Ok(Some((b16(&g, 2), off + 8 + (g[0] & 0x3f) as usize * 4)))
+        }
+        layer::UDP_GTP_U => gtp_u(ctx, off),
+        layer::UDP_GRE => Ok(Some((layer::GRE, off))),
+        layer::UDP_VXLAN_GPE => {
+            let h: [u8; 8] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+            Ok(match h[3] {
+                1 => Some((layer::IPV4, off + 8)),
+                2 => Some((layer::IPV6, off + 8)),
+                3 => Some((layer::ETHERNET, off + 8)),
+                _ => None,
+            })
+        }
+        layer::UDP_L2TP => {
+            let h: [u8; 2] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+            if h[0] & 0x80 != 0 || h[1] & 0x0f != 2 {
+                return Ok(None);
+            }
+            let mut len = 6;
+            if h[0] & 0x40 != 0 {
+                len += 2;
+            }
+            if h[0] & 0x08 != 0 {
+                len += 4;
+            }
+            if h[0] & 0x02 != 0 {
+                let o: [u8; 2] = load(ctx, off + len).ok_or(Malformed::TunnelTruncated)?;
+                len += 2 + b16(&o, 0) as usize;
+            }
+            Ok(Some((layer::PPP, off + len)))
+        }
+        layer::UDP_AYIYA => {
+            let h: [u8; 8] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+            if h[3] != 41 {
+                return Ok(None);
+            }
+            off += 8 + (1usize << (h[0] >> 4)) + (h[1] >> 4) as usize * 4;
+            Ok(Some((layer::IPV6, off)))
+        }
+        _ => {
+            // CAPWAP data: 802.11 payloads only (T=1, WBID=1).
+            let c: [u8; 8] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+            let hlen = (c[1] >> 3) as usize * 4;
+            if c[2] & 1 == 0 || (c[2] >> 1) & 0x1f != 1 || hlen < 8 {
+                return Ok(None);
+            }
+            Ok(Some((layer::WLAN_SWAPPED, off + hlen)))
+        }
+    }
+}
+
+#[inline(always)]
+fn gtp_u(ctx: &XdpContext, mut off: usize) -> Result<Option<(u16, usize)>, Malformed> {
+    let g: [u8; 8] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+    if g[0] >> 5 != 1 || g[0] & 0x10 == 0 || g[1] != 0xff {
+        return Ok(None);
+    }
+    off += 8;
+    if g[0] & 0x07 != 0 {
+        let e: [u8; 4] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+        let mut next = e[3];
+        off += 4;
+        for _ in 0..GTP_MAX_EXTENSIONS {
+            if next == 0 {
+                break;
+            }
+            let l: [u8; 1] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+            let len = l[0] as usize * 4;
+            if len == 0 {
+                return Err(Malformed::TunnelTruncated);
+            }
+            let n: [u8; 1] = load(ctx, off + len - 1).ok_or(Malformed::TunnelTruncated)?;
+            next = n[0];
+            off += len;
+        }
+        if next != 0 {
+            return Err(Malformed::EncapsulationTooDeep);
+        }
+    }
+    let v: [u8; 1] = load(ctx, off).ok_or(Malformed::TunnelTruncated)?;
+    Ok(layer::from_ip_version(v[0] >> 4).map(|p| (p, off)))
+}
+
+#[inline(always)]
+fn walk_ipv4(ctx: &XdpContext, off: usize) -> Result<Step, Malformed> {
+    let b: [u8; 20] = load(ctx, off).ok_or(Malformed::Ipv4Truncated)?;
+    if b[0] >> 4 != 4 {
+        return Err(Malformed::IpBadVersion);
+    }
+    let ihl = (b[0] & 0x0f) as usize;
+    if ihl < 5 {
+        return Err(Malformed::Ipv4BadHeaderLength);
+    }
+    let hlen = ihl * 4;
+    if off + hlen > frame_len(ctx) {
+        return Err(Malformed::Ipv4Truncated);
+    }
+    let total = b16(&b, 2) as usize;
+    if total < hlen {
+        return Err(Malformed::Ipv4BadTotalLength);
+    }
+    let proto = b[9];
+    let next = layer::from_ip_proto(proto);
+    if proto != IPPROTO_TCP && next.is_none() {
+        return Ok(Step::Stop);
+    }
+    if b16(&b, 6) & 0x1fff != 0 {
+        count(counter::FRAGMENT_SKIPPED);
+        return Ok(Step::Stop);
+    }
+    match next {
+        Some(p) if proto != IPPROTO_TCP => Ok(Step::Next(p, off + hlen)),
+        _ => Ok(Step::Tcp(ipv4_fields(&b, off, hlen, total))),
+    }
+}
+
+#[inline(always)]
+fn walk_ipv6(ctx: &XdpContext, off: usize) -> Result<Step, Malformed> {
+    let b: [u8; 40] = load(ctx, off).ok_or(Malformed::Ipv6Truncated)?;
     if b[0] >> 4 != 6 {
         return Err(Malformed::IpBadVersion);
     }
-    let payload = be16(unsafe { h.add(4) }) as usize;
+    let payload = b16(&b, 4) as usize;
     let mut next = b[6];
     let mut ext = 0usize;
     let mut ip_flags = 0u8;
     let mut ip_id = 0u32;
     for _ in 0..MAX_IPV6_EXT_HEADERS {
-        match next {
-            0 | 43 | 60 => {
-                let e = at::<[u8; 2]>(ctx, off + 40 + ext)
-                    .ok_or(Malformed::Ipv6ExtensionTruncated)?
-                    as *const [u8; 2];
-                let e = unsafe { *e };
-                next = e[0];
-                ext += (e[1] as usize + 1) * 8;
+        let at = off + 40 + ext;
+        if next == 0 || next == 43 || next == 60 {
+            let e: [u8; 2] = load(ctx, at).ok_or(Malformed::Ipv6ExtensionTruncated)?;
+            next = e[0];
+            ext += (e[1] as usize + 1) * 8;
+        } else if next == 44 {
+            let e: [u8; 8] = load(ctx, at).ok_or(Malformed::Ipv6ExtensionTruncated)?;
+            next = e[0];
+            let fo = b16(&e, 2);
+            ip_flags |= ip_flag::V6_FRAG_HEADER;
+            if fo & 1 != 0 {
+                ip_flags |= ip_flag::MF;
             }
-            44 => {
-                let e = at::<[u8; 8]>(ctx, off + 40 + ext)
-                    .ok_or(Malformed::Ipv6ExtensionTruncated)? as *const u8;
-                let e8 = unsafe { &*(e as *const [u8; 8]) };
-                next = e8[0];
-                let fo = be16(unsafe { e.add(2) });
-                ip_flags |= ip_flag::V6_FRAG_HEADER;
-                if fo & 1 != 0 {
-                    ip_flags |= ip_flag::MF;
-                }
-                ip_id = be32(unsafe { e.add(4) });
-                if fo >> 3 != 0 {
-                    count(counter::FRAGMENT_SKIPPED);
-                    return Ok(None);
-                }
-                ext += 8;
+            ip_id = b32(&e, 4);
+            if fo >> 3 != 0 {
+                count(counter::FRAGMENT_SKIPPED);
+                return Ok(Step::Stop);
             }
-            _ => break,
+            ext += 8;
+        } else {
+            break;
         }
         if ext > MAX_IPV6_EXT_BYTES {
             return Err(Malformed::Ipv6ExtensionChainTooLong);
@@ -236,24 +786,27 @@ fn ipv6(ctx: &XdpContext, off: usize) -> Result<Option<Ip>, Malformed> {
         return Err(Malformed::Ipv6ExtensionChainTooLong);
     }
     if next != IPPROTO_TCP {
-        return Ok(None);
+        return Ok(match layer::from_ip_proto(next) {
+            Some(p) => Step::Next(p, off + 40 + ext),
+            None => Step::Stop,
+        });
     }
     if payload < ext {
         return Err(Malformed::Ipv6ExtensionTruncated);
     }
-    Ok(Some(Ip {
-        family: 6,
-        ttl: b[7],
-        tos: (b[0] << 4) | (b[1] >> 4),
-        ip_len: (payload as u16).wrapping_add(40),
-        ip_opt_len: ext.min(255) as u8,
-        ip_flags,
-        ip_id,
-        flow_label: ((b[1] as u32 & 0x0f) << 16) | ((b[2] as u32) << 8) | b[3] as u32,
-        addr_off: off + 8,
-        l4: off + 40 + ext,
-        l4_len: payload - ext,
-    }))
+    Ok(Step::Tcp(ipv6_fields(&b, off, ext, ip_flags, ip_id)))
+}
+
+#[inline(always)]
+fn frame_len(ctx: &XdpContext) -> usize {
+    ctx.data_end() - ctx.data()
+}
+
+/// TCP behind the slow path: the header through the helper too.
+#[inline(always)]
+fn tcp_loaded(ctx: &XdpContext, ip: &Ip) -> Result<(), Malformed> {
+    let th: [u8; 20] = load(ctx, ip.l4).ok_or(Malformed::TcpTruncated)?;
+    tcp(ctx, ip, &th)
 }
 
 #[inline(always)]
@@ -268,17 +821,15 @@ fn is_scan_like(flags: u16, urg_ptr: u16) -> bool {
         || (urg_ptr != 0 && flags & URG == 0)
 }
 
-#[inline(always)]
-fn tcp(ctx: &XdpContext, ip: &Ip) -> Result<(), Malformed> {
-    let t = at::<[u8; 20]>(ctx, ip.l4).ok_or(Malformed::TcpTruncated)? as *const u8;
-    let b = unsafe { &*(t as *const [u8; 20]) };
+#[inline(never)]
+fn tcp(ctx: &XdpContext, ip: &Ip, b: &[u8; 20]) -> Result<(), Malformed> {
     count(counter::TCP);
     let doff = b[12] >> 4;
     if doff < 5 {
         return Err(Malformed::TcpBadDataOffset);
     }
     let flags = ((b[12] as u16 & 0x0f) << 8) | b[13] as u16;
-    let urg_ptr = be16(unsafe { t.add(18) });
+    let urg_ptr = b16(b, 18);
 
     let mut why = 0u8;
     if flags & tcp_flag::SYN != 0 {
@@ -295,7 +846,7 @@ fn tcp(ctx: &XdpContext, ip: &Ip) -> Result<(), Malformed> {
     // Option bytes: what the header claims, cut to what the packet holds.
     let claimed = (doff as usize) * 4 - 20;
     let opt_start = ip.l4 + 20;
-    let avail = ctx.data_end().saturating_sub(ctx.data() + opt_start);
+    let avail = frame_len(ctx).saturating_sub(opt_start);
     let mut opt_len = if claimed < avail { claimed } else { avail };
     let truncated = opt_len < claimed || claimed + 20 > ip.l4_len;
     if truncated {
@@ -306,7 +857,7 @@ fn tcp(ctx: &XdpContext, ip: &Ip) -> Result<(), Malformed> {
     }
 
     let now = unsafe { bpf_ktime_get_ns() };
-    let key = || flow_key(ctx, ip, t);
+    let key = || flow_key(ctx, ip, b);
     if why & (reason::SYN | reason::SYNACK) != 0 {
         let state = FlowState {
             last_ns: now,
@@ -317,10 +868,13 @@ fn tcp(ctx: &XdpContext, ip: &Ip) -> Result<(), Malformed> {
     } else if why == 0 {
         // Timestamp sample: only packets whose options start with the timestamp option,
         // only on flows we saw open, rate-limited per flow.
-        let Some(first) = at::<[u8; 4]>(ctx, opt_start) else {
+        if opt_len < 10 {
+            return Ok(());
+        }
+        let Some(first) = load::<4>(ctx, opt_start) else {
             return Ok(());
         };
-        if ts_option_offset(unsafe { *first }, opt_len).is_none() {
+        if ts_option_offset(first, opt_len).is_none() {
             return Ok(());
         }
         let Some(state) = FLOWS.get_ptr_mut(&key()) else {
@@ -360,12 +914,12 @@ fn tcp(ctx: &XdpContext, ip: &Ip) -> Result<(), Malformed> {
         (*r).ip_flags = ip.ip_flags;
         (*r).ip_id = ip.ip_id;
         (*r).flow_label = ip.flow_label;
-        (*r).sport = be16(t);
-        (*r).dport = be16(t.add(2));
-        (*r).seq = be32(t.add(4));
-        (*r).ack = be32(t.add(8));
+        (*r).sport = b16(b, 0);
+        (*r).dport = b16(b, 2);
+        (*r).seq = b32(b, 4);
+        (*r).ack = b32(b, 8);
         (*r).tcp_flags = flags;
-        (*r).window = be16(t.add(14));
+        (*r).window = b16(b, 14);
         (*r).urg_ptr = urg_ptr;
         (*r).payload_len = ip.l4_len.saturating_sub(doff as usize * 4) as u16;
         (*r).doff = doff;
@@ -426,25 +980,23 @@ fn write_addrs(ctx: &XdpContext, ip: &Ip, src: &mut [u8; 16], dst: &mut [u8; 16]
     *src = [0; 16];
     *dst = [0; 16];
     if ip.family == 4 {
-        if let Some(a) = at::<[u8; 8]>(ctx, ip.addr_off) {
-            let a = unsafe { *a };
+        if let Some(a) = load::<8>(ctx, ip.addr_off) {
             src[..4].copy_from_slice(&a[..4]);
             dst[..4].copy_from_slice(&a[4..]);
         }
-    } else if let Some(a) = at::<[u8; 32]>(ctx, ip.addr_off) {
-        let a = unsafe { &*a };
+    } else if let Some(a) = load::<32>(ctx, ip.addr_off) {
         src.copy_from_slice(&a[..16]);
         dst.copy_from_slice(&a[16..]);
     }
 }
 
 #[inline(always)]
-fn flow_key(ctx: &XdpContext, ip: &Ip, t: *const u8) -> FlowKey {
+fn flow_key(ctx: &XdpContext, ip: &Ip, b: &[u8; 20]) -> FlowKey {
     let mut k = FlowKey {
         src: [0; 16],
         dst: [0; 16],
-        sport: be16(t),
-        dport: be16(unsafe { t.add(2) }),
+        sport: b16(b, 0),
+        dport: b16(b, 2),
         family: ip.family,
         _pad: [0; 3],
     };

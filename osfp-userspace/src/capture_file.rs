@@ -1,12 +1,15 @@
 //! Reads pcap and pcapng files frame by frame: link type, capture time, bytes.
 //! Truncated files and unsupported link types end or skip cleanly, and are reported.
 
-use std::{fs::File, io::BufReader, path::Path};
+use std::{
+    fs::File,
+    io::{BufReader, Read},
+    path::Path,
+};
 
 use anyhow::{bail, Context, Result};
-use pcap_file::{
-    pcap::PcapReader,
-    pcapng::{blocks::interface_description::InterfaceDescriptionOption, Block, PcapNgReader},
+use pcap_file::pcapng::{
+    blocks::interface_description::InterfaceDescriptionOption, Block, PcapNgReader,
 };
 
 use crate::frame::Link;
@@ -41,7 +44,9 @@ pub fn for_each_frame(path: &Path, mut f: impl FnMut(Link, &[u8], u64)) -> Resul
     let mut report = FileReport::default();
     match u32::from_le_bytes(magic) {
         0x0A0D0D0A => pcapng(reader, &mut report, &mut f),
-        0xA1B2C3D4 | 0xD4C3B2A1 | 0xA1B23C4D | 0x4D3CB2A1 => pcap(reader, &mut report, &mut f),
+        0xA1B2C3D4 | 0xD4C3B2A1 | 0xA1B23C4D | 0x4D3CB2A1 | 0xA1B2CD34 | 0x34CDB2A1 => {
+            pcap(reader, &mut report, &mut f)
+        }
         m => bail!(
             "{}: not a pcap or pcapng file (magic {m:#010x})",
             path.display()
@@ -51,30 +56,87 @@ pub fn for_each_frame(path: &Path, mut f: impl FnMut(Link, &[u8], u64)) -> Resul
     Ok(report)
 }
 
+/// Largest record accepted; libpcap's own limit is 256 KiB, jumbo captures stay below.
+const MAX_RECORD: usize = 1 << 20;
+
+/// Legacy pcap, read as leniently as libpcap: records longer than the snap length and
+/// sub-second fields of a second or more are taken as they are (pcap-file refuses them).
 fn pcap(
-    reader: BufReader<File>,
+    mut reader: BufReader<File>,
     report: &mut FileReport,
     f: &mut impl FnMut(Link, &[u8], u64),
 ) -> Result<()> {
-    let mut r = PcapReader::new(reader)?;
-    let lt: u32 = r.header().datalink.into();
+    let mut h = [0u8; 24];
+    reader.read_exact(&mut h).context("pcap header cut short")?;
+    let magic = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+    let le = matches!(magic, 0xA1B2C3D4 | 0xA1B23C4D | 0xA1B2CD34);
+    let rd = |b: &[u8]| {
+        let a = [b[0], b[1], b[2], b[3]];
+        if le {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        }
+    };
+    let nanos = matches!(magic, 0xA1B23C4D | 0x4D3CB2A1);
+    // Kuznetzov's patched format adds 8 bytes to every record header.
+    let rec_hdr = if matches!(magic, 0xA1B2CD34 | 0x34CDB2A1) {
+        24
+    } else {
+        16
+    };
+    // The upper bits may carry FCS information; the link type is the low 16.
+    let lt = rd(&h[20..24]) & 0xFFFF;
     let link = Link::from_linktype(lt);
-    // pcap-file already scales microsecond and nanosecond files; its Duration is exact.
-    while let Some(p) = r.next_packet() {
-        let p = match p {
-            Ok(p) => p,
+    let mut rh = [0u8; 24];
+    let mut data = Vec::with_capacity(65536);
+    loop {
+        match read_full(&mut reader, &mut rh[..rec_hdr]) {
+            Ok(0) => break,
+            Ok(n) if n < rec_hdr => {
+                report.read_error = Some("file ends inside a record header".into());
+                break;
+            }
+            Ok(_) => {}
             Err(e) => {
                 report.read_error = Some(e.to_string());
                 break;
             }
-        };
+        }
+        let (sec, frac, incl) = (
+            rd(&rh[0..4]) as u64,
+            rd(&rh[4..8]) as u64,
+            rd(&rh[8..12]) as usize,
+        );
+        if incl > MAX_RECORD {
+            report.read_error = Some(format!("record of {incl} bytes: corrupt file"));
+            break;
+        }
+        data.resize(incl, 0);
+        if let Err(e) = reader.read_exact(&mut data) {
+            report.read_error = Some(format!("file ends inside a record: {e}"));
+            break;
+        }
         report.frames += 1;
+        let ts = sec * 1_000_000_000 + if nanos { frac } else { frac * 1_000 };
         match link {
-            Some(link) => f(link, &p.data, p.timestamp.as_nanos() as u64),
+            Some(link) => f(link, &data, ts),
             None => report.unsupported(lt),
         }
     }
     Ok(())
+}
+
+/// Reads until `buf` is full or the file ends; returns the bytes read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
 
 /// One pcapng interface: link type and nanoseconds per timestamp unit.

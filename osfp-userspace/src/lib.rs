@@ -4,6 +4,7 @@
 pub mod capture_file;
 pub mod cli;
 pub mod commands;
+pub mod craft;
 pub mod event;
 pub mod frame;
 pub mod options;

@@ -258,7 +258,7 @@ mod tests {
     fn wrong_length_known_option() {
         let o = parse(&[2, 3, 5, 1, 1, 1], false);
         assert_eq!(o.malformed, Some(OptionProblem::WrongLength));
-        assert_eq!(o.layout.as_slice(), &[Mss, Nop, Nop]);
+        assert_eq!(o.layout.as_slice(), &[Mss, Nop, Nop, Nop]);
     }
 
     #[test]
