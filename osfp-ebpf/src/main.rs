@@ -13,13 +13,13 @@ use aya_ebpf::{
     bindings::{xdp_action, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{bpf_ktime_get_ns, bpf_loop, bpf_xdp_load_bytes},
     macros::{map, xdp},
-    maps::{LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, PerCpuArray, RingBuf},
     programs::XdpContext,
 };
 use osfp_common::{
-    counter, ip_flag, layer, reason, rec_flag, tcp_flag, ts_option_offset, tunable, FlowKey,
-    FlowState, Malformed, PacketRecord, GTP_MAX_EXTENSIONS, MAX_HEADER_BYTES, MAX_IPV6_EXT_BYTES,
-    MAX_IPV6_EXT_HEADERS, MAX_LAYERS, MAX_TCP_OPTION_BYTES, MAX_VLAN_TAGS,
+    counter, flow_hash, flow_slot, ip_flag, layer, reason, rec_flag, tcp_flag, ts_option_offset,
+    tunable, FlowSlot, Malformed, PacketRecord, GTP_MAX_EXTENSIONS, MAX_HEADER_BYTES,
+    MAX_IPV6_EXT_BYTES, MAX_IPV6_EXT_HEADERS, MAX_LAYERS, MAX_TCP_OPTION_BYTES, MAX_VLAN_TAGS,
 };
 
 /// Default 8 MiB; the loader may resize it (`EbpfLoader::map_max_entries`).
@@ -29,10 +29,10 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(8 * 1024 * 1024, 0);
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
 
-/// Flows whose SYN or SYN-ACK was seen, keyed in the sender's direction.
+/// Flows whose SYN or SYN-ACK was seen, in the sender's direction: a direct-mapped
+/// table (see osfp_common::FlowSlot). Array lookups are inlined by the verifier.
 #[map]
-static FLOWS: LruHashMap<FlowKey, FlowState> =
-    LruHashMap::with_max_entries(tunable::FLOW_MAP_ENTRIES, 0);
+static FLOWS: Array<FlowSlot> = Array::with_max_entries(tunable::FLOW_TABLE_SLOTS, 0);
 
 /// Per-CPU count of records submitted without waking the consumer.
 #[map]
@@ -151,7 +151,7 @@ fn inspect(ctx: &XdpContext) -> Result<(), Malformed> {
     let eth = at::<[u8; 14]>(ctx, 0).ok_or(Malformed::EthernetTruncated)? as *const u8;
     let mut proto = be16(unsafe { eth.add(12) });
     if proto <= 1500 {
-        return walk(ctx, layer::LLC_SNAP, 14, 1, 0);
+        return slow(ctx, layer::LLC_SNAP, 14, 1, 0);
     }
     let mut off = 14usize;
     let mut vlans = 0usize;
@@ -191,12 +191,12 @@ fn inspect(ctx: &XdpContext) -> Result<(), Malformed> {
         if p == IPPROTO_TCP {
             let th = at::<[u8; 20]>(ctx, off + hlen).ok_or(Malformed::TcpTruncated)?;
             let ip = ipv4_fields(b, off, hlen, total);
-            return tcp(ctx, &ip, unsafe { &*th });
+            return tcp(ctx, &ip, unsafe { &*th }, true);
         }
         if !tunnel_worth_walking(ctx, p, off + hlen) {
             return Ok(());
         }
-        return walk(ctx, layer::IPV4, off, layers, vlans);
+        return slow(ctx, layer::IPV4, off, layers, vlans);
     }
     if proto == layer::IPV6 {
         let h = at::<[u8; 40]>(ctx, off).ok_or(Malformed::Ipv6Truncated)?;
@@ -208,18 +208,49 @@ fn inspect(ctx: &XdpContext) -> Result<(), Malformed> {
         if next == IPPROTO_TCP {
             let th = at::<[u8; 20]>(ctx, off + 40).ok_or(Malformed::TcpTruncated)?;
             let ip = ipv6_fields(b, off, 0, 0, 0);
-            return tcp(ctx, &ip, unsafe { &*th });
+            return tcp(ctx, &ip, unsafe { &*th }, true);
         }
         let ext = matches!(next, 0 | 43 | 44 | 60);
         if !ext && !tunnel_worth_walking(ctx, next, off + 40) {
             return Ok(());
         }
-        return walk(ctx, layer::IPV6, off, layers, vlans);
+        return slow(ctx, layer::IPV6, off, layers, vlans);
     }
     if is_vlan(proto) || walked(proto) {
-        return walk(ctx, proto, off, layers, vlans);
+        return slow(ctx, proto, off, layers, vlans);
     }
     Ok(())
+}
+
+/// The slow path, then TCP behind it (header through the helper too).
+#[inline(always)]
+fn slow(
+    ctx: &XdpContext,
+    proto: u16,
+    off: usize,
+    used: usize,
+    vlans: usize,
+) -> Result<(), Malformed> {
+    match walk(ctx, proto, off, used, vlans) {
+        FOUND_TCP => {
+            let Some(w) = WALK.get_ptr(0) else {
+                return Ok(());
+            };
+            // SAFETY: this CPU's slot, filled by `walk`.
+            let ip = unsafe { (*w).ip };
+            let th: [u8; 20] = load(ctx, ip.l4).ok_or(Malformed::TcpTruncated)?;
+            tcp(ctx, &ip, &th, false)
+        }
+        RUNNING => Err(Malformed::EncapsulationTooDeep),
+        MALFORMED => {
+            let m = WALK
+                .get_ptr(0)
+                .map(|w| unsafe { (*w).malformed })
+                .unwrap_or(0);
+            Err(malformed_from(m))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// EtherTypes the walker follows (besides IP and VLAN).
@@ -347,16 +378,14 @@ const MALFORMED: u16 = 3;
 
 /// The slow path: every header the pcap path's walker opens, read with the helper, one
 /// header per bpf_loop iteration. Keep in step with osfp-userspace/src/frame.rs (`walk`).
+/// Returns the outcome; with FOUND_TCP the IP header is in the WALK slot. Returns rather
+/// than calling `tcp` so that the two stack frames are never live together (the kernel
+/// caps the chain at 512 bytes), and a code rather than a struct (BPF calls take at
+/// most five arguments, a returned struct would need a sixth).
 #[inline(never)]
-fn walk(
-    ctx: &XdpContext,
-    proto: u16,
-    off: usize,
-    used: usize,
-    vlans: usize,
-) -> Result<(), Malformed> {
+fn walk(ctx: &XdpContext, proto: u16, off: usize, used: usize, vlans: usize) -> u16 {
     let Some(w) = WALK.get_ptr_mut(0) else {
-        return Ok(());
+        return STOPPED;
     };
     // SAFETY: this CPU's slot; nothing else runs on it meanwhile.
     let w = unsafe { &mut *w };
@@ -376,15 +405,7 @@ fn walk(
             0,
         )
     };
-    match w.outcome {
-        RUNNING => Err(Malformed::EncapsulationTooDeep),
-        FOUND_TCP => {
-            let ip = w.ip;
-            tcp_loaded(ctx, &ip)
-        }
-        MALFORMED => Err(malformed_from(w.malformed)),
-        _ => Ok(()),
-    }
+    w.outcome
 }
 
 fn malformed_from(v: u16) -> Malformed {
@@ -802,13 +823,6 @@ fn frame_len(ctx: &XdpContext) -> usize {
     ctx.data_end() - ctx.data()
 }
 
-/// TCP behind the slow path: the header through the helper too.
-#[inline(always)]
-fn tcp_loaded(ctx: &XdpContext, ip: &Ip) -> Result<(), Malformed> {
-    let th: [u8; 20] = load(ctx, ip.l4).ok_or(Malformed::TcpTruncated)?;
-    tcp(ctx, ip, &th)
-}
-
 #[inline(always)]
 fn is_scan_like(flags: u16, urg_ptr: u16) -> bool {
     use tcp_flag::*;
@@ -822,7 +836,7 @@ fn is_scan_like(flags: u16, urg_ptr: u16) -> bool {
 }
 
 #[inline(never)]
-fn tcp(ctx: &XdpContext, ip: &Ip, b: &[u8; 20]) -> Result<(), Malformed> {
+fn tcp(ctx: &XdpContext, ip: &Ip, b: &[u8; 20], fast: bool) -> Result<(), Malformed> {
     count(counter::TCP);
     let doff = b[12] >> 4;
     if doff < 5 {
@@ -856,43 +870,69 @@ fn tcp(ctx: &XdpContext, ip: &Ip, b: &[u8; 20]) -> Result<(), Malformed> {
         opt_len = MAX_TCP_OPTION_BYTES;
     }
 
-    let now = unsafe { bpf_ktime_get_ns() };
-    let key = || flow_key(ctx, ip, b);
-    if why & (reason::SYN | reason::SYNACK) != 0 {
-        let state = FlowState {
-            last_ns: now,
-            samples: 0,
-            _pad: 0,
-        };
-        let _ = FLOWS.insert(&key(), &state, 0);
-    } else if why == 0 {
+    let now;
+    let addrs;
+    let sport = b16(b, 0);
+    let dport = b16(b, 2);
+    if why == 0 {
         // Timestamp sample: only packets whose options start with the timestamp option,
-        // only on flows we saw open, rate-limited per flow.
+        // only on flows we saw open, rate-limited per flow. Cheapest tests first.
         if opt_len < 10 {
             return Ok(());
         }
-        let Some(first) = load::<4>(ctx, opt_start) else {
-            return Ok(());
+        let first = if fast {
+            match at::<[u8; 4]>(ctx, opt_start) {
+                Some(p) => unsafe { *p },
+                None => return Ok(()),
+            }
+        } else {
+            match load::<4>(ctx, opt_start) {
+                Some(f) => f,
+                None => return Ok(()),
+            }
         };
         if ts_option_offset(first, opt_len).is_none() {
             return Ok(());
         }
-        let Some(state) = FLOWS.get_ptr_mut(&key()) else {
+        addrs = read_addrs(ctx, ip, fast);
+        let key = flow_hash(ip.family, &addrs.0, &addrs.1, sport, dport);
+        let Some(slot) = FLOWS.get_ptr_mut(flow_slot(key)) else {
             return Ok(());
         };
-        // SAFETY: map value pointer from the kernel; racing CPUs may over-sample by one.
-        let state = unsafe { &mut *state };
-        let interval = unsafe { core::ptr::read_volatile(&TS_SAMPLE_INTERVAL_NS) };
+        // SAFETY: array value pointer from the kernel; racing CPUs may over-sample by one.
+        let state = unsafe { &mut *slot };
+        if state.hash != key {
+            return Ok(());
+        }
         let max = unsafe { core::ptr::read_volatile(&TS_SAMPLE_MAX_PER_FLOW) };
-        if state.samples >= max || now.wrapping_sub(state.last_ns) < interval {
+        if state.samples >= max {
+            return Ok(());
+        }
+        now = unsafe { bpf_ktime_get_ns() };
+        let interval = unsafe { core::ptr::read_volatile(&TS_SAMPLE_INTERVAL_NS) };
+        if now.wrapping_sub(state.last_ns) < interval {
             return Ok(());
         }
         state.samples += 1;
         state.last_ns = now;
         why = reason::TS_SAMPLE;
-    }
-    if why == 0 {
-        return Ok(());
+    } else {
+        addrs = read_addrs(ctx, ip, fast);
+        now = unsafe { bpf_ktime_get_ns() };
+        if why & (reason::SYN | reason::SYNACK) != 0 {
+            let key = flow_hash(ip.family, &addrs.0, &addrs.1, sport, dport);
+            if let Some(slot) = FLOWS.get_ptr_mut(flow_slot(key)) {
+                // SAFETY: array value pointer; a newer flow takes the slot.
+                unsafe {
+                    *slot = FlowSlot {
+                        hash: key,
+                        last_ns: now,
+                        samples: 0,
+                        _pad: 0,
+                    };
+                }
+            }
+        }
     }
 
     let Some(mut entry) = EVENTS.reserve::<PacketRecord>(0) else {
@@ -914,8 +954,8 @@ fn tcp(ctx: &XdpContext, ip: &Ip, b: &[u8; 20]) -> Result<(), Malformed> {
         (*r).ip_flags = ip.ip_flags;
         (*r).ip_id = ip.ip_id;
         (*r).flow_label = ip.flow_label;
-        (*r).sport = b16(b, 0);
-        (*r).dport = b16(b, 2);
+        (*r).sport = sport;
+        (*r).dport = dport;
         (*r).seq = b32(b, 4);
         (*r).ack = b32(b, 8);
         (*r).tcp_flags = flags;
@@ -931,19 +971,9 @@ fn tcp(ctx: &XdpContext, ip: &Ip, b: &[u8; 20]) -> Result<(), Malformed> {
         };
         (*r)._pad = [0; 5];
         (*r).options = [0; MAX_TCP_OPTION_BYTES];
-        write_addrs(ctx, ip, &mut (*r).src, &mut (*r).dst);
-        let n = (opt_len & 0x3f) as u32;
-        if n > 0
-            && n <= MAX_TCP_OPTION_BYTES as u32
-            && bpf_xdp_load_bytes(
-                ctx.ctx,
-                opt_start as u32,
-                (*r).options.as_mut_ptr() as *mut c_void,
-                n,
-            ) == 0
-        {
-            (*r).opt_len = n as u8;
-        }
+        (*r).src = addrs.0;
+        (*r).dst = addrs.1;
+        (*r).opt_len = copy_options(ctx, opt_start, opt_len, truncated, fast, &mut (*r).options);
     }
     entry.submit(wakeup_flags());
 
@@ -957,8 +987,9 @@ fn tcp(ctx: &XdpContext, ip: &Ip, b: &[u8; 20]) -> Result<(), Malformed> {
     Ok(())
 }
 
-/// Wake the consumer once every WAKEUP_BATCH records per CPU; userspace also polls on a
-/// short timer, so a quiet link never strands a record.
+/// Wake the consumer once every WAKEUP_BATCH records per CPU and submit the rest with
+/// BPF_RB_NO_WAKEUP: a forced wake-up costs microseconds, and userspace also polls on
+/// a short timer, so a quiet link never strands a record.
 #[inline(always)]
 fn wakeup_flags() -> u64 {
     let batch = unsafe { core::ptr::read_volatile(&WAKEUP_BATCH) };
@@ -975,33 +1006,77 @@ fn wakeup_flags() -> u64 {
     0
 }
 
+/// Source and destination, IPv4 in the first four bytes. `fast`: offsets come from the
+/// fast path and are bounded, so direct packet access verifies (and skips a helper call).
 #[inline(always)]
-fn write_addrs(ctx: &XdpContext, ip: &Ip, src: &mut [u8; 16], dst: &mut [u8; 16]) {
-    *src = [0; 16];
-    *dst = [0; 16];
+fn read_addrs(ctx: &XdpContext, ip: &Ip, fast: bool) -> ([u8; 16], [u8; 16]) {
+    let mut src = [0u8; 16];
+    let mut dst = [0u8; 16];
     if ip.family == 4 {
-        if let Some(a) = load::<8>(ctx, ip.addr_off) {
+        let a = if fast {
+            at::<[u8; 8]>(ctx, ip.addr_off).map(|p| unsafe { *p })
+        } else {
+            load::<8>(ctx, ip.addr_off)
+        };
+        if let Some(a) = a {
             src[..4].copy_from_slice(&a[..4]);
             dst[..4].copy_from_slice(&a[4..]);
         }
-    } else if let Some(a) = load::<32>(ctx, ip.addr_off) {
-        src.copy_from_slice(&a[..16]);
-        dst.copy_from_slice(&a[16..]);
+    } else {
+        let a = if fast {
+            at::<[u8; 32]>(ctx, ip.addr_off).map(|p| unsafe { *p })
+        } else {
+            load::<32>(ctx, ip.addr_off)
+        };
+        if let Some(a) = a {
+            src.copy_from_slice(&a[..16]);
+            dst.copy_from_slice(&a[16..]);
+        }
     }
+    (src, dst)
 }
 
+/// Copies the option bytes into the record; returns how many. On the fast path whole
+/// options go word by word with direct access; cut-short ones and the slow path use
+/// the helper.
 #[inline(always)]
-fn flow_key(ctx: &XdpContext, ip: &Ip, b: &[u8; 20]) -> FlowKey {
-    let mut k = FlowKey {
-        src: [0; 16],
-        dst: [0; 16],
-        sport: b16(b, 0),
-        dport: b16(b, 2),
-        family: ip.family,
-        _pad: [0; 3],
-    };
-    write_addrs(ctx, ip, &mut k.src, &mut k.dst);
-    k
+fn copy_options(
+    ctx: &XdpContext,
+    start: usize,
+    len: usize,
+    truncated: bool,
+    fast: bool,
+    out: &mut [u8; MAX_TCP_OPTION_BYTES],
+) -> u8 {
+    if fast && !truncated {
+        // len is a multiple of 4 here (doff * 4 - 20), at most 40.
+        let mut i = 0;
+        while i < MAX_TCP_OPTION_BYTES / 4 {
+            if i * 4 >= len {
+                break;
+            }
+            let Some(w) = at::<[u8; 4]>(ctx, start + i * 4) else {
+                return (i * 4) as u8;
+            };
+            let w = unsafe { *w };
+            out[i * 4] = w[0];
+            out[i * 4 + 1] = w[1];
+            out[i * 4 + 2] = w[2];
+            out[i * 4 + 3] = w[3];
+            i += 1;
+        }
+        return (i * 4) as u8;
+    }
+    let n = (len & 0x3f) as u32;
+    // SAFETY: `out` has 40 writable bytes and n <= 40.
+    if n > 0
+        && n <= MAX_TCP_OPTION_BYTES as u32
+        && unsafe { bpf_xdp_load_bytes(ctx.ctx, start as u32, out.as_mut_ptr() as *mut c_void, n) }
+            == 0
+    {
+        return n as u8;
+    }
+    0
 }
 
 #[cfg(not(test))]

@@ -2,13 +2,10 @@
 //! the same [`PacketRecord`] out. The parity test runs both over corpus frames and
 //! compares the records byte for byte; keep the two in step.
 
-use std::num::NonZeroUsize;
-
-use lru::LruCache;
 use osfp_common::{
-    counter, ip_flag, layer, reason, rec_flag, tcp_flag, ts_option_offset, tunable, FlowKey,
-    FlowState, Malformed, PacketRecord, GTP_MAX_EXTENSIONS, MAX_HEADER_BYTES, MAX_IPV6_EXT_BYTES,
-    MAX_IPV6_EXT_HEADERS, MAX_LAYERS, MAX_TCP_OPTION_BYTES, MAX_VLAN_TAGS,
+    counter, flow_hash, flow_slot, ip_flag, layer, reason, rec_flag, tcp_flag, ts_option_offset,
+    tunable, FlowSlot, Malformed, PacketRecord, GTP_MAX_EXTENSIONS, MAX_HEADER_BYTES,
+    MAX_IPV6_EXT_BYTES, MAX_IPV6_EXT_HEADERS, MAX_LAYERS, MAX_TCP_OPTION_BYTES, MAX_VLAN_TAGS,
 };
 
 /// Link types a capture file may have (pcap LINKTYPE_* numbers).
@@ -73,7 +70,6 @@ impl Link {
 pub struct SelectConfig {
     pub ts_sample_interval_ns: u64,
     pub ts_sample_max_per_flow: u32,
-    pub flow_entries: usize,
 }
 
 impl Default for SelectConfig {
@@ -81,7 +77,6 @@ impl Default for SelectConfig {
         SelectConfig {
             ts_sample_interval_ns: tunable::DEFAULT_TS_SAMPLE_INTERVAL_NS,
             ts_sample_max_per_flow: tunable::DEFAULT_TS_SAMPLE_MAX_PER_FLOW,
-            flow_entries: tunable::FLOW_MAP_ENTRIES as usize,
         }
     }
 }
@@ -117,7 +112,8 @@ impl FrameCounters {
 /// bounded per-flow state for timestamp sampling (keyed by capture time).
 pub struct Selector {
     cfg: SelectConfig,
-    flows: LruCache<FlowKey, FlowState>,
+    /// The XDP program's direct-mapped flow table, mirrored.
+    flows: Vec<FlowSlot>,
     pub counters: FrameCounters,
 }
 
@@ -156,10 +152,9 @@ fn be32(b: &[u8], at: usize) -> u32 {
 
 impl Selector {
     pub fn new(cfg: SelectConfig) -> Self {
-        let cap = NonZeroUsize::new(cfg.flow_entries.max(1)).unwrap();
         Selector {
             cfg,
-            flows: LruCache::new(cap),
+            flows: vec![FlowSlot::default(); tunable::FLOW_TABLE_SLOTS as usize],
             counters: FrameCounters::default(),
         }
     }
@@ -588,23 +583,16 @@ impl Selector {
         let opt_len = opt_len.min(MAX_TCP_OPTION_BYTES);
         let opts = &t[20..20 + opt_len];
 
-        let key = FlowKey {
-            src: ip.src,
-            dst: ip.dst,
-            sport: be16(t, 0),
-            dport: be16(t, 2),
-            family: ip.family,
-            _pad: [0; 3],
-        };
+        let (sport, dport) = (be16(t, 0), be16(t, 2));
+        let key = flow_hash(ip.family, &ip.src, &ip.dst, sport, dport);
+        let slot = &mut self.flows[flow_slot(key) as usize];
         if why & (reason::SYN | reason::SYNACK) != 0 {
-            self.flows.put(
-                key,
-                FlowState {
-                    last_ns: now,
-                    samples: 0,
-                    _pad: 0,
-                },
-            );
+            *slot = FlowSlot {
+                hash: key,
+                last_ns: now,
+                samples: 0,
+                _pad: 0,
+            };
         } else if why == 0 {
             let Some(first) = t.get(20..24) else {
                 return Ok(None);
@@ -612,9 +600,10 @@ impl Selector {
             if ts_option_offset([first[0], first[1], first[2], first[3]], opt_len).is_none() {
                 return Ok(None);
             }
-            let Some(state) = self.flows.get_mut(&key) else {
+            if slot.hash != key {
                 return Ok(None);
-            };
+            }
+            let state = slot;
             if state.samples >= self.cfg.ts_sample_max_per_flow
                 || now.wrapping_sub(state.last_ns) < self.cfg.ts_sample_interval_ns
             {
@@ -641,8 +630,8 @@ impl Selector {
         r.ip_flags = ip.ip_flags;
         r.ip_id = ip.ip_id;
         r.flow_label = ip.flow_label;
-        r.sport = key.sport;
-        r.dport = key.dport;
+        r.sport = sport;
+        r.dport = dport;
         r.seq = be32(t, 4);
         r.ack = be32(t, 8);
         r.tcp_flags = flags;

@@ -222,4 +222,4 @@ pub fn drain(
 
 /// How often the consumer polls even without a wake-up (records submitted with
 /// BPF_RB_NO_WAKEUP wait at most this long).
-pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
+pub const POLL_INTERVAL: Duration = Duration::from_millis(10);

@@ -266,7 +266,6 @@ fn timestamp_samples_are_rate_limited_per_flow() {
     let cfg = SelectConfig {
         ts_sample_interval_ns: 1_000,
         ts_sample_max_per_flow: 3,
-        flow_entries: 16,
     };
     let mut sel = Selector::new(cfg);
     let (s, d) = v4();

@@ -1,1 +1,52 @@
-fn main() {}
+//! Developer tasks. `cargo xtask bench-xdp` and `cargo xtask bench-decode` print the
+//! figures recorded in BENCHMARKS.md. Benchmarks, not tests: they assert nothing.
+
+mod bench_decode;
+mod bench_xdp;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// XDP ns per packet through BPF_PROG_TEST_RUN, against an XDP_PASS-only baseline
+    /// measured in the same run, and the verifier's instruction count. Needs root.
+    BenchXdp {
+        /// Rounds per case; the median is reported.
+        #[arg(long, default_value_t = 15)]
+        rounds: u32,
+        /// Program runs per round (one syscall).
+        #[arg(long, default_value_t = 200_000)]
+        repeat: u32,
+    },
+    /// Userspace decoder (record -> event with parsed options) records per second,
+    /// and the pcap path's frames per second over corpus files.
+    BenchDecode {
+        #[arg(long, default_value_t = 15)]
+        rounds: u32,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().cmd {
+        Cmd::BenchXdp { rounds, repeat } => bench_xdp::run(rounds, repeat),
+        Cmd::BenchDecode { rounds } => bench_decode::run(rounds),
+    }
+}
+
+/// Median of a sample.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
