@@ -25,6 +25,65 @@ if not os.path.isdir(DEFAULT_CORPUS):
     DEFAULT_CORPUS = "/work/shared/corpus"
 
 
+# Ground-truth hosts: corpus file -> {address: expected family}. Families follow
+# the label convention written at the top of osfp.fp.
+GT_HOSTS = {
+    "arkime/fbzero-android.pcap": {"192.168.1.111": "android"},
+    "chrissanders-packets/activeosfingerprinting.pcapng": {
+        "172.16.16.150": "windows", "172.16.16.128": "tool"},
+    "chrissanders-packets/passiveosfingerprinting.pcapng": {"172.16.16.134": "windows|linux"},
+    "chrissanders-packets/synscan.pcapng": {"172.16.0.8": "tool"},
+    "esnet-curated/attacks__scanners__masscan__tcp_0_1000_20190821.pcap": {"172.31.15.102": "tool"},
+    "esnet-curated/attacks__scanners__nmap__nmap_80_all.pcap": {"10.87.1.10": "linux|tool"},
+    "esnet-curated/attacks__scanners__nmap__nmap_80_vanilla.pcap": {"10.87.1.10": "linux|tool"},
+    "esnet-curated/attacks__scanners__nmap__nmap_80_w_service_detection.pcap": {
+        "10.87.1.10": "linux|tool"},
+    "esnet-curated/tcp__control__one_way_all_flags.pcap": {"10.0.0.10": "tool"},
+    "huginn-net/macos_tcp_flags.pcap": {"172.16.5.16": "macos"},
+    "ndpi/android.pcap": {"192.168.2.16": "android"},
+    "ndpi/googledns_android10.pcap": {"192.168.1.159": "android"},
+    "ndpi/synscan.pcap": {"172.16.0.8": "tool"},
+    "ndpi/tcp_scan.pcapng": {"192.168.1.178": "tool|macos"},
+    "ndpi/windowsupdate_over_http.pcap": {"10.0.2.15": "windows"},
+    "pypi-pypacker/linuxcc.pcap": {"10.50.247.1": "linux"},
+    "victorialugi-nmap/fin_scan.pcap": {"10.129.0.4": "tool|linux"},
+    "victorialugi-nmap/syn_scan.pcap": {"10.129.0.4": "tool|linux"},
+    "victorialugi-nmap/xmas_scan.pcap": {"10.129.0.4": "tool|linux"},
+    "zeek/dce-rpc__cs_window7-join_stream092.pcap": {"192.168.122.145": "windows"},
+    "zeek/ldap__ctu-sme-11-win7ad-1-ldap-tcp-50041.pcap": {
+        "192.168.1.105": "windows", "192.168.1.107": "windows", "192.168.1.108": "windows"},
+    "zeek/rfb__vnc-mac-to-linux.pcap": {"192.168.2.115": "macos", "192.168.2.125": "linux"},
+}
+IOT = {"Aria": "10.10.10.123", "D-LinkCam": "10.10.10.37", "D-LinkDoorSensor": "10.10.10.87",
+       "D-LinkSiren": "10.10.10.39", "EdimaxPlug1101W": "10.10.10.186",
+       "EdnetGateway": "10.10.10.149", "HueBridge": "10.10.10.6",
+       "TP-LinkPlugHS100": "10.10.10.228", "WeMoInsightSwitch": "10.10.10.158",
+       "WeMoLink": "10.10.10.144", "Withings": "10.10.10.21"}
+
+
+def expected_hosts(path):
+    if path in GT_HOSTS:
+        return GT_HOSTS[path]
+    parts = path.split("/")
+    if parts[0] == "iot-sentinel" and parts[1] in IOT:
+        return {IOT[parts[1]]: "embedded"}
+    return None
+
+
+def family(label, app):
+    """Label text -> family, as documented at the top of osfp.fp."""
+    if app:
+        return "tool"
+    name = label.split(" ")[0] if label else ""
+    for prefix, fam in (("Android", "android"), ("Linux", "linux"), ("Windows", "windows"),
+                        ("Mac", "macos"), ("macOS", "macos"), ("iOS", "ios"),
+                        ("FreeBSD", "bsd"), ("OpenBSD", "bsd"), ("NetBSD", "bsd"),
+                        ("Embedded", "embedded")):
+        if label.startswith(prefix):
+            return fam
+    return "other" if label and label != "???" else None
+
+
 def read_index(corpus):
     rows = []
     with open(os.path.join(corpus, "INDEX.tsv"), encoding="utf-8") as f:
@@ -59,6 +118,7 @@ def run_p0f(db, corpus, path):
 
 def coverage(db, corpus, rows, jobs, dump):
     totals = collections.Counter()
+    gt = collections.defaultdict(collections.Counter)
     errors = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         futs = {pool.submit(run_p0f, db, corpus, r["path"]): r for r in rows}
@@ -73,12 +133,17 @@ def coverage(db, corpus, rows, jobs, dump):
                 label = rec.get("os") or rec.get("app") or "???"
                 known = label != "???"
                 totals[(mod, known)] += 1
+                subj = rec["cli"] if rec.get("subj") == "cli" else rec["srv"]
+                want = expected_hosts(row["path"])
+                addr = subj.rsplit("/", 1)[0]
+                if want and addr in want:
+                    fam = family(rec.get("os") or rec.get("app"), rec.get("app"))
+                    gt[(row["path"], addr, want[addr])][fam if fam else "unknown"] += 1
                 if dump is not None:
-                    subj = rec["cli"] if rec.get("subj") == "cli" else rec["srv"]
                     dump.write("\t".join([db, row["path"], mod, subj, label,
                                           rec.get("params", ""), rec.get("raw_sig", ""),
                                           row.get("gt", "")]) + "\n")
-    return totals, errors
+    return totals, errors, gt
 
 
 def main():
@@ -89,13 +154,14 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--only", help="substring filter on corpus paths")
     ap.add_argument("--dump", help="write per-record TSV here")
+    ap.add_argument("--gt", action="store_true", help="print per-file ground-truth results")
     args = ap.parse_args()
     rows = read_index(args.corpus)
     if args.only:
         rows = [r for r in rows if args.only in r["path"]]
     dump = open(args.dump, "w", encoding="utf-8") if args.dump else None
     for db in args.db:
-        totals, errors = coverage(db, args.corpus, rows, args.jobs, dump)
+        totals, errors, gt = coverage(db, args.corpus, rows, args.jobs, dump)
         n = sum(totals.values())
         k = totals[("syn", True)] + totals[("syn+ack", True)]
         print(f"{db}: {k}/{n} SYN+SYN-ACK signatures labelled ({100.0 * k / max(n, 1):.1f}%)")
@@ -105,6 +171,13 @@ def main():
         print(f"  files: {len(rows)}, p0f errors: {len(errors)}")
         for path, err in sorted(errors)[:20]:
             print(f"    {path}: {err.strip()}")
+        if args.gt:
+            print("  ground truth (file, host, expected: families of its SYN/SYN-ACK records)")
+            for (path, addr, want), fams in sorted(gt.items()):
+                good = sum(n for f, n in fams.items() if f in want.split("|"))
+                verdict = "OK" if good and not set(fams) - set(want.split("|")) - {"unknown"} \
+                    else "PARTIAL" if good else "WRONG"
+                print(f"    {verdict:7} {path} {addr} want={want} got={dict(fams)}")
     if dump:
         dump.close()
 
