@@ -160,6 +160,7 @@ def main():
     if args.only:
         rows = [r for r in rows if args.only in r["path"]]
     dump = open(args.dump, "w", encoding="utf-8") if args.dump else None
+    results = []
     for db in args.db:
         totals, errors, gt = coverage(db, args.corpus, rows, args.jobs, dump)
         n = sum(totals.values())
@@ -169,6 +170,7 @@ def main():
             mk, mu = totals[(mod, True)], totals[(mod, False)]
             print(f"  {mod:8} {mk}/{mk + mu} ({100.0 * mk / max(mk + mu, 1):.1f}%)")
         print(f"  files: {len(rows)}, p0f errors: {len(errors)}")
+        results.append((db, k, n))
         for path, err in sorted(errors)[:20]:
             print(f"    {path}: {err.strip()}")
         if args.gt:
@@ -178,6 +180,13 @@ def main():
                 verdict = "OK" if good and not set(fams) - set(want.split("|")) - {"unknown"} \
                     else "PARTIAL" if good else "WRONG"
                 print(f"    {verdict:7} {path} {addr} want={want} got={dict(fams)}")
+    if len(results) > 1:
+        # p0f stops fingerprinting the SYN+ACK of a flow whose SYN matched a tool
+        # (`!`) signature, so record counts differ between databases. Dividing by the
+        # largest count treats every record missing in one run as unlabelled.
+        most = max(n for _, _, n in results)
+        for db, k, _ in results:
+            print(f"{db}: {k}/{most} over the largest record count ({100.0 * k / most:.1f}%)")
     if dump:
         dump.close()
 
