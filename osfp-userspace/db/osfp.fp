@@ -302,7 +302,10 @@ sig   = *:64:0:*:65535,6:mss,nop,ws,nop,nop,ts,sok,eol+1:df,id+:0
 sig   = 6:64:0:*:65535,5:mss,nop,ws,nop,nop,ts,sok,eol+1:flow:0
 sig   = 6:64:0:*:65535,6:mss,nop,ws,nop,nop,ts,sok,eol+1:flow:0
 
+; Window scaling and timestamps off: corpus:chrissanders-packets/http_espn_fail.pcapng
+; host 172.16.16.154 (HTTP UA "Intel Mac OS X 10_10_5"); matches p0f's 10.x listener entry.
 label = s:unix:Mac OS X:10.x
+sig   = *:64:0:*:65535,0:mss,sok,eol+1:df,id+:0
 sig   = *:64:0:*:65535,1:mss,nop,ws,nop,nop,ts,sok,eol+1:df,id+:0
 sig   = *:64:0:*:65535,3:mss,nop,ws,nop,nop,ts,sok,eol+1:df,id+:0
 
