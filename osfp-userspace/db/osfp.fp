@@ -312,7 +312,10 @@ sig   = *:64:0:*:65535,3:mss,nop,ws,nop,nop,ts,sok,eol+1:df,id+:0
 label = s:unix:Mac OS X:10.9 or newer (sometimes iPhone or iPad)
 sig   = *:64:0:*:65535,4:mss,nop,ws,nop,nop,ts,sok,eol+1:df,id+:0
 
-label = s:unix:iOS:iPhone or iPad
+; p0f 3.09b labels scale 2 "iOS: iPhone or iPad", but the only host with it in the
+; corpus is a Mac (corpus:zeek/var-services-std-ports.pcap 172.16.238.1, HTTP UA
+; "Intel Mac OS X 10_6_8"), so it is labelled macOS here.
+label = s:unix:Mac OS X:10.6 (p0f 3.09b: also iPhone or iPad)
 sig   = *:64:0:*:65535,2:mss,nop,ws,nop,nop,ts,sok,eol+1:df,id+:0
 
 label = g:unix:Mac OS X:
@@ -331,6 +334,16 @@ sig   = *:64:0:*:65535,3:mss,nop,ws,sok,ts:df,id+:0
 ; Generic FreeBSD (p0f 3.09b).
 label = g:unix:FreeBSD:
 sig   = *:64:0:*:65535,*:mss,nop,ws,sok,ts:df,id+:0
+
+; NetBSD: window 32768, SACK-permitted before the padded timestamp.
+; corpus:zeek/ftp__ipv4.pcap and zeek/ftp__ipv6.pcap: ftp.NetBSD.org (199.233.217.249,
+; 2001:470:4867:99::21; banner and SYST "NetBSD-ftpd 20100320") opening active-mode
+; data connections; corpus:tcpdump/of10_s4810.pcap 10.0.0.81, a Dell S4810 switch
+; (FTOS, NetBSD-based) connecting to its OpenFlow controller (scale 5).
+label = s:unix:NetBSD:
+sig   = *:64:0:*:32768,6:mss,nop,ws,sok,nop,nop,nop,nop,ts:df:0
+sig   = 6:64:0:*:32768,6:mss,nop,ws,sok,nop,nop,nop,nop,ts:flow:0
+sig   = *:64:0:*:32768,5:mss,nop,ws,sok,nop,nop,nop,nop,ts:df:0
 
 ; OpenBSD (p0f 3.09b).
 label = s:unix:OpenBSD:3.x
@@ -628,6 +641,11 @@ sig   = *:64:0:*:65535,0:mss,nop,ws,nop,nop,ts:df,id+:0
 sig   = *:64:0:*:65535,0:mss,nop,nop,ts,sok,eol+1:df,id+:0
 sig   = *:64:0:*:65535,0:mss,nop,ws,nop,nop,ts,sok,eol+1:df,id+:0
 
+; IPv6 listener with flow label: corpus:zeek/ftp__ipv6.pcap 2001:470:1f11:81f:c999:d94:aa7c:2e3e
+; (its SYNs match the Mac OS X 10.x request entry).
+label = s:unix:Mac OS X:10.x (IPv6)
+sig   = 6:64:0:*:65535,1:mss,nop,ws,nop,nop,ts,sok,eol+1:flow:0
+
 label = g:unix:Mac OS X:
 sig   = *:64:0:*:65535,*:mss,nop,ws,nop,nop,ts,sok,eol+1:df,id+:0
 sig   = *:64:0:*:65535,*:mss,nop,ws,nop,nop,ts,sok,eol+1:df:0
@@ -650,6 +668,12 @@ label = s:unix:FreeBSD:8.x-9.x
 sig   = *:64:0:*:65535,0:mss,sok,ts:df,id+:0
 sig   = *:64:0:*:65535,0:mss,sok,eol+1:df,id+:0
 sig   = *:64:0:*:65535,0:mss,nop,nop,ts:df,id+:0
+
+; NetBSD listener (corpus:zeek/ftp__ipv4.pcap, zeek/ftp__ipv6.pcap, ftp.NetBSD.org:
+; 32768 on data ports, 4096 on the ftpd control port).
+label = s:unix:NetBSD:
+sig   = *:64:0:*:32768,6:mss,nop,ws,nop,nop,ts,sok,nop,nop:df:0
+sig   = *:64:0:*:4096,6:mss,nop,ws,nop,nop,ts,sok,nop,nop:df:0
 
 label = s:unix:OpenBSD:5.x
 sig   = *:64:0:1460:16384,0:mss,nop,nop,sok:df,id+:0
