@@ -417,18 +417,19 @@ sig   = *:64-:0:640:4,5:ts,nop,nop,ws,nop,mss::0
 sig   = *:64-:0:1400:63,0:mss,ws,sok,ts,eol+0::0
 sig   = *:64-:0:265:31337,10:ws,nop,mss,ts,sok::0
 
-; masscan: TTL 255, window 1024, no TCP options, no DF. netns:tools (masscan 1.3.2),
+; masscan: TTL 255, window 1024, no TCP options, no DF. Exact TTL 255 (not 255-) so that
+; crafted TTL-64 packets without options are not taken for scanners. netns:tools (masscan 1.3.2),
 ; corpus:esnet-curated/attacks__scanners__masscan__tcp_0_1000_20190821.pcap (TTL 252
 ; observed, win 1024, no options), internet scanners in corpus:victorialugi-nmap/*.
 label = s:!:masscan:SYN scan
 sys   = @unix,@win
-sig   = *:255-:0:0:1024,0:::0
+sig   = *:255:0:0:1024,0:::0
 
 ; zmap: TTL 255, window 65535, no TCP options, no DF. netns:tools (zmap 2.1.1),
 ; corpus:victorialugi-nmap/syn_scan.pcap (78.128.114.46).
 label = s:!:zmap:SYN scan
 sys   = @unix,@win
-sig   = *:255-:0:0:65535,0:::0
+sig   = *:255:0:0:65535,0:::0
 
 ; scapy defaults: TTL 64, IP ID 1, window 8192, no options, seq 0 unless set.
 ; netns:scapy (scapy 2.5.0 IP()/TCP()), corpus:esnet-curated/tcp__control__one_way_all_flags.pcap
@@ -579,6 +580,9 @@ sig   = *:128:0:*:65535,8:mss,nop,ws,nop,nop,ts:df,id+:0
 sig   = *:128:0:*:mss*44,0:mss,nop,nop,sok:df,id+:0
 sig   = *:128:0:*:mss*44,0:mss,nop,ws,nop,nop,sok:df,id+:0
 sig   = *:128:0:*:mss*44,0:mss:df,id+:0
+; With timestamps (TSval 0 in the SYN+ACK, as p0f's XP entries): corpus:zeek/smb__raw_ntlm_in_smb.pcap
+; (SMB/NTLM server).
+sig   = *:128:0:*:mss*44,0:mss,nop,ws,nop,nop,ts,nop,nop,sok:df,id+,ts1-:0
 sig   = 6:128:0:*:65535,8:mss,nop,ws,nop,nop,sok:flow:0
 
 ; p0f 3.09b Windows listener entries; corpus:chrissanders-packets/activeosfingerprinting.pcapng
