@@ -285,7 +285,6 @@ sig   = *:64:0:1380:mss*4,7:mss,nop,nop,ts,nop,ws:df,id+:0
 label = g:win:Windows:NT kernel
 sig   = *:128:0:*:*,*:mss,nop,nop,sok:df,id+:0
 sig   = *:128:0:*:*,*:mss,nop,ws,nop,nop,sok:df,id+:0
-sig   = *:128:0:*:*,*:mss,nop,ws,sok,ts:df,id+:0
 
 ; ---------------------------------------------------------- macOS and iOS ----
 ; Apple's layout mss,nop,ws,nop,nop,ts,sok,eol+1 with window 65535. Scale 5/6 with
@@ -384,6 +383,12 @@ label = s:unix:BaiduSpider:
 sig   = *:64:0:1460:mss*4,7:mss,sok,nop,nop,nop,nop,nop,nop,nop,nop,nop,nop,nop,ws:df,id+:0
 sig   = *:64:0:1460:mss*4,2:mss,sok,nop,nop,nop,nop,nop,nop,nop,nop,nop,nop,nop,ws:df,id+:0
 
+; Cisco IOS: TTL 255, only the MSS option, window 4128 (doc: Cisco IOS "ip tcp
+; window-size" default of 4128 bytes); corpus:zeek/ssh__ssh_version_199.pcap (peers
+; announce "SSH-1.99-Cisco-1.25" / "SSH-2.0-Cisco-1.25").
+label = s:other:Cisco IOS:
+sig   = 4:255:0:*:4128,0:mss::0
+
 ; ------------------------------------------------------------------ tools ----
 ; nmap -sS: window 1024/2048/3072/4096, MSS 1460 only, random TTL.
 ; netns:tools (nmap 7.93 -sS), corpus:ndpi/synscan.pcap, corpus:victorialugi-nmap/syn_scan.pcap
@@ -457,7 +462,9 @@ label = g:unix:Linux:
 sig   = *:64:0:*:*,*:mss,sok,ts,nop,ws:df,id+:0
 sig   = 6:64:0:*:*,*:mss,sok,ts,nop,ws:flow:0
 sig   = *:64:0:*:*,*:mss,nop,nop,sok,nop,ws:df,id+:0
-sig   = *:64:0:*:*,0:mss:df,id+:0
+; p0f's "barebone" generic (*:64:0:*:*,0:mss:df,id+:0) is left out: p0f's fuzzy
+; matching (lower TTL, missing DF) made it label MSS-only SYNs of Cisco routers,
+; embedded stacks and scanners as Linux across the corpus.
 
 ; ======================
 ; TCP server (SYN+ACK) signatures
@@ -617,12 +624,12 @@ sig   = *:128:0:*:16384,0:mss,nop,nop,ts,nop,nop,sok:df,id+,ts1-:0
 sig   = *:128:0:*:16384,0:mss,nop,ws,nop,nop,ts,nop,nop,sok:df,id+,ts1-:0
 
 ; Generic Windows listener: TTL 128 + DF + non-zero IP ID + Windows layouts
-; (generalises the p0f 3.09b entries above).
+; (generalises the p0f 3.09b entries above; mss,nop,ws,sok,ts and a bare MSS are left
+; out because p0f's fuzzy TTL matching then also caught TTL-64 BSD-style and TTL-255
+; router SYN+ACKs).
 label = g:win:Windows:NT kernel
 sig   = *:128:0:*:*,*:mss,nop,ws,nop,nop,sok:df,id+:0
 sig   = *:128:0:*:*,*:mss,nop,nop,sok:df,id+:0
-sig   = *:128:0:*:*,*:mss,nop,ws,sok,ts:df,id+:0
-sig   = *:128:0:*:*,*:mss:df,id+:0
 
 ; ---------------------------------------------------------- macOS and iOS ----
 ; macOS listener: window 65535, Apple layout, DF with IP ID 0. MSS 16344 / 16324
@@ -740,6 +747,29 @@ sig   = 4:64:0:1460:mss*25,0:mss:df,id+:0
 label = s:other:Google front end:GFE load balancer
 sig   = 4:128:0:*:mss*44,8:mss,sok,ts,nop,ws::0
 sig   = 4:128:0:*:65535,8:mss,sok,ts,nop,ws::0
+
+; Cisco IOS listener (same evidence as the request entry).
+label = s:other:Cisco IOS:
+sig   = 4:255:0:*:4128,0:mss::0
+
+; VirtualBox NAT (user-space slirp engine) answers the guest's SYN itself: TTL 64,
+; window 65535, only MSS, no DF - whatever the remote server runs. Every such SYN+ACK
+; in the corpus goes to 10.0.2.15, VirtualBox's default NAT guest address (doc:
+; VirtualBox manual, "Network Address Translation (NAT)": guests get 10.0.2.x from the
+; built-in DHCP server): corpus:ndpi/windowsupdate_over_http.pcap, ndpi/discord.pcap,
+; ndpi/teamviewer.pcap, ndpi/spotify_tcp.pcap, zeek/http__bro.org-filtered.pcap,
+; zeek/workshop_2011_browse.pcap, tcpdump/whois.pcap, pypi-pypacker/ether.pcap.
+; (p0f 3.09b fuzzily labels these "Windows XP".)
+label = s:other:VirtualBox NAT:answers for the remote host
+sig   = 4:64:0:1460:65535,0:mss::0
+
+; A user-space NAT on a Windows host (initial TTL 128 but no DF, window 64240, only
+; MSS), answering for remote servers: clients sit in VMware NAT DHCP ranges
+; (.128-.254: 192.168.149.129, 192.168.205.133, 172.16.238.131) or malware sandboxes;
+; corpus:ndpi/anydesk.pcapng, ndpi/emotet.pcap, ndpi/trickbot.pcap, ndpi/webdav.pcap,
+; zeek/var-services-std-ports.pcap, zeek/mysql__selects_with_new_proto.pcap.
+label = s:other:Virtual NAT:probably VMware NAT on a Windows host
+sig   = 4:128:0:1460:mss*44,0:mss::0
 
 ; ------------------------------------------------------------------ tools ----
 ; scapy default SYN+ACK (TTL 64, IP ID 1, window 8192, no options): netns:scapy
