@@ -383,6 +383,16 @@ label = s:unix:BaiduSpider:
 sig   = *:64:0:1460:mss*4,7:mss,sok,nop,nop,nop,nop,nop,nop,nop,nop,nop,nop,nop,ws:df,id+:0
 sig   = *:64:0:1460:mss*4,2:mss,sok,nop,nop,nop,nop,nop,nop,nop,nop,nop,nop,nop,ws:df,id+:0
 
+; lwIP with its default window: doc lwIP src/include/lwip/opt.h (lwip-tcpip/lwip
+; 3d896ba0): IP_DEFAULT_TTL 255, TCP_WND (4 * TCP_MSS), TCP_MSS 536, LWIP_WND_SCALE,
+; LWIP_TCP_TIMESTAMPS and LWIP_TCP_SACK_OUT 0 (so the SYN carries only MSS);
+; src/core/ipv4/ip4.c sets no DF and an incrementing IP ID. Vendors usually raise
+; TCP_MSS but keep TCP_WND = 4*TCP_MSS: corpus:ndpi/nest_log_sink.pcap 192.168.242.15
+; (Nest device, MSS 1152, window 4608), corpus:chrissanders-packets/weather_working.pcapng
+; 172.16.16.123 (MSS 1460, window 5840).
+label = s:other:Embedded lwIP:default window 4*MSS
+sig   = 4:255:0:*:mss*4,0:mss::0
+
 ; Cisco IOS: TTL 255, only the MSS option, window 4128 (doc: Cisco IOS "ip tcp
 ; window-size" default of 4128 bytes); corpus:zeek/ssh__ssh_version_199.pcap (peers
 ; announce "SSH-1.99-Cisco-1.25" / "SSH-2.0-Cisco-1.25").
@@ -747,6 +757,10 @@ sig   = 4:64:0:1460:mss*25,0:mss:df,id+:0
 label = s:other:Google front end:GFE load balancer
 sig   = 4:128:0:*:mss*44,8:mss,sok,ts,nop,ws::0
 sig   = 4:128:0:*:65535,8:mss,sok,ts,nop,ws::0
+
+; lwIP listener with the default window (same documentation as the request entry).
+label = s:other:Embedded lwIP:default window 4*MSS
+sig   = 4:255:0:*:mss*4,0:mss::0
 
 ; Cisco IOS listener (same evidence as the request entry).
 label = s:other:Cisco IOS:
