@@ -166,9 +166,11 @@ sig   = 6:64:0:*:mss*7,10:mss,sok,ts,nop,ws:flow:0
 sig   = 4:64:0:*:mss*44,*:mss,nop,nop,sok,nop,ws:df,id+:0
 sig   = 4:64:0:*:mss*44,*:mss,nop,nop,ts,nop,ws:df,id+:0
 sig   = 4:64:0:*:mss*44,0:mss,sok,ts:df,id+:0
+sig   = 4:64:0:*:mss*44,0:mss:df,id+:0
 sig   = 6:64:0:*:mss*45,*:mss,nop,nop,sok,nop,ws:flow:0
 sig   = 6:64:0:*:mss*45,*:mss,nop,nop,ts,nop,ws:flow:0
 sig   = 6:64:0:*:mss*45,0:mss,sok,ts:flow:0
+sig   = 6:64:0:*:mss*45,0:mss:flow:0
 
 ; Linux 3.x-4.18: SYN window 29200 = 20*MSS (p0f 3.09b "3.11 and newer"; the v4.19
 ; commit above replaced it). Corpus: esnet-curated/attacks__scanners__nmap__nmap_80_*.pcap
