@@ -604,6 +604,12 @@ sig   = *:128:0:*:mss*44,0:mss:df,id+:0
 sig   = *:128:0:*:mss*44,0:mss,nop,ws,nop,nop,ts,nop,nop,sok:df,id+,ts1-:0
 sig   = 6:128:0:*:65535,8:mss,nop,ws,nop,nop,sok:flow:0
 
+; Windows DCE-RPC servers answering with only MSS and window 6*MSS (8760):
+; corpus:zeek/dce-rpc__mapi.pcap (MAPI endpoint mapper, port 135),
+; zeek/dce-rpc__ntlm-empty-av-sequence.pcap, zeek/dce-rpc__ntlm-unterminated-av-sequence.pcap.
+label = s:win:Windows:server (RPC endpoint)
+sig   = *:128:0:*:mss*6,0:mss:df,id+:0
+
 ; p0f 3.09b Windows listener entries; corpus:chrissanders-packets/activeosfingerprinting.pcapng
 ; (gt Windows host 172.16.16.150, 8192,8), corpus:zeek/ldap__ctu-sme-11-win7ad-1-ldap-tcp-50041.pcap
 ; (gt Windows 7 / AD, 8192,8).
