@@ -16,18 +16,20 @@
 ; Unlabelled traffic is preferred over a wrong label: generic (g:) entries are
 ; only used where one OS family owns the option layout + TTL combination.
 ;
-; Label -> family convention (for osfp's matcher):
-;   name "Linux"                         -> linux
-;   name "Android"                       -> android
-;   name "Windows"                       -> windows
-;   name "Mac OS X" / "macOS"            -> macos
-;   name "iOS"                           -> ios
-;   name "FreeBSD" / "OpenBSD" / "NetBSD" -> bsd
-;   class "other" and name starting with "Embedded" (the stack or device type
-;   follows, e.g. "Embedded lwIP", "Embedded Linux IoT") -> embedded
-;   any other name (Solaris, HP-UX, OpenVMS, Nintendo, Blackberry, ...) -> other
-;   class "!" (tools: NMap, masscan, zmap, Scapy, p0f sendsyn) -> other (tool)
-;
+; Label -> family convention (for osfp's matcher), by the label's name field:
+;   "Linux"                               -> linux
+;   "Android"                             -> android
+;   "Windows"                             -> windows
+;   "Mac OS X" (also "MacOS X", "macOS")  -> macos
+;   "iOS"                                 -> ios (no entry at present: see EVIDENCE.md)
+;   "FreeBSD", "OpenBSD", "NetBSD"        -> bsd
+;   name starting with "Embedded" (class other): "Embedded Linux IoT",
+;   "Embedded RTOS IoT", "Embedded lwIP"  -> embedded
+;   any other name (Cisco IOS, VirtualBox NAT, Virtual NAT, Google front end,
+;   Solaris, HP-UX, OpenVMS, Tru64, NeXTSTEP, Blackberry, Nintendo, BaiduSpider,
+;   p0f)                                  -> other
+;   class "!" (NMap, masscan, zmap, Scapy) -> other (a tool, not an OS)
+; The flavor field carries the version or device detail.
 
 classes = win,unix,other
 
