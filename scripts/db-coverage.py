@@ -116,6 +116,18 @@ def run_p0f(db, corpus, path):
         return recs, err
 
 
+def check_loads(db, corpus, rows):
+    """Load the database into p0f once; p0f aborts with the offending line number."""
+    sample = next((r["path"] for r in rows if r["path"].endswith(".pcap")), rows[0]["path"])
+    proc = subprocess.run(["p0f", "-f", db, "-r", os.path.join(corpus, sample)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    out = proc.stdout.decode(errors="replace")
+    if "PROGRAM ABORT" in out or "Loaded" not in out:
+        bad = [l for l in out.splitlines() if "ABORT" in l or "line" in l.lower()]
+        return " / ".join(bad) or out.strip()[-300:]
+    return None
+
+
 def coverage(db, corpus, rows, jobs, dump):
     totals = collections.Counter()
     gt = collections.defaultdict(collections.Counter)
@@ -162,6 +174,10 @@ def main():
     dump = open(args.dump, "w", encoding="utf-8") if args.dump else None
     results = []
     for db in args.db:
+        problem = check_loads(db, args.corpus, rows)
+        if problem:
+            print(f"{db}: p0f cannot load it: {problem}", file=sys.stderr)
+            sys.exit(2)
         totals, errors, gt = coverage(db, args.corpus, rows, args.jobs, dump)
         n = sum(totals.values())
         k = totals[("syn", True)] + totals[("syn+ack", True)]
