@@ -126,6 +126,8 @@ pub struct ClockTracker {
     conns: Vec<Conn>,
     finished: VecDeque<ConnClock>,
     ipid: IpIdSeq,
+    /// SYN and SYN-ACK IDs only: the analogue of nmap's TI (its SYN probes' answers).
+    handshake_ipid: IpIdSeq,
     last_ns: u64,
     pub counters: ClockCounters,
 }
@@ -158,6 +160,9 @@ pub struct IpIdReport {
     pub samples: u32,
     /// The most common class within single connections (three or more IDs each).
     pub per_flow_class: Option<IpIdClass>,
+    /// Class of the SYN and SYN-ACK IDs alone, comparable to nmap's TI (Linux sends
+    /// 0 in DF SYN-ACKs: Z, as nmap's Linux entries say).
+    pub handshake_class: Option<IpIdClass>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -187,6 +192,7 @@ impl ClockTracker {
             conns: Vec::with_capacity(cfg.max_connections),
             finished: VecDeque::new(),
             ipid: IpIdSeq::default(),
+            handshake_ipid: IpIdSeq::default(),
             last_ns: 0,
             counters: ClockCounters::default(),
         }
@@ -249,6 +255,9 @@ impl ClockTracker {
         if r.family == 4 {
             c.ipid.push(ev.ts_ns, r.ip_id as u16);
             self.ipid.push(ev.ts_ns, r.ip_id as u16);
+            if starts {
+                self.handshake_ipid.push(ev.ts_ns, r.ip_id as u16);
+            }
         }
         if let Some(v) = tsval {
             match &mut c.series {
@@ -356,6 +365,7 @@ impl ClockTracker {
                 rate: self.ipid.rate(),
                 samples: self.ipid.len(),
                 per_flow_class: per_flow_class(&conns),
+                handshake_class: self.handshake_ipid.class(),
             },
         }
     }

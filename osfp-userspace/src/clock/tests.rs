@@ -468,6 +468,7 @@ fn ip_ids_per_source_and_per_flow() {
     assert_eq!(s.ip_id.per_flow_class, Some(IpIdClass::I));
     assert_eq!(s.ip_id.class, Some(IpIdClass::Rd));
     assert_eq!(s.ip_id.samples, 16);
+    assert_eq!(s.ip_id.handshake_class, Some(IpIdClass::Rd));
     let json = serde_json::to_value(&s).unwrap();
     assert_eq!(json["ip_id"]["class"], "RD");
     // Equal TSvals at different start times: a new offset per connection.
