@@ -104,7 +104,7 @@ fn per_connection_boots(tab: &ClockTable, a: &str) -> (f64, Vec<f64>) {
         .iter()
         // A connection whose own fit shows another rate is not this clock.
         .filter(|c| c.fit.is_none_or(|f| f.quality < 0.2 || f.hz == hz))
-        .map(|c| c.first_ns as f64 / 1e9 - c.tsval_at_first / hz)
+        .map(|c| c.zero_time(hz))
         .collect();
     boots.sort_by(f64::total_cmp);
     let m = boots[boots.len() / 2];

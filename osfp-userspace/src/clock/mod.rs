@@ -82,6 +82,14 @@ pub struct ConnClock {
     pub ipids: u32,
 }
 
+impl ConnClock {
+    /// When this connection's clock read zero (unix seconds) at `hz`: capture time
+    /// minus TSval/hz. The boot time only if the source's offsets are boot-relative.
+    pub fn zero_time(&self, hz: f64) -> f64 {
+        self.first_ns as f64 / 1e9 - self.tsval_at_first / hz
+    }
+}
+
 impl Conn {
     fn snapshot(&self) -> Option<ConnClock> {
         let s = self.series.as_ref()?;
@@ -112,6 +120,8 @@ pub struct ClockCounters {
     pub scan_probes_skipped: u64,
     /// Events without a timestamp option.
     pub no_timestamp: u64,
+    /// TSval 0 (old stacks put it in SYNs; nmap's TS=0): not a clock reading, skipped.
+    pub zero_tsval: u64,
     /// A SYN/SYN-ACK on a known 4-tuple whose TSval did not continue the series.
     pub restarted: u64,
     /// Live connections retired to make room.
@@ -140,8 +150,11 @@ pub struct ClockReport {
     pub hz_raw: Option<f64>,
     pub quality: f64,
     pub offset_policy: OffsetPolicy,
-    /// Unix seconds; only for boot-relative clocks. Ambiguous by multiples of
-    /// 2^32/hz (49.7 days at 1000 Hz): the most recent candidate is given.
+    /// Unix seconds when the clock read zero; only for boot-relative clocks.
+    /// Ambiguous by multiples of 2^32/hz (49.7 days at 1000 Hz): the most recent
+    /// candidate is given. Linux before 4.13 sent jiffies, which start 300 s below
+    /// zero: such hosts booted about 5 minutes before this. A clock that stops while
+    /// the machine sleeps (CLOCK_MONOTONIC) moves it later by the time slept.
     pub boot_time: Option<f64>,
     /// Seconds from `boot_time` to the last event seen.
     pub uptime: Option<f64>,
@@ -213,9 +226,14 @@ impl ClockTracker {
             dport: r.dport,
         };
         let starts = ev.is_syn() || ev.is_synack();
-        let tsval = ev.options.timestamp.map(|t| t.0);
-        if tsval.is_none() {
-            self.counters.no_timestamp += 1;
+        let mut tsval = ev.options.timestamp.map(|t| t.0);
+        match tsval {
+            None => self.counters.no_timestamp += 1,
+            Some(0) => {
+                self.counters.zero_tsval += 1;
+                tsval = None;
+            }
+            Some(_) => {}
         }
         let mut pos = self.conns.iter().position(|c| c.key == key);
         if let (Some(i), Some(v), true) = (pos, tsval, starts) {
@@ -422,7 +440,7 @@ impl ClockTracker {
                 dport: c.key.dport,
                 port: c.port,
                 hz,
-                offset: first_s - c.tsval_at_first / hz,
+                offset: c.zero_time(hz),
                 first_s,
                 last_s: c.last_ns as f64 / 1e9,
             }

@@ -435,10 +435,12 @@ fn scan_probes_and_missing_timestamps_are_counted() {
     e.kind = Kind::ScanProbe;
     t.observe(&e);
     let mut n = event(Kind::Syn, T0, ip(1), ip(2), 1, 2, 0);
+    t.observe(&n);
     n.options.timestamp = None;
     t.observe(&n);
     assert_eq!(t.counters.scan_probes_skipped, 1);
     assert_eq!(t.counters.no_timestamp, 1);
+    assert_eq!(t.counters.zero_tsval, 1);
     let s = t.summary();
     assert_eq!(s.hosts.basis, hosts::Basis::None);
     assert_eq!(s.clock.offset_policy, OffsetPolicy::Unknown);
@@ -490,4 +492,34 @@ fn table_caps_sources() {
     assert_eq!(tab.iter().count(), 4);
     assert_eq!(tab.sources_evicted, 6);
     assert!(tab.get(&ip(9)).is_some() && tab.get(&ip(0)).is_none());
+}
+
+proptest::proptest! {
+    /// Any sequence of events: no panic, caps hold, no boot time without its policy.
+    #[test]
+    fn arbitrary_events_are_safe(
+        evs in proptest::collection::vec(
+            (0u8..4, 0u64..100_000_000_000u64, 0u8..6, proptest::num::u16::ANY, proptest::num::u32::ANY, proptest::num::u16::ANY),
+            0..300,
+        )
+    ) {
+        let cfg = ClockConfig { max_connections: 4, max_finished: 8, max_samples: 8, max_ports: 2 };
+        let mut t = ClockTracker::new(cfg);
+        for (k, dt, peer, port, tsval, id) in evs {
+            let kind = [Kind::Syn, Kind::Synack, Kind::TsSample, Kind::ScanProbe][k as usize];
+            let mut e = event(kind, T0 + dt, ip(1), ip(peer), port % 8, 80, tsval);
+            e.record.ip_id = id as u32;
+            t.observe(&e);
+            proptest::prop_assert!(t.memory_used() <= ClockTracker::memory_bound(&cfg));
+        }
+        let s = t.summary();
+        proptest::prop_assert!(s.clock.quality >= 0.0 && s.clock.quality <= 1.0);
+        if s.clock.offset_policy != OffsetPolicy::BootRelative {
+            proptest::prop_assert!(s.clock.boot_time.is_none());
+            proptest::prop_assert!(s.hosts.machines.iter().all(|m| m.boot_time.is_none()));
+        }
+        proptest::prop_assert!(s.hosts.machines.iter().all(|m| m.ports.len() <= 2));
+        let share: f64 = s.hosts.machines.iter().map(|m| m.share).sum();
+        proptest::prop_assert!(s.hosts.count == 0 || (share - 1.0).abs() < 1e-9);
+    }
 }
