@@ -191,3 +191,30 @@ fn src(t: &ClockTable, a: &str) -> IpAddr {
     assert!(t.get(&a).is_some(), "{a} not seen");
     a
 }
+
+/// Prints one source's connections and machines. Run by hand:
+/// `OSFP_FILE=ndpi/android.pcap OSFP_SRC=192.168.2.16 cargo test -p osfp-userspace --test clock_corpus inspect -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn inspect() {
+    let (Ok(f), Ok(a)) = (std::env::var("OSFP_FILE"), std::env::var("OSFP_SRC")) else {
+        return;
+    };
+    let tab = table(&f);
+    let t = tab.get(&src(&tab, &a)).unwrap();
+    let s = t.summary();
+    let hz = s.clock.hz.or(s.clock.hz_raw).unwrap_or(1000.0);
+    for c in t.connections() {
+        println!(
+            "{:?} port {} first {:.3} last {:.3} tsval0 {:.0} zero@{hz} {:.3} fit {:?}",
+            c.key,
+            c.port,
+            c.first_ns as f64 / 1e9,
+            c.last_ns as f64 / 1e9,
+            c.tsval_at_first,
+            c.zero_time(hz),
+            c.fit.map(|f| (f.hz_raw, f.hz, f.quality, f.inliers, f.n))
+        );
+    }
+    println!("{}", serde_json::to_string_pretty(&s).unwrap());
+}

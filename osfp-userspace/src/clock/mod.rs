@@ -46,8 +46,9 @@ impl Default for ClockConfig {
     }
 }
 
-/// Least quality for a connection's rate to count.
-const MIN_QUALITY: f64 = 0.2;
+/// Least quality for a connection's rate to count when it is a common rate; an odd
+/// rate needs 0.5.
+const MIN_QUALITY: f64 = 0.1;
 
 /// Connection identity from the source's side: peer and both ports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -74,8 +75,8 @@ pub struct ConnClock {
     pub port: u16,
     pub first_ns: u64,
     pub last_ns: u64,
-    /// TSval at `first_ns`: the fitted line's value when there is a fit (unwrapped,
-    /// may exceed 2^32), the first TSval seen otherwise.
+    /// TSval at `first_ns`: from the fitted line at a common rate (through its least
+    /// delayed point; unwrapped, may exceed 2^32), the first TSval seen otherwise.
     pub tsval_at_first: f64,
     pub fit: Option<Fit>,
     pub ipid_class: Option<IpIdClass>,
@@ -104,7 +105,12 @@ impl Conn {
             },
             first_ns: s.t0_ns,
             last_ns: s.last_ns,
-            tsval_at_first: fit.map_or(t0, |f| t0 + f.y0),
+            // At a common rate, place the line by its least delayed point; otherwise
+            // the rate is uncertain and the first TSval itself is the best anchor.
+            tsval_at_first: match fit {
+                Some(f) if f.snapped => t0 + s.envelope_y0(f.hz, f.y0),
+                _ => t0,
+            },
             fit,
             ipid_class: self.ipid.class(),
             ipids: self.ipid.len(),
@@ -396,7 +402,12 @@ impl ClockTracker {
         let mut groups: Vec<Group> = Vec::new();
         let mut of: Vec<Option<usize>> = vec![None; conns.len()];
         for (i, c) in conns.iter().enumerate() {
-            let Some(f) = c.fit.filter(|f| f.quality >= MIN_QUALITY) else {
+            // An odd rate from a weak fit is more likely a delayed packet than another
+            // machine: such connections are placed like unfitted ones.
+            let Some(f) = c
+                .fit
+                .filter(|f| f.quality >= if f.snapped { MIN_QUALITY } else { 0.5 })
+            else {
                 continue;
             };
             let g = match groups

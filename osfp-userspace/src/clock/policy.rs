@@ -41,10 +41,12 @@ pub struct ConnLine {
     pub last_s: f64,
 }
 
-/// Tolerance (s) for two connections to be on the same line: capture and network
-/// jitter, two ticks, and 100 ppm clock skew over the time between them.
+/// Tolerance (s) for two connections to be on the same line: capture delay (Wi-Fi
+/// power saving holds frames for tens of ms), two ticks, and 100 ppm clock skew over
+/// the time between them. Random offsets spread over 2^32 ticks (49.7 days at
+/// 1000 Hz), so a chance match stays negligible.
 pub fn tolerance(a: &ConnLine, b: &ConnLine) -> f64 {
-    0.05 + 2.0 / a.hz.min(b.hz) + 1e-4 * (a.first_s - b.first_s).abs()
+    0.1 + 2.0 / a.hz.min(b.hz) + 1e-4 * (a.first_s - b.first_s).abs()
 }
 
 /// Offset difference modulo the clock's 32-bit period (a clock that wrapped between
