@@ -330,7 +330,10 @@ mod tests {
         interval: f64,
         jitter_s: f64,
         loss: f64,
+        /// Retransmissions repeating the previous TSval.
         outliers: usize,
+        /// Packets with a random TSval (corruption, another host's packet).
+        garbage: usize,
     }
 
     fn run(c: &Case, seed: u64) -> (Series, Vec<(u64, u32)>) {
@@ -349,6 +352,9 @@ mod tests {
             if c.outliers > 0 && i > 0 && i % (c.n / c.outliers) == 0 {
                 // A retransmission that repeats the previous TSval.
                 v = fed.last().map(|f: &(u64, u32)| f.1).unwrap_or(v);
+            }
+            if c.garbage > 0 && i > 0 && i % (c.n / c.garbage) == 1 {
+                v = rng.next() as u32;
             }
             let ts = t0 + ((t + delay) * 1e9) as u64;
             fed.push((ts, v));
@@ -380,12 +386,23 @@ mod tests {
                 jitter_s: jitter,
                 loss: 0.2,
                 outliers: 4,
+                garbage: 3,
             };
             let (s, _) = run(&c, 0x1234_5678 + k as u64);
             let f = s.fit().expect("fit");
             let err = (f.hz_raw - hz).abs() / hz;
             assert!(err < 0.005, "hz {hz}: raw {} (err {err})", f.hz_raw);
             assert!(f.snapped && f.hz == hz, "hz {hz}: snapped to {}", f.hz);
+            // The clock read `start` at T0: its zero time is T0 - start/hz, within 1 s
+            // (and within two ticks plus the jitter).
+            let truth = 1_700_000_000.0 - start as f64 / hz;
+            let zero = s.t0_ns as f64 / 1e9 - (s.tsval0 as f64 + s.envelope_y0(f.hz, f.y0)) / hz;
+            let zerr = (zero - truth).abs();
+            assert!(zerr < 1.0, "hz {hz}: zero time off by {zerr} s");
+            assert!(
+                zerr < 2.0 / hz + jitter,
+                "hz {hz}: zero time off by {zerr} s"
+            );
             assert!(f.quality > 0.2, "hz {hz}: quality {}", f.quality);
         }
     }
@@ -401,6 +418,7 @@ mod tests {
             jitter_s: 0.002,
             loss: 0.0,
             outliers: 0,
+            garbage: 0,
         };
         let (s, fed) = run(&c, 99);
         assert!(fed.iter().any(|f| f.1 < 100_000), "the series must wrap");

@@ -351,6 +351,51 @@ fn machines_behind_one_address() {
 }
 
 #[test]
+fn load_balanced_per_peer_machines_seen_from_one_client() {
+    // tmap's case: one observer (client) talks to one address; three servers behind it
+    // each add their own per-address-pair offset. Toward the one peer each machine is
+    // one line: three machines, and no boot time (one peer cannot show boot-relative).
+    let mut rng = super::fit::tests_rng::Rng(13);
+    let clock = Clock {
+        hz: 1000.0,
+        zero_s: T0 as f64 / 1e9 - 86_400.0,
+    };
+    let offsets = [0x0123_4567u32, 0x89AB_CDEF, 0x4444_0000];
+    let mut t = ClockTracker::new(ClockConfig::default());
+    for k in 0..30u64 {
+        let m = (k * 7 % 3) as usize;
+        connection(
+            &mut t,
+            clock,
+            offsets[m],
+            ip(1),
+            ip(200),
+            443,
+            40_000 + k as u16,
+            T0 + k * 20_000_000_000,
+            2,
+            true,
+            &mut rng,
+        );
+    }
+    let s = t.summary();
+    assert_eq!(
+        s.clock.offset_policy,
+        OffsetPolicy::Unknown,
+        "{:?}",
+        s.clock.evidence
+    );
+    assert_eq!(s.hosts.count, 3, "{:#?}", s.hosts);
+    assert_eq!(s.hosts.basis, hosts::Basis::ClockLines);
+    assert!(s
+        .hosts
+        .machines
+        .iter()
+        .all(|m| m.connections == 10 && m.boot_time.is_none()));
+    assert_eq!(s.clock.boot_time, None);
+}
+
+#[test]
 fn one_busy_machine_is_one() {
     let mut rng = super::fit::tests_rng::Rng(11);
     let clock = Clock {
