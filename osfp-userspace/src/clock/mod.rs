@@ -38,9 +38,9 @@ pub struct ClockConfig {
 impl Default for ClockConfig {
     fn default() -> Self {
         ClockConfig {
-            max_connections: 32,
-            max_finished: 128,
-            max_samples: 32,
+            max_connections: 16,
+            max_finished: 64,
+            max_samples: 16,
             max_ports: 8,
         }
     }
@@ -209,7 +209,7 @@ impl ClockTracker {
         ClockTracker {
             cfg,
             conns: Vec::with_capacity(cfg.max_connections),
-            finished: VecDeque::new(),
+            finished: VecDeque::with_capacity(cfg.max_finished),
             ipid: IpIdSeq::default(),
             handshake_ipid: IpIdSeq::default(),
             last_ns: 0,
@@ -312,11 +312,13 @@ impl ClockTracker {
 
     /// Upper bound of the heap and inline bytes this tracker can hold with its caps.
     pub fn memory_bound(cfg: &ClockConfig) -> usize {
+        // Collections may round their capacity up; never beyond the next power of two.
         std::mem::size_of::<ClockTracker>()
-            + cfg.max_connections
+            + cfg.max_connections.max(1).next_power_of_two()
                 * (std::mem::size_of::<Conn>()
-                    + cfg.max_samples * std::mem::size_of::<(f64, f64)>())
-            + cfg.max_finished * std::mem::size_of::<ConnClock>()
+                    + cfg.max_samples.max(4).next_power_of_two()
+                        * std::mem::size_of::<(f64, f64)>())
+            + cfg.max_finished.next_power_of_two() * std::mem::size_of::<ConnClock>()
     }
 
     /// Bytes held now (same accounting as [`Self::memory_bound`]).
