@@ -159,8 +159,10 @@ pub struct ClockReport {
     /// Unix seconds when the clock read zero; only for boot-relative clocks.
     /// Ambiguous by multiples of 2^32/hz (49.7 days at 1000 Hz): the most recent
     /// candidate is given. Linux before 4.13 sent jiffies, which start 300 s below
-    /// zero: such hosts booted about 5 minutes before this. A clock that stops while
-    /// the machine sleeps (CLOCK_MONOTONIC) moves it later by the time slept.
+    /// zero (INITIAL_JIFFIES): such hosts booted about 5 minutes before this, and a
+    /// TSval within the last 300 s of ticks before the wrap is taken to be that (a
+    /// host in its first 5 minutes) and corrected, see [`jiffies_boot`]. A clock that
+    /// stops while the machine sleeps moves it later by the time slept.
     pub boot_time: Option<f64>,
     /// Seconds from `boot_time` to the last event seen.
     pub uptime: Option<f64>,
@@ -542,8 +544,16 @@ impl ClockTracker {
                 peers.dedup();
                 Machine {
                     hz: c.hz,
-                    boot_time: (policy == OffsetPolicy::BootRelative && peers.len() >= 2)
-                        .then_some(c.offset),
+                    boot_time: (policy == OffsetPolicy::BootRelative && peers.len() >= 2).then(
+                        || {
+                            let first = c
+                                .members
+                                .iter()
+                                .map(|&i| lines[i].first_s)
+                                .fold(f64::INFINITY, f64::min);
+                            jiffies_boot(c.offset, c.hz, first, self.last_ns as f64 / 1e9)
+                        },
+                    ),
                     share: c.members.len() as f64 / share_total,
                     connections: c.members.len() as u32,
                     ports: top_ports(c.members.iter().map(|&i| lines[i].port), self.cfg.max_ports),
@@ -555,6 +565,26 @@ impl ClockTracker {
             basis,
             machines,
         }
+    }
+}
+
+/// Linux jiffies start at -300 s (INITIAL_JIFFIES) to catch wrap bugs early, so a
+/// Linux host in its first 5 minutes sends TSvals just below 2^32 and its clock passes
+/// zero 300 s after boot. `zero_s` (the clock's most recent zero before `last_s`) is
+/// taken to be that when the host was seen within 300 s before the zero: either the
+/// zero lies after `first_s` (it passed while we watched, no more than 300 s after
+/// first sight), or the next zero comes less than 300 s after `last_s`. Boot is then
+/// 300 s before that zero. Otherwise `zero_s` is returned unchanged. Any other stack
+/// would have to be within 5 minutes of a whole period of uptime (49.7 days at
+/// 1000 Hz) for this to misfire.
+pub fn jiffies_boot(zero_s: f64, hz: f64, first_s: f64, last_s: f64) -> f64 {
+    let period = fit::TS_PERIOD / hz;
+    if zero_s > first_s && zero_s <= first_s + 300.0 {
+        zero_s - 300.0
+    } else if last_s - zero_s > period - 300.0 && last_s - zero_s < period {
+        zero_s + period - 300.0
+    } else {
+        zero_s
     }
 }
 

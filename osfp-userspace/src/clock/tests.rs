@@ -184,6 +184,54 @@ fn boot_time_from_syns_alone() {
 }
 
 #[test]
+fn linux_jiffies_in_first_minutes() {
+    // Linux < 4.13 at HZ=250 booted 100 s before the capture: jiffies started at
+    // -300 s, so the TSvals sit just below 2^32 and wrap during the capture.
+    let mut rng = super::fit::tests_rng::Rng(14);
+    let boot = T0 as f64 / 1e9 - 100.0;
+    let clock = Clock {
+        hz: 250.0,
+        zero_s: boot + 300.0,
+    };
+    // Seen for 6 minutes (the clock passes zero while we watch), and for 1 minute
+    // (it does not yet).
+    for n in [12u64, 2] {
+        let mut t = ClockTracker::new(ClockConfig::default());
+        for k in 0..n {
+            connection(
+                &mut t,
+                clock,
+                0,
+                ip(1),
+                ip(100 + (k % 4) as u8),
+                50_000 + k as u16,
+                443,
+                T0 + k * 30_000_000_000,
+                2,
+                false,
+                &mut rng,
+            );
+        }
+        let s = t.summary();
+        assert_eq!(s.clock.offset_policy, OffsetPolicy::BootRelative);
+        assert_eq!(
+            s.hosts.count, 1,
+            "the wrap splits no machine: {:#?}",
+            s.hosts
+        );
+        let b = s.clock.boot_time.unwrap();
+        assert!((b - boot).abs() < 1.0, "{n}: boot {b} vs {boot}");
+        let up = s.clock.uptime.unwrap();
+        assert!(
+            up > 100.0 && up < 100.0 + n as f64 * 30.0 + 5.0,
+            "uptime {up}"
+        );
+    }
+    // Far from a zero crossing nothing changes.
+    assert_eq!(jiffies_boot(1_000.0, 1000.0, 1_500.0, 2_000.0), 1_000.0);
+}
+
+#[test]
 fn per_peer_and_per_connection_never_give_boot_time() {
     let mut rng = super::fit::tests_rng::Rng(9);
     let clock = Clock {
