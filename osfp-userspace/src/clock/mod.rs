@@ -3,7 +3,18 @@
 //!
 //! Everything is keyed by capture time (`Event::ts_ns`), never by processing time, so
 //! a pcap replay and a live capture give the same estimates. Memory per source is
-//! bounded by [`ClockConfig`].
+//! bounded by [`ClockConfig`] (under 15 KB with the defaults, see
+//! [`ClockTracker::memory_bound`]).
+//!
+//! Wiring: one [`ClockTracker`] per source address (route by `Event::src`), call
+//! [`ClockTracker::observe`] for every event of that source, and
+//! [`ClockTracker::summary`] when reporting (it serializes to the issue's `clock`,
+//! `hosts` and `ip_id` objects). [`ClockTable`] does the routing under an LRU cap for
+//! callers without a per-source table.
+//!
+//! A connection is one direction of a 4-tuple: the SYN (or the SYN-ACK, for the
+//! answering side) starts its TSval series, `ts_sample` records of the same direction
+//! extend it. Scan-like probes are a tool's packets and are skipped (counted).
 
 pub mod fit;
 pub mod hosts;
