@@ -3,10 +3,12 @@
 
 pub mod capture_file;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod craft;
 pub mod event;
 pub mod frame;
+pub mod ipid;
 pub mod options;
 pub mod output;
 pub mod pipeline;
