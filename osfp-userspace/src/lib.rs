@@ -9,5 +9,6 @@ pub mod frame;
 pub mod options;
 pub mod output;
 pub mod pipeline;
+pub mod scan;
 pub mod sensor;
 pub mod stats;
