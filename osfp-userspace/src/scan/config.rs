@@ -49,3 +49,21 @@ impl Default for ScanConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ScanConfig;
+
+    #[test]
+    fn partial_config_keeps_defaults_and_rejects_typos() {
+        let c: ScanConfig =
+            serde_json::from_str(r#"{"port_sweep_min_ports": 10, "max_sources": 100}"#).unwrap();
+        assert_eq!(c.port_sweep_min_ports, 10);
+        assert_eq!(c.max_sources, 100);
+        assert_eq!(
+            c.host_sweep_min_hosts,
+            ScanConfig::default().host_sweep_min_hosts
+        );
+        assert!(serde_json::from_str::<ScanConfig>(r#"{"port_sweep_min_port": 1}"#).is_err());
+    }
+}

@@ -221,3 +221,69 @@ impl ScanCounters {
         self.probes[p as usize]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(phase: Phase, kind: ScanKind, src: &str, first: u64) -> ScanEvent {
+        ScanEvent {
+            phase,
+            kind,
+            tool: Some(Tool::Nmap),
+            src: src.parse().unwrap(),
+            hosts: 1,
+            ports: 3,
+            targets_truncated: false,
+            sample: vec![TargetPort {
+                host: "10.0.0.2".parse().unwrap(),
+                port: 22,
+            }],
+            first_ns: first,
+            last_ns: first + 500_000_000,
+            packets: 4,
+            answered: 1,
+            completed: None,
+            half_open: None,
+            end_reason: (phase == Phase::End).then_some(EndReason::Idle),
+        }
+    }
+
+    #[test]
+    fn json_line_shape() {
+        let line = ev(Phase::End, ScanKind::XmasScan, "10.0.0.1", 2_000_000_000).to_json_line();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["event"], "scan");
+        assert_eq!(v["phase"], "end");
+        assert_eq!(v["kind"], "xmas_scan");
+        assert_eq!(v["tool"], "nmap");
+        assert_eq!(v["src"], "10.0.0.1");
+        assert_eq!(v["first_ts"], 2.0);
+        assert_eq!(v["last_ts"], 2.5);
+        assert_eq!(v["sample"][0]["port"], 22);
+        assert_eq!(v["end_reason"], "idle");
+        assert!(v["completed"].is_null());
+    }
+
+    #[test]
+    fn kind_names_match_serde() {
+        for k in ScanKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.name());
+        }
+    }
+
+    #[test]
+    fn summaries_by_source_from_end_events() {
+        let events = [
+            ev(Phase::Start, ScanKind::FinScan, "10.0.0.9", 5),
+            ev(Phase::End, ScanKind::FinScan, "10.0.0.9", 5),
+            ev(Phase::End, ScanKind::SynScan, "10.0.0.9", 1),
+            ev(Phase::End, ScanKind::Zmap, "10.0.0.1", 7),
+        ];
+        let s = summarize(&events);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].src.to_string(), "10.0.0.1");
+        let kinds: Vec<_> = s[1].scans.iter().map(|x| x.kind).collect();
+        assert_eq!(kinds, [ScanKind::SynScan, ScanKind::FinScan]);
+    }
+}

@@ -435,3 +435,288 @@ fn build_event(
         end_reason,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use osfp_common::{ip_flag, tcp_flag::*};
+
+    use super::*;
+    use crate::scan::probe::tests::rec;
+
+    const LINUX_OPTS: [u8; 20] = [
+        2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 1, 2, 3, 0, 0, 0, 0, 1, 3, 3, 7,
+    ];
+    const MS: u64 = 1_000_000;
+
+    fn ip(a: u32) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(a))
+    }
+
+    /// An ordinary Linux SYN (DF, TTL 64, full options): sweep material only.
+    fn syn(src: u32, dst: u32, sport: u16, dport: u16, ts: u64) -> Event {
+        let mut r = rec(SYN, 64240, 64, &LINUX_OPTS);
+        r.ip_flags = ip_flag::DF;
+        r.src[..4].copy_from_slice(&src.to_be_bytes());
+        r.dst[..4].copy_from_slice(&dst.to_be_bytes());
+        r.sport = sport;
+        r.dport = dport;
+        r.ts_ns = ts;
+        Event::decode(&r)
+    }
+
+    fn synack(to: &Event, ts: u64) -> Event {
+        let mut r = rec(SYN | ACK, 65160, 64, &LINUX_OPTS);
+        r.src = to.record.dst;
+        r.dst = to.record.src;
+        r.sport = to.record.dport;
+        r.dport = to.record.sport;
+        r.ts_ns = ts;
+        Event::decode(&r)
+    }
+
+    const CLIENT: u32 = 0x0a00_0001;
+    const SERVER: u32 = 0x0a00_0002;
+
+    fn kinds(out: &[ScanEvent], phase: Phase) -> Vec<ScanKind> {
+        out.iter()
+            .filter(|e| e.phase == phase)
+            .map(|e| e.kind)
+            .collect()
+    }
+
+    #[test]
+    fn port_sweep_of_closed_ports() {
+        let mut t = ScanTracker::new(ScanConfig::default());
+        let mut out = Vec::new();
+        for port in 1..=30u16 {
+            t.observe(
+                &syn(CLIENT, SERVER, 40000, port, port as u64 * 10 * MS),
+                &mut out,
+            );
+            let expect = if port >= 24 { 1 } else { 0 };
+            assert_eq!(kinds(&out, Phase::Start).len(), expect, "port {port}");
+        }
+        t.flush(&mut out);
+        let end = out.iter().find(|e| e.phase == Phase::End).unwrap();
+        assert_eq!(end.kind, ScanKind::PortSweep);
+        assert_eq!((end.hosts, end.ports, end.packets), (1, 30, 30));
+        assert_eq!(end.src, ip(CLIENT));
+        assert_eq!(
+            end.completed, None,
+            "no completion records: half-open unknown"
+        );
+        assert_eq!(end.end_reason, Some(EndReason::Flush));
+        assert_eq!(t.counters.started(ScanKind::PortSweep), 1);
+    }
+
+    #[test]
+    fn host_sweep_of_one_port() {
+        let mut t = ScanTracker::new(ScanConfig::default());
+        let mut out = Vec::new();
+        for h in 0..70u32 {
+            t.observe(
+                &syn(CLIENT, 0x0b00_0000 + h, 40000, 22, h as u64 * MS),
+                &mut out,
+            );
+        }
+        assert_eq!(kinds(&out, Phase::Start), vec![ScanKind::HostSweep]);
+        t.flush(&mut out);
+        let end = out.iter().find(|e| e.phase == Phase::End).unwrap();
+        assert_eq!((end.hosts, end.ports), (70, 1));
+        assert_eq!(end.sample.len(), 8);
+    }
+
+    /// A web client: hundreds of short connections to two ports on three hosts, with
+    /// retries (same SYN again), all answered. Then a browser session: 100 distinct
+    /// hosts on 443, answered. Then FTP passive: 40 data ports on one server, answered.
+    #[test]
+    fn busy_benign_clients_are_quiet() {
+        let mut t = ScanTracker::new(ScanConfig::default());
+        let mut out = Vec::new();
+        let mut now = 0;
+        for i in 0..600u32 {
+            now += 20 * MS;
+            let host = SERVER + (i % 3);
+            let port = if i % 2 == 0 { 443 } else { 80 };
+            let s = syn(CLIENT, host, 30000 + (i % 20000) as u16, port, now);
+            t.observe(&s, &mut out);
+            if i % 7 == 0 {
+                // retransmitted SYN
+                t.observe(&syn(CLIENT, host, s.record.sport, port, now + MS), &mut out);
+            }
+            t.observe(&synack(&s, now + 2 * MS), &mut out);
+        }
+        for h in 0..100u32 {
+            now += 50 * MS;
+            let s = syn(CLIENT, 0x2000_0000 + h * 7919, 50000, 443, now);
+            t.observe(&s, &mut out);
+            t.observe(&synack(&s, now + 30 * MS), &mut out);
+        }
+        for p in 0..40u16 {
+            now += 100 * MS;
+            let s = syn(CLIENT, SERVER, 50001 + p, 30000 + p * 13, now);
+            t.observe(&s, &mut out);
+            t.observe(&synack(&s, now + MS), &mut out);
+        }
+        t.flush(&mut out);
+        assert!(out.is_empty(), "{out:?}");
+        // The same 100 hosts unanswered would be a host sweep: the share matters.
+        let mut t = ScanTracker::new(ScanConfig::default());
+        for h in 0..100u32 {
+            t.observe(
+                &syn(CLIENT, 0x2000_0000 + h * 7919, 50000, 443, h as u64 * MS),
+                &mut out,
+            );
+        }
+        assert_eq!(kinds(&out, Phase::Start), vec![ScanKind::HostSweep]);
+    }
+
+    /// Slow scanning below the window rate stays quiet: 30 ports, one every 3 s, with a
+    /// 60 s window holds at most 20 at a time.
+    #[test]
+    fn window_slides() {
+        let mut t = ScanTracker::new(ScanConfig::default());
+        let mut out = Vec::new();
+        for port in 1..=30u16 {
+            t.observe(
+                &syn(CLIENT, SERVER, 40000, port, port as u64 * 3000 * MS),
+                &mut out,
+            );
+        }
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    /// With completion records (kernel-side, later): open ports whose handshake the
+    /// scanner completes make a connect scan; open ports left half-open a SYN scan.
+    #[test]
+    fn completion_splits_connect_and_half_open() {
+        for complete in [true, false] {
+            let mut t = ScanTracker::new(ScanConfig::default());
+            let mut out = Vec::new();
+            // Completion known from the start (some earlier completion record).
+            t.handshake_completed(ip(1), ip(2), 1, 1, 0);
+            for port in 1..=30u16 {
+                let now = port as u64 * 10 * MS;
+                let s = syn(CLIENT, SERVER, 40000 + port, port, now);
+                t.observe(&s, &mut out);
+                if port <= 10 {
+                    t.observe(&synack(&s, now + MS), &mut out);
+                    if complete {
+                        t.handshake_completed(ip(CLIENT), ip(SERVER), 40000 + port, port, now);
+                    }
+                }
+            }
+            t.flush(&mut out);
+            let end = out.iter().find(|e| e.phase == Phase::End).unwrap();
+            let want = if complete {
+                ScanKind::ConnectScan
+            } else {
+                ScanKind::SynScan
+            };
+            assert_eq!(end.kind, want);
+            assert_eq!(end.answered, 10);
+            assert_eq!(end.completed, Some(if complete { 10 } else { 0 }));
+            assert_eq!(end.half_open, Some(if complete { 0 } else { 10 }));
+        }
+    }
+
+    #[test]
+    fn idle_source_ends_its_scan() {
+        let mut t = ScanTracker::new(ScanConfig::default());
+        let mut out = Vec::new();
+        let mut fin = rec(FIN, 1024, 50, &[]);
+        for port in 1..=5u16 {
+            fin.dport = port;
+            fin.ts_ns = port as u64 * MS;
+            t.observe(&Event::decode(&fin), &mut out);
+        }
+        assert_eq!(kinds(&out, Phase::Start), vec![ScanKind::FinScan]);
+        // Another source's packet 61 s later ends the idle scan.
+        t.observe(&syn(CLIENT, SERVER, 1, 80, 61_000 * MS), &mut out);
+        let end = out.iter().find(|e| e.phase == Phase::End).unwrap();
+        assert_eq!(
+            (end.kind, end.end_reason),
+            (ScanKind::FinScan, Some(EndReason::Idle))
+        );
+        assert_eq!((end.ports, end.packets), (5, 5));
+        assert_eq!(t.tracked_sources(), 1);
+    }
+
+    /// Two stray FINs (no nmap traits: TTL 64, window 501) are not a scan; the third is.
+    #[test]
+    fn untraited_probes_need_min_probes() {
+        let mut t = ScanTracker::new(ScanConfig::default());
+        let mut out = Vec::new();
+        let mut fin = rec(FIN, 501, 64, &[]);
+        for i in 1..=3u64 {
+            fin.ts_ns = i * MS;
+            t.observe(&Event::decode(&fin), &mut out);
+            assert_eq!(out.len(), if i < 3 { 0 } else { 1 });
+        }
+        assert_eq!(out[0].tool, None);
+    }
+
+    /// Millions of spoofed sources, each sending nmap-template Xmas probes: the table
+    /// stays at its cap, every eviction is counted, every started scan gets its end.
+    #[test]
+    fn spoofed_flood_stays_bounded() {
+        const N: u32 = 2_000_000;
+        let cfg = ScanConfig {
+            max_sources: 4096,
+            ..ScanConfig::default()
+        };
+        let mut t = ScanTracker::new(cfg.clone());
+        let mut out = Vec::new();
+        let mut ev = Event::decode(&rec(FIN | PSH | URG, 1024, 50, &[]));
+        let (mut starts, mut ends) = (0u64, 0u64);
+        for i in 0..N {
+            // Spread over 10 s of capture time: nobody goes idle.
+            ev.ts_ns = i as u64 * 5_000;
+            ev.src = ip(0x0100_0000u32.wrapping_add(i.wrapping_mul(2_654_435_761)));
+            t.observe(&ev, &mut out);
+            for e in out.drain(..) {
+                match e.phase {
+                    Phase::Start => starts += 1,
+                    Phase::End => ends += 1,
+                }
+            }
+            assert!(t.tracked_sources() <= cfg.max_sources);
+        }
+        assert_eq!(t.tracked_sources(), cfg.max_sources);
+        assert_eq!(
+            t.counters.sources_evicted,
+            (N as usize - cfg.max_sources) as u64
+        );
+        assert_eq!(
+            t.counters.sources_evicted_active,
+            t.counters.sources_evicted
+        );
+        assert_eq!(starts, N as u64);
+        assert_eq!(ends, t.counters.sources_evicted);
+        assert_eq!(t.counters.started(ScanKind::XmasScan), N as u64);
+        t.flush(&mut out);
+        assert_eq!(ends + out.len() as u64, N as u64);
+        assert_eq!(t.tracked_sources(), 0);
+    }
+
+    /// One source spraying a million targets keeps at most `max_targets_per_source`.
+    #[test]
+    fn target_table_is_capped() {
+        let mut t = ScanTracker::new(ScanConfig::default());
+        let mut out = Vec::new();
+        let mut ev = Event::decode(&rec(FIN | PSH | URG, 1024, 50, &[]));
+        for i in 0..1_000_000u32 {
+            ev.ts_ns = i as u64 * 1_000;
+            ev.dst = ip(0x0b00_0000 + (i >> 8));
+            ev.record.dport = i as u16;
+            t.observe(&ev, &mut out);
+        }
+        t.flush(&mut out);
+        let end = out.iter().find(|e| e.phase == Phase::End).unwrap();
+        assert_eq!(end.packets, 1_000_000);
+        assert!(end.targets_truncated);
+        assert_eq!(t.counters.targets_dropped, 1_000_000 - 256);
+    }
+}
