@@ -172,6 +172,8 @@ impl ScanTracker {
         let mut new_target = false;
         if let Some(t) = s.targets.get_mut(&key) {
             t.last_ns = t.last_ns.max(now);
+            // New to this kind (e.g. -sT after -sS on the same ports) counts as new.
+            new_target = t.kinds & tbit == 0;
             t.kinds |= tbit;
         } else {
             if s.targets.len() >= cap && !s.any_started() {
@@ -526,6 +528,32 @@ mod tests {
         let end = out.iter().find(|e| e.phase == Phase::End).unwrap();
         assert_eq!((end.hosts, end.ports), (70, 1));
         assert_eq!(end.sample.len(), 8);
+    }
+
+    /// -sT after -sS over the same ports: the kernel's SYNs still make a sweep, although
+    /// the targets were already known from nmap's template SYNs.
+    #[test]
+    fn sweep_over_targets_seen_by_another_kind() {
+        let mut t = ScanTracker::new(ScanConfig::default());
+        let mut out = Vec::new();
+        let mut nmap = rec(SYN, 1024, 50, &[2, 4, 5, 0xb4]);
+        nmap.src[..4].copy_from_slice(&CLIENT.to_be_bytes());
+        nmap.dst[..4].copy_from_slice(&SERVER.to_be_bytes());
+        for port in 1..=30u16 {
+            nmap.dport = port;
+            nmap.ts_ns = port as u64 * MS;
+            t.observe(&Event::decode(&nmap), &mut out);
+        }
+        for port in 1..=30u16 {
+            t.observe(
+                &syn(CLIENT, SERVER, 40000, port, (100 + port as u64) * MS),
+                &mut out,
+            );
+        }
+        assert_eq!(
+            kinds(&out, Phase::Start),
+            vec![ScanKind::SynScan, ScanKind::PortSweep]
+        );
     }
 
     /// A web client: hundreds of short connections to two ports on three hosts, with

@@ -1,0 +1,231 @@
+//! Real nmap against a target in a network namespace pair, captured with tshark, then
+//! detected through the pcap path. Needs root, nmap, tshark, python3; skips loudly
+//! otherwise. Namespaces, processes and the capture file are removed on drop.
+
+use std::{
+    collections::BTreeSet,
+    net::IpAddr,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    thread::sleep,
+    time::{Duration, Instant},
+};
+
+use osfp::{
+    capture_file,
+    frame::{SelectConfig, Selector},
+    pipeline::Pipeline,
+    scan::{Phase, ScanConfig, ScanKind, ScanTracker, Tool},
+};
+
+struct Lab {
+    scanner_ns: String,
+    target_ns: String,
+    pcap: PathBuf,
+    children: Vec<Child>,
+}
+
+fn sh(args: &[&str]) {
+    let st = Command::new(args[0])
+        .args(&args[1..])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(st.success(), "{args:?}: {st}");
+}
+
+impl Lab {
+    const SCANNER: &'static str = "10.213.7.1";
+    const TARGET: &'static str = "10.213.7.2";
+
+    fn new() -> Lab {
+        let pid = std::process::id();
+        let lab = Lab {
+            scanner_ns: format!("osfpscan-s{pid}"),
+            target_ns: format!("osfpscan-t{pid}"),
+            pcap: std::env::temp_dir().join(format!("osfp-scan-live-{pid}.pcapng")),
+            children: Vec::new(),
+        };
+        let (va, vb) = (format!("osv{pid}a"), format!("osv{pid}b"));
+        let (s, t) = (lab.scanner_ns.as_str(), lab.target_ns.as_str());
+        sh(&["ip", "netns", "add", s]);
+        sh(&["ip", "netns", "add", t]);
+        sh(&[
+            "ip", "link", "add", &va, "type", "veth", "peer", "name", &vb,
+        ]);
+        sh(&["ip", "link", "set", &va, "netns", s]);
+        sh(&["ip", "link", "set", &vb, "netns", t]);
+        for (ns, dev, addr) in [(s, &va, Self::SCANNER), (t, &vb, Self::TARGET)] {
+            sh(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{addr}/24"),
+                "dev",
+                dev,
+            ]);
+            sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
+            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        }
+        lab
+    }
+
+    fn spawn(&mut self, ns: &str, args: &[&str]) {
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        self.children.push(child);
+    }
+
+    fn nmap(&self, args: &[&str]) {
+        let mut a = vec!["netns", "exec", &self.scanner_ns, "nmap", "-n", "-Pn"];
+        a.extend_from_slice(args);
+        a.push(Self::TARGET);
+        let st = Command::new("ip")
+            .args(&a)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "nmap {args:?}: {st}");
+    }
+
+    /// Stops the capture (tshark finishes its file on SIGTERM).
+    fn stop_all(&mut self) {
+        for c in &mut self.children {
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        }
+        for mut c in self.children.drain(..) {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.stop_all();
+        for ns in [&self.scanner_ns, &self.target_ns] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        let _ = std::fs::remove_file(&self.pcap);
+    }
+}
+
+fn missing_prereq() -> Option<String> {
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root".into());
+    }
+    for tool in ["nmap", "tshark", "python3", "ip"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !found {
+            return Some(format!("{tool} not installed"));
+        }
+    }
+    None
+}
+
+#[test]
+fn real_nmap_scans_are_detected_through_the_pcap_path() {
+    if let Some(why) = missing_prereq() {
+        eprintln!("SKIPPED scan_live: {why} (needs root, nmap, tshark, python3)");
+        return;
+    }
+    let mut lab = Lab::new();
+    let (t_ns, pcap) = (lab.target_ns.clone(), lab.pcap.clone());
+    // An open port for -sT / -O; everything else in 1-100 is closed.
+    lab.spawn(
+        &t_ns,
+        &[
+            "python3",
+            "-m",
+            "http.server",
+            "8080",
+            "--bind",
+            Lab::TARGET,
+        ],
+    );
+    let dev = format!("osv{}b", std::process::id());
+    lab.spawn(
+        &t_ns,
+        &["tshark", "-q", "-i", &dev, "-w", pcap.to_str().unwrap()],
+    );
+    // Wait until tshark has written its file header, then a little for the listener.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::metadata(&pcap).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "tshark did not start");
+        sleep(Duration::from_millis(100));
+    }
+    sleep(Duration::from_secs(1));
+
+    let ports = "1-100,8080";
+    lab.nmap(&["-sS", "-p", ports]);
+    lab.nmap(&["-sT", "-p", ports]);
+    lab.nmap(&["-sN", "--max-retries", "1", "-p", ports]);
+    lab.nmap(&["-sF", "--max-retries", "1", "-p", ports]);
+    lab.nmap(&["-sX", "--max-retries", "1", "-p", ports]);
+    lab.nmap(&["-O", "-p", "7,8080"]);
+    sleep(Duration::from_secs(1));
+    lab.stop_all();
+
+    let mut sel = Selector::new(SelectConfig::default());
+    let mut pipeline = Pipeline::new();
+    let mut tracker = ScanTracker::new(ScanConfig::default());
+    let mut events = Vec::new();
+    capture_file::for_each_frame(&pcap, |link, frame, ts| {
+        if let Some(rec) = sel.frame(link, frame, ts) {
+            tracker.observe(&pipeline.process(&rec), &mut events);
+        }
+    })
+    .unwrap();
+    tracker.flush(&mut events);
+    let ends: Vec<_> = events.iter().filter(|e| e.phase == Phase::End).collect();
+    let scanner: IpAddr = Lab::SCANNER.parse().unwrap();
+    let target: IpAddr = Lab::TARGET.parse().unwrap();
+    let kinds: BTreeSet<ScanKind> = ends.iter().map(|e| e.kind).collect();
+    assert!(ends.iter().all(|e| e.src == scanner), "{ends:?}");
+    // -sS and -O's own port scan: nmap's SYN template; -sT: the kernel's SYNs, 101 ports
+    // of which one answered (a port sweep; connect vs half-open needs completion records).
+    assert_eq!(
+        kinds,
+        [
+            ScanKind::SynScan,
+            ScanKind::PortSweep,
+            ScanKind::NullScan,
+            ScanKind::FinScan,
+            ScanKind::XmasScan,
+            ScanKind::OsDetection,
+        ]
+        .into_iter()
+        .collect(),
+        "{ends:?}"
+    );
+    for e in &ends {
+        assert!(e.sample.iter().all(|t| t.host == target));
+        match e.kind {
+            ScanKind::PortSweep => {
+                assert_eq!((e.tool, e.ports), (None, 101));
+                assert_eq!(e.answered, 1, "only 8080 is open");
+            }
+            ScanKind::OsDetection => assert_eq!(e.tool, Some(Tool::Nmap)),
+            _ => {
+                assert_eq!(e.tool, Some(Tool::Nmap), "{e:?}");
+                assert!(e.ports >= 101, "{e:?}");
+            }
+        }
+    }
+}
