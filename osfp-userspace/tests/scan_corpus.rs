@@ -294,3 +294,31 @@ fn benign_files_are_quiet() {
     }
     assert!(loud.is_empty(), "scans reported in benign files: {loud:?}");
 }
+
+/// `osfp pcap --scans --quiet FILE`: scan events as NDJSON on stdout, nothing else.
+#[test]
+fn cli_prints_scan_events_as_ndjson() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_osfp"))
+        .args(["pcap", "--quiet", "--scans"])
+        .arg(corpus().join("ndpi/tcp_scan.pcapng"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 8, "{lines:?}");
+    assert!(lines.iter().all(|v| v["event"] == "scan"));
+    let phase = |p: &str| lines.iter().filter(|v| v["phase"] == p).count();
+    assert_eq!((phase("start"), phase("end")), (4, 4));
+    let kinds: BTreeSet<&str> = lines.iter().map(|v| v["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["syn_scan", "null_scan", "fin_scan", "xmas_scan"]
+            .into_iter()
+            .collect()
+    );
+    assert!(lines.iter().all(|v| v["src"] == "192.168.1.178"));
+}

@@ -220,6 +220,18 @@ impl ScanCounters {
     pub fn probes(&self, p: ProbeKind) -> u64 {
         self.probes[p as usize]
     }
+    /// (kind label, scans started) for every kind, zeros included: a fixed label set.
+    pub fn started_by_kind(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        ScanKind::ALL
+            .iter()
+            .map(|k| (k.name(), self.started[*k as usize]))
+    }
+    /// (probe label, probes classified) for every probe kind.
+    pub fn probes_by_kind(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        ProbeKind::ALL
+            .iter()
+            .map(|p| (p.name(), self.probes[*p as usize]))
+    }
 }
 
 #[cfg(test)]
@@ -266,10 +278,21 @@ mod tests {
     }
 
     #[test]
-    fn kind_names_match_serde() {
-        for k in ScanKind::ALL {
+    fn kind_names_match_serde_and_indexes() {
+        for (i, k) in ScanKind::ALL.into_iter().enumerate() {
             assert_eq!(serde_json::to_value(k).unwrap(), k.name());
+            assert_eq!(k as usize, i);
         }
+        for (i, p) in ProbeKind::ALL.into_iter().enumerate() {
+            assert_eq!(serde_json::to_value(p).unwrap(), p.name());
+            assert_eq!(p as usize, i);
+        }
+        let mut c = ScanCounters::default();
+        c.started[ScanKind::Zmap as usize] = 3;
+        let v: Vec<_> = c.started_by_kind().collect();
+        assert_eq!(v.len(), ScanKind::COUNT);
+        assert!(v.contains(&("zmap", 3)));
+        assert_eq!(c.probes_by_kind().count(), ProbeKind::ALL.len());
     }
 
     #[test]
