@@ -37,6 +37,8 @@ fn sh(args: &[&str]) {
 impl Lab {
     const SCANNER: &'static str = "10.213.7.1";
     const TARGET: &'static str = "10.213.7.2";
+    const SCANNER6: &'static str = "fd00:213:7::1";
+    const TARGET6: &'static str = "fd00:213:7::2";
 
     fn new() -> Lab {
         let pid = std::process::id();
@@ -55,16 +57,15 @@ impl Lab {
         ]);
         sh(&["ip", "link", "set", &va, "netns", s]);
         sh(&["ip", "link", "set", &vb, "netns", t]);
-        for (ns, dev, addr) in [(s, &va, Self::SCANNER), (t, &vb, Self::TARGET)] {
+        for (ns, dev, addr, addr6) in [
+            (s, &va, Self::SCANNER, Self::SCANNER6),
+            (t, &vb, Self::TARGET, Self::TARGET6),
+        ] {
+            let a4 = format!("{addr}/24");
+            sh(&["ip", "-n", ns, "addr", "add", &a4, "dev", dev]);
+            let a6 = format!("{addr6}/64");
             sh(&[
-                "ip",
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{addr}/24"),
-                "dev",
-                dev,
+                "ip", "-n", ns, "-6", "addr", "add", &a6, "dev", dev, "nodad",
             ]);
             sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
             sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
@@ -86,7 +87,11 @@ impl Lab {
     fn nmap(&self, args: &[&str]) {
         let mut a = vec!["netns", "exec", &self.scanner_ns, "nmap", "-n", "-Pn"];
         a.extend_from_slice(args);
-        a.push(Self::TARGET);
+        a.push(if args.contains(&"-6") {
+            Self::TARGET6
+        } else {
+            Self::TARGET
+        });
         let st = Command::new("ip")
             .args(&a)
             .stdout(Stdio::null())
@@ -179,6 +184,8 @@ fn real_nmap_scans_are_detected_through_the_pcap_path() {
     lab.nmap(&["-sF", "--max-retries", "1", "-p", ports]);
     lab.nmap(&["-sX", "--max-retries", "1", "-p", ports]);
     lab.nmap(&["-O", "-p", "7,8080"]);
+    lab.nmap(&["-6", "-sS", "-p", "1-40"]);
+    lab.nmap(&["-6", "-sX", "--max-retries", "1", "-p", "1-40"]);
     sleep(Duration::from_secs(1));
     lab.stop_all();
 
@@ -193,7 +200,25 @@ fn real_nmap_scans_are_detected_through_the_pcap_path() {
     })
     .unwrap();
     tracker.flush(&mut events);
-    let ends: Vec<_> = events.iter().filter(|e| e.phase == Phase::End).collect();
+    let (ends, ends6): (Vec<_>, Vec<_>) = events
+        .iter()
+        .filter(|e| e.phase == Phase::End)
+        .partition(|e| e.src.is_ipv4());
+    // IPv6: nmap's template SYNs and Xmas probes (hop limit 255, window 1024).
+    let scanner6: IpAddr = Lab::SCANNER6.parse().unwrap();
+    let mut got6: Vec<_> = ends6
+        .iter()
+        .map(|e| (e.kind, e.src, e.tool, e.ports))
+        .collect();
+    got6.sort_by_key(|g| g.0);
+    assert_eq!(
+        got6,
+        [
+            (ScanKind::SynScan, scanner6, Some(Tool::Nmap), 40),
+            (ScanKind::XmasScan, scanner6, Some(Tool::Nmap), 40),
+        ],
+        "{ends6:?}"
+    );
     let scanner: IpAddr = Lab::SCANNER.parse().unwrap();
     let target: IpAddr = Lab::TARGET.parse().unwrap();
     let kinds: BTreeSet<ScanKind> = ends.iter().map(|e| e.kind).collect();

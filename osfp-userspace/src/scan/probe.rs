@@ -152,8 +152,10 @@ fn is_zmap(ev: &Event) -> bool {
 }
 
 /// The traits nmap's raw probes share: no DF (raw packets, DF only with --df), a scan
-/// window, a random initial TTL of at most 59. `syn`: the only option is MSS 1460 (as
-/// nmap -sS sends it); otherwise no options at all (-sN/-sF/-sX).
+/// window, over IPv4 a random initial TTL of at most 59. `syn`: the only option is MSS
+/// 1460 (as nmap -sS sends it, over IPv6 too); otherwise no options at all
+/// (-sN/-sF/-sX). Over IPv6 nmap 7.93's port-scan probes leave with hop limit 255
+/// (observed between namespaces: `nmap -6 -sS` / `-sX`), so the TTL test is IPv4-only.
 fn nmap_raw_traits(ev: &Event, syn: bool) -> bool {
     let r = &ev.record;
     let opts_ok = if syn {
@@ -161,7 +163,8 @@ fn nmap_raw_traits(ev: &Event, syn: bool) -> bool {
     } else {
         r.opt_len == 0
     };
-    !ev.df() && r.ttl <= NMAP_MAX_TTL && NMAP_SCAN_WINDOWS.contains(&r.window) && opts_ok
+    let ttl_ok = r.family == 6 || r.ttl <= NMAP_MAX_TTL;
+    !ev.df() && ttl_ok && NMAP_SCAN_WINDOWS.contains(&r.window) && opts_ok
 }
 
 /// Classifies one selected packet. `None`: an ordinary SYN, SYN-ACK or sample.
@@ -331,6 +334,10 @@ pub(crate) mod tests {
             assert_eq!(classify(&e), Some(ProbeKind::NmapSyn), "window {w}");
             assert_eq!(tool(&e, ProbeKind::NmapSyn), Some(Tool::Nmap));
         }
+        // IPv6: nmap's probes carry hop limit 255; the template still holds.
+        let mut r = rec(SYN, 1024, 255, &MSS1460);
+        r.family = 6;
+        assert_eq!(classify(&ev(r)), Some(ProbeKind::NmapSyn));
         // MSS 1400 or an extra option: not nmap's template.
         assert_eq!(classify(&ev(rec(SYN, 1024, 45, &[2, 4, 5, 0x78]))), None);
         assert_eq!(
