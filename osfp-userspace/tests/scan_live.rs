@@ -18,7 +18,12 @@ use osfp::{
     scan::{Phase, ScanConfig, ScanKind, ScanTracker, Tool},
 };
 
+/// Tests run in parallel in one process: names carry the pid and a per-lab number.
+static LABS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 struct Lab {
+    /// `<pid><n>`, unique per lab.
+    tag: String,
     scanner_ns: String,
     target_ns: String,
     pcap: PathBuf,
@@ -41,14 +46,16 @@ impl Lab {
     const TARGET6: &'static str = "fd00:213:7::2";
 
     fn new() -> Lab {
-        let pid = std::process::id();
+        let n = LABS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let tag = format!("{}{n}", std::process::id());
         let lab = Lab {
-            scanner_ns: format!("osfpscan-s{pid}"),
-            target_ns: format!("osfpscan-t{pid}"),
-            pcap: std::env::temp_dir().join(format!("osfp-scan-live-{pid}.pcapng")),
+            scanner_ns: format!("osfpscan-s{tag}"),
+            target_ns: format!("osfpscan-t{tag}"),
+            pcap: std::env::temp_dir().join(format!("osfp-scan-live-{tag}.pcapng")),
             children: Vec::new(),
+            tag,
         };
-        let (va, vb) = (format!("osv{pid}a"), format!("osv{pid}b"));
+        let (va, vb) = (lab.scanner_dev(), lab.target_dev());
         let (s, t) = (lab.scanner_ns.as_str(), lab.target_ns.as_str());
         sh(&["ip", "netns", "add", s]);
         sh(&["ip", "netns", "add", t]);
@@ -116,6 +123,64 @@ impl Lab {
     }
 }
 
+impl Lab {
+    fn target_dev(&self) -> String {
+        format!("osv{}b", self.tag)
+    }
+    fn scanner_dev(&self) -> String {
+        format!("osv{}a", self.tag)
+    }
+
+    /// tshark on the target's side of the veth; returns once its file exists.
+    fn start_capture(&mut self) {
+        let (t_ns, dev) = (self.target_ns.clone(), self.target_dev());
+        let pcap = self.pcap.to_str().unwrap().to_string();
+        self.spawn(&t_ns, &["tshark", "-q", "-i", &dev, "-w", &pcap]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::fs::metadata(&self.pcap).map(|m| m.len()).unwrap_or(0) == 0 {
+            assert!(Instant::now() < deadline, "tshark did not start");
+            sleep(Duration::from_millis(100));
+        }
+        sleep(Duration::from_secs(1));
+    }
+
+    fn target_mac(&self) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.target_ns, "cat"])
+            .arg(format!("/sys/class/net/{}/address", self.target_dev()))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    fn run_in_scanner(&self, args: &[&str]) {
+        let st = Command::new("ip")
+            .args(["netns", "exec", &self.scanner_ns])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "{args:?}: {st}");
+    }
+}
+
+/// The capture through the real pcap path into the scan tracker.
+fn detect(pcap: &std::path::Path) -> Vec<osfp::scan::ScanEvent> {
+    let mut sel = Selector::new(SelectConfig::default());
+    let mut pipeline = Pipeline::new();
+    let mut tracker = ScanTracker::new(ScanConfig::default());
+    let mut events = Vec::new();
+    capture_file::for_each_frame(pcap, |link, frame, ts| {
+        if let Some(rec) = sel.frame(link, frame, ts) {
+            tracker.observe(&pipeline.process(&rec), &mut events);
+        }
+    })
+    .unwrap();
+    tracker.flush(&mut events);
+    events
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         self.stop_all();
@@ -126,11 +191,11 @@ impl Drop for Lab {
     }
 }
 
-fn missing_prereq() -> Option<String> {
+fn missing_prereq(tools: &[&str]) -> Option<String> {
     if unsafe { libc::geteuid() } != 0 {
         return Some("not root".into());
     }
-    for tool in ["nmap", "tshark", "python3", "ip"] {
+    for tool in tools {
         let found = Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .stdout(Stdio::null())
@@ -146,7 +211,7 @@ fn missing_prereq() -> Option<String> {
 
 #[test]
 fn real_nmap_scans_are_detected_through_the_pcap_path() {
-    if let Some(why) = missing_prereq() {
+    if let Some(why) = missing_prereq(&["nmap", "tshark", "python3", "ip"]) {
         eprintln!("SKIPPED scan_live: {why} (needs root, nmap, tshark, python3)");
         return;
     }
@@ -164,18 +229,7 @@ fn real_nmap_scans_are_detected_through_the_pcap_path() {
             Lab::TARGET,
         ],
     );
-    let dev = format!("osv{}b", std::process::id());
-    lab.spawn(
-        &t_ns,
-        &["tshark", "-q", "-i", &dev, "-w", pcap.to_str().unwrap()],
-    );
-    // Wait until tshark has written its file header, then a little for the listener.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::fs::metadata(&pcap).map(|m| m.len()).unwrap_or(0) == 0 {
-        assert!(Instant::now() < deadline, "tshark did not start");
-        sleep(Duration::from_millis(100));
-    }
-    sleep(Duration::from_secs(1));
+    lab.start_capture();
 
     let ports = "1-100,8080";
     lab.nmap(&["-sS", "-p", ports]);
@@ -189,17 +243,7 @@ fn real_nmap_scans_are_detected_through_the_pcap_path() {
     sleep(Duration::from_secs(1));
     lab.stop_all();
 
-    let mut sel = Selector::new(SelectConfig::default());
-    let mut pipeline = Pipeline::new();
-    let mut tracker = ScanTracker::new(ScanConfig::default());
-    let mut events = Vec::new();
-    capture_file::for_each_frame(&pcap, |link, frame, ts| {
-        if let Some(rec) = sel.frame(link, frame, ts) {
-            tracker.observe(&pipeline.process(&rec), &mut events);
-        }
-    })
-    .unwrap();
-    tracker.flush(&mut events);
+    let events = detect(&pcap);
     let (ends, ends6): (Vec<_>, Vec<_>) = events
         .iter()
         .filter(|e| e.phase == Phase::End)
@@ -253,4 +297,73 @@ fn real_nmap_scans_are_detected_through_the_pcap_path() {
             }
         }
     }
+}
+
+/// Real masscan (its own stack, --router-mac) over 101 ports and real zmap over a /29
+/// on one port, from the scanner namespace; both named by their templates.
+#[test]
+fn real_masscan_and_zmap_are_detected_through_the_pcap_path() {
+    if let Some(why) = missing_prereq(&["masscan", "zmap", "tshark", "ip"]) {
+        eprintln!("SKIPPED scan_live: {why} (needs root, masscan, zmap, tshark)");
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.start_capture();
+    let mac = lab.target_mac();
+    let dev = lab.scanner_dev();
+    lab.run_in_scanner(&[
+        "masscan",
+        Lab::TARGET,
+        "-p1-100,8080",
+        "--rate",
+        "2000",
+        "--router-mac",
+        &mac,
+        "-e",
+        &dev,
+        "--wait",
+        "1",
+    ]);
+    // zmap's default blocklist excludes private space: give it an empty one.
+    let empty = std::env::temp_dir().join(format!("osfp-scan-live-{}.conf", lab.tag));
+    std::fs::write(&empty, "").unwrap();
+    let net = format!("{}/29", Lab::TARGET);
+    lab.run_in_scanner(&[
+        "zmap",
+        "-p",
+        "8080",
+        &net,
+        "-i",
+        &dev,
+        "-G",
+        &mac,
+        "-B",
+        "1M",
+        "-c",
+        "1",
+        "-b",
+        empty.to_str().unwrap(),
+        "-o",
+        "/dev/null",
+    ]);
+    let _ = std::fs::remove_file(&empty);
+    sleep(Duration::from_secs(1));
+    lab.stop_all();
+
+    let events = detect(&lab.pcap);
+    let scanner: IpAddr = Lab::SCANNER.parse().unwrap();
+    let mut got: Vec<_> = events
+        .iter()
+        .filter(|e| e.phase == Phase::End)
+        .map(|e| (e.kind, e.src, e.tool, e.hosts, e.ports))
+        .collect();
+    got.sort_by_key(|g| g.0);
+    assert_eq!(
+        got,
+        [
+            (ScanKind::Masscan, scanner, Some(Tool::Masscan), 1, 101),
+            (ScanKind::Zmap, scanner, Some(Tool::Zmap), 8, 1),
+        ],
+        "{events:?}"
+    );
 }
