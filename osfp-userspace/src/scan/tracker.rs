@@ -177,9 +177,19 @@ impl ScanTracker {
             t.kinds |= tbit;
         } else {
             if s.targets.len() >= cap && !s.any_started() {
+                // Nothing to report yet: the window slides, so the oldest target goes
+                // (a busy client never freezes its table).
                 s.targets
                     .retain(|_, t| now.saturating_sub(t.last_ns) <= window);
+                if s.targets.len() >= cap {
+                    if let Some(oldest) = s.targets.iter().min_by_key(|(_, t)| t.last_ns) {
+                        let oldest = *oldest.0;
+                        s.targets.remove(&oldest);
+                    }
+                }
             }
+            // A scan in progress keeps its targets (its evidence); new ones past the cap
+            // are only counted.
             if s.targets.len() < cap {
                 s.targets.insert(
                     key,
@@ -727,6 +737,29 @@ mod tests {
         t.flush(&mut out);
         assert_eq!(ends + out.len() as u64, N as u64);
         assert_eq!(t.tracked_sources(), 0);
+    }
+
+    /// A busy client with more distinct targets than the table holds, all answered:
+    /// the table slides (oldest out), nothing is dropped or reported.
+    #[test]
+    fn busy_client_table_slides() {
+        let mut t = ScanTracker::new(ScanConfig::default());
+        let mut out = Vec::new();
+        for h in 0..2000u32 {
+            let s = syn(CLIENT, 0x3000_0000 + h, 50000, 443, h as u64 * MS);
+            t.observe(&s, &mut out);
+            t.observe(&synack(&s, h as u64 * MS + 1), &mut out);
+        }
+        assert!(out.is_empty());
+        assert_eq!(t.counters.targets_dropped, 0);
+        // Then it starts sweeping closed ports of one host: still seen.
+        for p in 1..=30u16 {
+            t.observe(
+                &syn(CLIENT, SERVER, 50001, p, (3000 + p as u64) * MS),
+                &mut out,
+            );
+        }
+        assert_eq!(kinds(&out, Phase::Start), vec![ScanKind::PortSweep]);
     }
 
     /// One source spraying a million targets keeps at most `max_targets_per_source`.
