@@ -322,3 +322,91 @@ fn cli_prints_scan_events_as_ndjson() {
     );
     assert!(lines.iter().all(|v| v["src"] == "192.168.1.178"));
 }
+
+/// Every file of the corpus: the scans reported are exactly the ones justified above,
+/// nothing anywhere else (1,022 files, ~8,400 SYNs and ~300 scan-like packets).
+#[test]
+fn whole_corpus_reports_only_the_known_scans() {
+    let index = std::fs::read_to_string(corpus().join("INDEX.tsv")).unwrap();
+    let mut got = BTreeSet::new();
+    let mut files = 0;
+    for line in index.lines().skip(1) {
+        let path = line.split('\t').next().unwrap();
+        files += 1;
+        for (k, src) in scan_file(path).kinds() {
+            got.insert((path.to_string(), k, src));
+        }
+    }
+    assert_eq!(files, 1022);
+    let want: BTreeSet<(String, ScanKind, IpAddr)> = [
+        (
+            "chrissanders-packets/activeosfingerprinting.pcapng",
+            ScanKind::OsDetection,
+            "172.16.16.128",
+        ),
+        (
+            "chrissanders-packets/synscan.pcapng",
+            ScanKind::SynScan,
+            "172.16.0.8",
+        ),
+        (
+            "esnet-curated/attacks__scanners__masscan__tcp_0_1000_20190821.pcap",
+            ScanKind::Masscan,
+            "172.31.15.102",
+        ),
+        (
+            "esnet-curated/tcp__control__one_way_all_flags.pcap",
+            ScanKind::FinScan,
+            "10.0.0.10",
+        ),
+        (
+            "esnet-curated/tcp__control__one_way_all_flags.pcap",
+            ScanKind::OddFlags,
+            "10.0.0.10",
+        ),
+        ("ndpi/synscan.pcap", ScanKind::SynScan, "172.16.0.8"),
+        ("ndpi/tcp_scan.pcapng", ScanKind::SynScan, "192.168.1.178"),
+        ("ndpi/tcp_scan.pcapng", ScanKind::NullScan, "192.168.1.178"),
+        ("ndpi/tcp_scan.pcapng", ScanKind::FinScan, "192.168.1.178"),
+        ("ndpi/tcp_scan.pcapng", ScanKind::XmasScan, "192.168.1.178"),
+        (
+            "victorialugi-nmap/fin_scan.pcap",
+            ScanKind::SynScan,
+            "10.129.0.4",
+        ),
+        (
+            "victorialugi-nmap/fin_scan.pcap",
+            ScanKind::FinScan,
+            "10.129.0.4",
+        ),
+        (
+            "victorialugi-nmap/syn_scan.pcap",
+            ScanKind::Zmap,
+            "78.128.114.46",
+        ),
+        (
+            "victorialugi-nmap/syn_scan.pcap",
+            ScanKind::SynScan,
+            "10.129.0.4",
+        ),
+        (
+            "victorialugi-nmap/xmas_scan.pcap",
+            ScanKind::SynScan,
+            "10.129.0.4",
+        ),
+        (
+            "victorialugi-nmap/xmas_scan.pcap",
+            ScanKind::XmasScan,
+            "10.129.0.4",
+        ),
+        (
+            "zeek/modbus__fuzz-72.pcap",
+            ScanKind::OddFlags,
+            "166.161.16.230",
+        ),
+    ]
+    .into_iter()
+    .map(|(f, k, a)| (f.to_string(), k, a.parse().unwrap()))
+    .collect();
+    assert_eq!(got, want);
+}
