@@ -73,4 +73,8 @@ pub struct PcapArgs {
     /// Do not print records; only the counter summary (for throughput measurements).
     #[arg(long)]
     pub quiet: bool,
+    /// Detect scans and print scan events as NDJSON lines (`{"event":"scan",...}`),
+    /// also with --quiet.
+    #[arg(long)]
+    pub scans: bool,
 }

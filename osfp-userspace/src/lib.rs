@@ -12,5 +12,6 @@ pub mod ipid;
 pub mod options;
 pub mod output;
 pub mod pipeline;
+pub mod scan;
 pub mod sensor;
 pub mod stats;

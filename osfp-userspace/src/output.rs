@@ -30,6 +30,11 @@ impl<W: Write> Output<W> {
         }
     }
 
+    /// A line written as is (e.g. a scan event's NDJSON).
+    pub fn line(&mut self, line: &str) -> io::Result<()> {
+        writeln!(self.out, "{line}")
+    }
+
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }

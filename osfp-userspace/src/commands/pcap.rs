@@ -10,6 +10,7 @@ use crate::{
     frame::{FrameCounters, SelectConfig, Selector},
     output::Output,
     pipeline::Pipeline,
+    scan::{ScanConfig, ScanEvent, ScanTracker},
     stats,
 };
 
@@ -30,6 +31,8 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
     for path in &args.files {
         // Flow state is per file: files are separate captures.
         let mut sel = Selector::new(cfg);
+        let mut scans = args.scans.then(|| ScanTracker::new(ScanConfig::default()));
+        let mut scan_events: Vec<ScanEvent> = Vec::new();
         let mut write_err = None;
         let res = capture_file::for_each_frame(path, |link, frame, ts| {
             if let Some(rec) = sel.frame(link, frame, ts) {
@@ -37,8 +40,24 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
                 if !args.quiet && write_err.is_none() {
                     write_err = out.event(&ev).err();
                 }
+                if let Some(t) = scans.as_mut() {
+                    t.observe(&ev, &mut scan_events);
+                    for e in scan_events.drain(..) {
+                        if write_err.is_none() {
+                            write_err = out.line(&e.to_json_line()).err();
+                        }
+                    }
+                }
             }
         });
+        if let Some(t) = scans.as_mut() {
+            t.flush(&mut scan_events);
+            for e in scan_events.drain(..) {
+                if write_err.is_none() {
+                    write_err = out.line(&e.to_json_line()).err();
+                }
+            }
+        }
         if let Some(e) = write_err {
             if e.kind() == io::ErrorKind::BrokenPipe {
                 return Ok(0);
