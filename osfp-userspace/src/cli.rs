@@ -52,6 +52,9 @@ pub struct RunArgs {
     /// Ring buffer size in MiB (a power of two).
     #[arg(long, default_value_t = 8)]
     pub ring_mib: u32,
+    /// Serve Prometheus metrics on this address ("off" to disable).
+    #[arg(long, default_value = "127.0.0.1:9184")]
+    pub metrics_addr: String,
     /// Print the kernel counters to stderr this often (0 = only at exit).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
     pub stats_every: Duration,

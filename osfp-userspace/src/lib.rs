@@ -9,6 +9,7 @@ pub mod craft;
 pub mod event;
 pub mod frame;
 pub mod ipid;
+pub mod metrics;
 pub mod options;
 pub mod output;
 pub mod pipeline;

@@ -13,6 +13,7 @@ use tokio::{
 
 use crate::{
     cli::RunArgs,
+    metrics::Metrics,
     output::Output,
     pipeline::Pipeline,
     sensor::{self, LoadConfig, MonoToUnix, POLL_INTERVAL},
@@ -65,6 +66,25 @@ async fn consume(ebpf: &mut aya::Ebpf, args: &RunArgs) -> Result<()> {
     let mut stats_tick = interval(stats_every.unwrap_or(std::time::Duration::from_secs(3600)));
     let mut clock = MonoToUnix::now();
     let mut pipeline = Pipeline::new();
+    let mut metrics = Metrics::new();
+    let registry = std::sync::Arc::new(metrics.registry.clone());
+    let mut metrics_tick = interval(std::time::Duration::from_secs(1));
+    if args.metrics_addr != "off" {
+        let addr: std::net::SocketAddr = args
+            .metrics_addr
+            .parse()
+            .with_context(|| format!("bad --metrics-addr {:?}", args.metrics_addr))?;
+        // Bind now so that a busy port fails the start, not later.
+        let listener = std::net::TcpListener::bind(addr)
+            .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+        drop(listener);
+        tokio::spawn(async move {
+            if let Err(e) = crate::metrics::serve(addr, registry).await {
+                eprintln!("osfp: metrics server stopped: {e:#}");
+            }
+        });
+        eprintln!("osfp: metrics on http://{addr}/metrics");
+    }
     let mut bad_size = 0u64;
     let mut out = Output::new(
         BufWriter::new(io::stdout().lock()),
@@ -87,6 +107,10 @@ async fn consume(ebpf: &mut aya::Ebpf, args: &RunArgs) -> Result<()> {
             }
             _ = tick.tick() => bad_size += drain(ring.get_mut(), &mut pipeline, &clock),
             _ = clock_refresh.tick() => clock = MonoToUnix::now(),
+            _ = metrics_tick.tick() => {
+                let c = sensor::read_counters(&counters)?;
+                metrics.update(&c, &pipeline);
+            }
             _ = stats_tick.tick(), if stats_every.is_some() => {
                 let c = sensor::read_counters(&counters)?;
                 eprintln!("osfp: {}", stats::summary(&c, &pipeline, bad_size));

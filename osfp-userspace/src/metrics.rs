@@ -1,0 +1,169 @@
+//! Prometheus metrics of the running sensor, served on /metrics. Label values come only
+//! from fixed sets (reasons, problems); never an address, port or fingerprint.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use anyhow::{Context, Result};
+use axum::{http::header, routing::get, Router};
+use osfp_common::{counter, Malformed};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+use crate::{frame::FrameCounters, options::OptionProblem, pipeline::Pipeline};
+
+const SELECTED: [&str; 4] = ["syn", "synack", "scan_probe", "ts_sample"];
+
+pub struct Metrics {
+    pub registry: Registry,
+    seen: IntCounter,
+    tcp: IntCounter,
+    selected: IntCounterVec,
+    malformed: IntCounterVec,
+    options_malformed: IntCounterVec,
+    ringbuf_full: IntCounter,
+    fragments: IntCounter,
+    records: IntCounter,
+    /// Last kernel totals, to turn them into counter increments.
+    last: FrameCounters,
+    last_records: u64,
+    last_options: [u64; OptionProblem::ALL.len()],
+}
+
+fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).unwrap();
+    r.register(Box::new(c.clone())).unwrap();
+    c
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, label: &str) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), &[label]).unwrap();
+    r.register(Box::new(c.clone())).unwrap();
+    c
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let r = Registry::new();
+        let build = IntGauge::with_opts(
+            Opts::new("osfp_build_info", "osfp version")
+                .const_label("version", env!("CARGO_PKG_VERSION")),
+        )
+        .unwrap();
+        build.set(1);
+        r.register(Box::new(build)).unwrap();
+        let m = Metrics {
+            seen: counter(
+                &r,
+                "osfp_packets_seen_total",
+                "Frames the XDP program ran on.",
+            ),
+            tcp: counter(
+                &r,
+                "osfp_packets_tcp_total",
+                "TCP packets parsed up to the TCP header.",
+            ),
+            selected: counter_vec(
+                &r,
+                "osfp_packets_selected_total",
+                "Packets selected, by reason.",
+                "reason",
+            ),
+            malformed: counter_vec(
+                &r,
+                "osfp_packets_malformed_total",
+                "Malformed frames, by reason.",
+                "reason",
+            ),
+            options_malformed: counter_vec(
+                &r,
+                "osfp_tcp_options_malformed_total",
+                "Selected packets whose TCP options are malformed, by problem.",
+                "problem",
+            ),
+            ringbuf_full: counter(
+                &r,
+                "osfp_ringbuf_dropped_total",
+                "Selected records dropped: ring buffer full.",
+            ),
+            fragments: counter(
+                &r,
+                "osfp_fragments_skipped_total",
+                "Non-first fragments passed over.",
+            ),
+            records: counter(&r, "osfp_records_total", "Records decoded by userspace."),
+            registry: r,
+            last: FrameCounters::default(),
+            last_records: 0,
+            last_options: [0; OptionProblem::ALL.len()],
+        };
+        // Every label value exists from the start, so series never appear later.
+        for s in SELECTED {
+            m.selected.with_label_values(&[s]);
+        }
+        for x in Malformed::ALL {
+            m.malformed.with_label_values(&[x.name()]);
+        }
+        for p in OptionProblem::ALL {
+            m.options_malformed.with_label_values(&[p.name()]);
+        }
+        m
+    }
+
+    /// Brings the counters up to the kernel's totals and the pipeline's.
+    pub fn update(&mut self, k: &FrameCounters, p: &Pipeline) {
+        let d = |slot: u32, last: &FrameCounters| k.get(slot).saturating_sub(last.get(slot));
+        self.seen.inc_by(d(counter::SEEN, &self.last));
+        self.tcp.inc_by(d(counter::TCP, &self.last));
+        for (i, s) in SELECTED.iter().enumerate() {
+            self.selected
+                .with_label_values(&[s])
+                .inc_by(d(counter::SELECTED_BASE + i as u32, &self.last));
+        }
+        for x in Malformed::ALL {
+            self.malformed
+                .with_label_values(&[x.name()])
+                .inc_by(d(counter::malformed(x), &self.last));
+        }
+        self.ringbuf_full
+            .inc_by(d(counter::RINGBUF_FULL, &self.last));
+        self.fragments
+            .inc_by(d(counter::FRAGMENT_SKIPPED, &self.last));
+        self.records
+            .inc_by(p.records.saturating_sub(self.last_records));
+        for (i, o) in OptionProblem::ALL.iter().enumerate() {
+            let v = p.option_problem(*o);
+            self.options_malformed
+                .with_label_values(&[o.name()])
+                .inc_by(v.saturating_sub(self.last_options[i]));
+            self.last_options[i] = v;
+        }
+        self.last = k.clone();
+        self.last_records = p.records;
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Serves /metrics from `registry` on `addr` until the runtime stops.
+pub async fn serve(addr: SocketAddr, registry: Arc<Registry>) -> Result<()> {
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let r = registry.clone();
+            async move {
+                let body = TextEncoder::new()
+                    .encode_to_string(&r.gather())
+                    .unwrap_or_default();
+                ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+    axum::serve(listener, app).await?;
+    Ok(())
+}
