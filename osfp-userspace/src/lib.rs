@@ -5,6 +5,7 @@ pub mod capture_file;
 pub mod cli;
 pub mod commands;
 pub mod event;
+pub mod fingerprint;
 pub mod frame;
 pub mod options;
 pub mod output;
