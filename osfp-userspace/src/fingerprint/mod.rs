@@ -8,6 +8,7 @@
 
 pub mod db;
 pub mod family;
+pub mod json;
 pub mod matcher;
 pub mod quirks;
 pub mod sig;
