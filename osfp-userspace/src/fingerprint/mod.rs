@@ -166,3 +166,6 @@ pub fn link_guess<'a>(db: &'a Database, s: &Signature) -> Option<(u32, Option<&'
     let mtu = s.mss as u32 + if s.ver == 4 { 40 } else { 60 };
     Some((mtu, db.link(mtu)))
 }
+
+#[cfg(test)]
+mod tests;
