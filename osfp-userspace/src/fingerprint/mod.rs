@@ -39,7 +39,8 @@ pub fn default_database() -> Result<Database, DbErrors> {
     Database::parse(DEFAULT_DB, "osfp.fp (built in)")
 }
 
-/// A small fast hasher for fixed-size keys (FxHash's multiply-rotate); keys are
+/// A small fast hasher for fixed-size keys (FxHash's multiply-rotate with a final
+/// avalanche); keys are
 /// addresses and ports seen on the wire, and the tables are capped, so flooding
 /// one bucket costs time but never memory.
 #[derive(Default, Clone, Copy)]
@@ -69,7 +70,14 @@ impl Hasher for FxHasher {
         self.write_u64(i as u64);
     }
     fn finish(&self) -> u64 {
-        self.0
+        // Fold the high bits down (murmur3's fmix64): the multiply leaves the low bits
+        // depending only on low input bits, and hashbrown indexes by the low bits.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 
