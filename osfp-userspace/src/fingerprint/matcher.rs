@@ -13,19 +13,21 @@
 //! - unknown: 0. Its nearest candidates are scored by [`similarity`] (< 1 by
 //!   construction, since none matched).
 
+use arrayvec::ArrayVec;
 use serde::Serialize;
 
 use super::{
     db::{Database, DbSig, Label, WinSpec},
     quirks::Quirks,
-    sig::{Direction, Signature, MAX_DIST},
+    sig::{Direction, Signature, MAX_DIST, MAX_OPTS},
 };
 
-/// Signature indices of one direction, bucketed by option layout.
+/// Signature indices of one direction, bucketed by exact option layout.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct LayoutIndex {
-    /// Sorted by key; (key, start, end) into `order`.
-    buckets: Vec<(u64, u32, u32)>,
+    /// Sorted by key: (key, layout, start, end) into `order`; equal keys (hash
+    /// collisions) sit next to each other and are told apart by the layout.
+    buckets: Vec<(u64, ArrayVec<u8, MAX_OPTS>, u32, u32)>,
     /// Signature indices grouped by bucket, file order within a bucket.
     order: Vec<u32>,
 }
@@ -42,19 +44,20 @@ fn layout_key(layout: &[u8]) -> u64 {
 
 impl LayoutIndex {
     fn build(sigs: &[DbSig]) -> LayoutIndex {
-        let mut keyed: Vec<(u64, u32)> = sigs
+        let mut keyed: Vec<(u64, &[u8], u32)> = sigs
             .iter()
             .enumerate()
-            .map(|(i, s)| (layout_key(s.layout()), i as u32))
+            .map(|(i, s)| (layout_key(s.layout()), s.layout(), i as u32))
             .collect();
-        keyed.sort(); // stable by (key, index): file order within a key
+        keyed.sort(); // by (key, layout, index): file order within a layout
         let mut idx = LayoutIndex::default();
-        for (k, i) in keyed {
+        for (k, l, i) in keyed {
             match idx.buckets.last_mut() {
-                Some(b) if b.0 == k => b.2 += 1,
+                Some(b) if b.0 == k && b.1.as_slice() == l => b.3 += 1,
                 _ => {
                     let at = idx.order.len() as u32;
-                    idx.buckets.push((k, at, at + 1));
+                    let layout = l.iter().copied().collect();
+                    idx.buckets.push((k, layout, at, at + 1));
                 }
             }
             idx.order.push(i);
@@ -62,15 +65,19 @@ impl LayoutIndex {
         idx
     }
 
+    /// Indices of the signatures with exactly this layout, in file order.
     fn bucket(&self, layout: &[u8]) -> &[u32] {
         let k = layout_key(layout);
-        match self.buckets.binary_search_by_key(&k, |b| b.0) {
-            Ok(i) => {
-                let (_, s, e) = self.buckets[i];
-                &self.order[s as usize..e as usize]
+        let first = self.buckets.partition_point(|b| b.0 < k);
+        for b in &self.buckets[first..] {
+            if b.0 != k {
+                break;
             }
-            Err(_) => &[],
+            if b.1.as_slice() == layout {
+                return &self.order[b.2 as usize..b.3 as usize];
+            }
         }
+        &[]
     }
 }
 
@@ -181,9 +188,6 @@ impl Database {
         let mut gmatch: Option<&DbSig> = None;
         for &i in self.index[d].bucket(s.layout()) {
             let r = &sigs[i as usize];
-            if r.layout() != s.layout() {
-                continue; // key collision
-            }
             let rq = ref_quirks(r, s);
             let q = s.quirks.0;
             let mut fuzzy = false;

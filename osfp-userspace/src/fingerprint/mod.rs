@@ -15,12 +15,9 @@ pub mod sig;
 pub mod table;
 
 use std::{
-    hash::{BuildHasherDefault, Hasher},
-    num::NonZeroUsize,
+    hash::{BuildHasherDefault, Hash, Hasher},
     sync::Arc,
 };
-
-use lru::LruCache;
 
 pub use db::{Database, DbError, DbErrors, Label};
 pub use family::Family;
@@ -92,25 +89,36 @@ struct FlowId {
     pb: u16,
 }
 
-/// Flows remembered for their SYN's MSS (p0f explains a SYN-ACK's window with it).
-pub const SYN_MSS_FLOWS: usize = 65_536;
+/// Slots of the SYN-MSS table (a power of two).
+pub const SYN_MSS_SLOTS: usize = 1 << 16;
 
-/// Turns events into signatures, remembering each flow's SYN MSS (bounded, LRU).
+/// Turns events into signatures, remembering each flow's SYN MSS (p0f explains a
+/// SYN-ACK's window with it) in a direct-mapped table: one hash and one compare per
+/// packet, no allocation, a colliding newer flow simply takes the slot.
 pub struct Fingerprinter {
     db: Arc<Database>,
-    syn_mss: LruCache<FlowId, u16, FxBuild>,
+    syn_mss: Box<[(FlowId, u16)]>,
     /// Find nearest candidates for unknown signatures.
     pub candidates: bool,
 }
 
+fn slot(id: &FlowId) -> usize {
+    let mut h = FxHasher::default();
+    id.hash(&mut h);
+    h.finish() as usize & (SYN_MSS_SLOTS - 1)
+}
+
 impl Fingerprinter {
     pub fn new(db: Arc<Database>) -> Self {
+        let empty = FlowId {
+            a: [0; 16],
+            b: [0; 16],
+            pa: 0,
+            pb: 0,
+        };
         Fingerprinter {
             db,
-            syn_mss: LruCache::with_hasher(
-                NonZeroUsize::new(SYN_MSS_FLOWS).unwrap(),
-                FxBuild::default(),
-            ),
+            syn_mss: vec![(empty, 0); SYN_MSS_SLOTS].into_boxed_slice(),
             candidates: true,
         }
     }
@@ -138,7 +146,12 @@ impl Fingerprinter {
                 pa: r.dport,
                 pb: r.sport,
             };
-            self.syn_mss.get(&id).copied().unwrap_or(0)
+            let e = &self.syn_mss[slot(&id)];
+            if e.0 == id {
+                e.1
+            } else {
+                0
+            }
         } else {
             0
         };
@@ -150,7 +163,7 @@ impl Fingerprinter {
                 pa: r.sport,
                 pb: r.dport,
             };
-            self.syn_mss.put(id, s.mss);
+            self.syn_mss[slot(&id)] = (id, s.mss);
         }
         Some(s)
     }

@@ -120,21 +120,26 @@ impl SourceTable {
     /// The state of a source, created if new (evicting the least recently seen
     /// source when full).
     pub fn entry(&mut self, src: IpAddr, ts_ns: u64) -> &mut SourceState {
-        if !self.map.contains(&src) && self.map.len() == self.cap() {
-            self.map.pop_lru();
+        let full = self.map.len() == self.cap();
+        let mut created = false;
+        // One lookup; at the cap a new source reuses the least recently used node.
+        let e = self.map.get_or_insert_mut(src, || {
+            created = true;
+            SourceState {
+                first_ns: ts_ns,
+                last_ns: ts_ns,
+                packets: 0,
+                os: OsState {
+                    verdicts: ArrayVec::new(),
+                    hops: ArrayVec::new(),
+                    sigs: ArrayVec::new(),
+                    overflow: 0,
+                },
+            }
+        });
+        if created && full {
             self.evictions += 1;
         }
-        let e = self.map.get_or_insert_mut(src, || SourceState {
-            first_ns: ts_ns,
-            last_ns: ts_ns,
-            packets: 0,
-            os: OsState {
-                verdicts: ArrayVec::new(),
-                hops: ArrayVec::new(),
-                sigs: ArrayVec::new(),
-                overflow: 0,
-            },
-        });
         e.first_ns = e.first_ns.min(ts_ns);
         e.last_ns = e.last_ns.max(ts_ns);
         e
