@@ -1,6 +1,9 @@
 //! Coarse OS family of a label, for metrics labels and summaries (a small fixed set).
 //!
-//! Derived from the label's name and flavor text, case-insensitively, first rule wins:
+//! Derived from the label's name and flavor text, case-insensitively: tools first,
+//! then "android" in either, then the rules below on the name alone, then on the
+//! flavor alone (so `MacOS X:10.9 (sometimes iPhone or iPad)` is macos); first rule
+//! wins:
 //! - tool / application labels (class `!`)                         -> unknown
 //! - "android" anywhere (p0f has `Linux:(Android)`)                -> android
 //! - "windows"                                                     -> windows
@@ -63,13 +66,26 @@ impl Family {
             return Family::Unknown;
         }
         let n = name.to_ascii_lowercase();
-        let all = format!("{n} {}", flavor.to_ascii_lowercase());
-        let has = |w: &str| all.contains(w);
-        if has("android") {
-            Family::Android
-        } else if has("windows") {
+        let fl = flavor.to_ascii_lowercase();
+        if n.contains("android") || fl.contains("android") {
+            return Family::Android;
+        }
+        // The name decides first ("MacOS X: 10.9 (sometimes iPhone)" is macOS); the
+        // flavor only when the name says nothing.
+        Self::of_text(&n, true)
+            .or_else(|| Self::of_text(&fl, false))
+            .unwrap_or(if n.trim().is_empty() {
+                Family::Unknown
+            } else {
+                Family::Other
+            })
+    }
+
+    fn of_text(t: &str, is_name: bool) -> Option<Family> {
+        let has = |w: &str| t.contains(w);
+        Some(if has("windows") {
             Family::Windows
-        } else if n == "ios" || has("iphone") || has("ipad") {
+        } else if (is_name && t == "ios") || has("iphone") || has("ipad") {
             Family::Ios
         } else if has("mac os") || has("macos") || has("os x") || has("darwin") {
             Family::Macos
@@ -77,13 +93,11 @@ impl Family {
             Family::Linux
         } else if has("bsd") {
             Family::Bsd
-        } else if EMBEDDED.iter().any(|w| word(&all, w)) {
+        } else if EMBEDDED.iter().any(|w| word(t, w)) {
             Family::Embedded
-        } else if n.trim().is_empty() {
-            Family::Unknown
         } else {
-            Family::Other
-        }
+            return None;
+        })
     }
 }
 
@@ -137,6 +151,10 @@ mod tests {
         assert_eq!(f("Windows", "7 or 8"), Family::Windows);
         assert_eq!(f("Mac OS X", "10.x"), Family::Macos);
         assert_eq!(f("MacOS X", ""), Family::Macos);
+        assert_eq!(
+            f("MacOS X", "10.9 or newer (sometimes iPhone or iPad)"),
+            Family::Macos
+        );
         assert_eq!(f("iOS", "iPhone or iPad"), Family::Ios);
         assert_eq!(f("FreeBSD", "9.x"), Family::Bsd);
         assert_eq!(f("Nintendo", "Wii"), Family::Embedded);
