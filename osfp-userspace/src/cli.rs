@@ -23,6 +23,18 @@ pub enum Command {
     Run(RunArgs),
     /// Read pcap/pcapng files through the same selection and decoder.
     Pcap(PcapArgs),
+    /// Fingerprint database tools.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DbCommand {
+    /// Validate a p0f.fp-format database: every error as file:line:column.
+    Check {
+        /// The database file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -80,4 +92,13 @@ pub struct PcapArgs {
     /// also with --quiet.
     #[arg(long)]
     pub scans: bool,
+    /// Fingerprint database (p0f.fp format). Default: the built-in one.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Print one line per source (from the per-source table) instead of records.
+    #[arg(long)]
+    pub summary: bool,
+    /// Most sources kept in the per-source table (least recently seen evicted).
+    #[arg(long, default_value_t = crate::fingerprint::table::DEFAULT_CAP)]
+    pub max_sources: usize,
 }

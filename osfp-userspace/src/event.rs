@@ -144,6 +144,9 @@ impl Event {
             eol_pad: self.options.eol_pad,
             options_malformed: self.options.malformed.map(|p| p.name()),
             options_hex: hex(&r.options[..(r.opt_len as usize).min(40)]),
+            signature: None,
+            os: None,
+            tcp_fp: None,
         }
     }
 
@@ -289,4 +292,13 @@ pub struct EventJson {
     pub eol_pad: u8,
     pub options_malformed: Option<&'static str>,
     pub options_hex: String,
+    /// p0f v3 signature (SYN / SYN-ACK, when fingerprinting).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// The database verdict for `signature`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os: Option<crate::fingerprint::json::OsJson>,
+    /// TTL guess, hops, MTU/link guess, nmap's O and W.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_fp: Option<crate::fingerprint::json::TcpFpJson>,
 }

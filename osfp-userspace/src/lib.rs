@@ -7,6 +7,7 @@ pub mod clock;
 pub mod commands;
 pub mod craft;
 pub mod event;
+pub mod fingerprint;
 pub mod frame;
 pub mod ipid;
 pub mod metrics;

@@ -10,6 +10,7 @@ fn main() {
     let res = match &cli.command {
         Command::Run(a) => commands::run::run(a),
         Command::Pcap(a) => commands::pcap::run(a),
+        Command::Db(c) => commands::db::run(c),
     };
     match res {
         Ok(code) => std::process::exit(code),

@@ -2,7 +2,10 @@
 
 use std::io::{self, Write};
 
-use crate::event::Event;
+use crate::{
+    event::Event,
+    fingerprint::{json, Database, Signature, Verdict},
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -30,9 +33,40 @@ impl<W: Write> Output<W> {
         }
     }
 
-    /// A line written as is (e.g. a scan event's NDJSON).
-    pub fn line(&mut self, line: &str) -> io::Result<()> {
-        writeln!(self.out, "{line}")
+    /// A SYN / SYN-ACK with its fingerprint and verdict.
+    pub fn event_fingerprinted(
+        &mut self,
+        ev: &Event,
+        db: &Database,
+        s: &Signature,
+        v: &Verdict<'_>,
+    ) -> io::Result<()> {
+        match self.format {
+            Format::Text => writeln!(self.out, "{}{}", ev.to_text(), json::text_suffix(s, v)),
+            Format::Json => {
+                let mut j = ev.to_json();
+                j.signature = Some(s.p0f().to_string());
+                j.os = Some(json::os_json(v));
+                j.tcp_fp = Some(json::tcp_fp_json(db, ev, s, v));
+                serde_json::to_writer(&mut self.out, &j)?;
+                self.out.write_all(b"\n")
+            }
+        }
+    }
+
+    /// Any serializable line (summaries).
+    pub fn json_line(&mut self, v: &impl serde::Serialize) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, v)?;
+        self.out.write_all(b"\n")
+    }
+
+    /// A text line.
+    pub fn text_line(&mut self, s: &str) -> io::Result<()> {
+        writeln!(self.out, "{s}")
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
     }
 
     pub fn flush(&mut self) -> io::Result<()> {

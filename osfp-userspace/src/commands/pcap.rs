@@ -1,14 +1,18 @@
 //! `osfp pcap FILE...`
 
-use std::io::{self, BufWriter};
+use std::{
+    io::{self, BufWriter},
+    sync::Arc,
+};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::{
     capture_file,
     cli::PcapArgs,
+    fingerprint::{self, Database},
     frame::{FrameCounters, SelectConfig, Selector},
-    output::Output,
+    output::{Format, Output},
     pipeline::Pipeline,
     scan::{ScanConfig, ScanEvent, ScanTracker},
     stats,
@@ -25,7 +29,13 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
         BufWriter::with_capacity(1 << 16, stdout),
         super::format(&args.output),
     );
-    let mut pipeline = Pipeline::new();
+    let db = match &args.db {
+        Some(p) => Database::load(p).with_context(|| format!("{}: bad database", p.display()))?,
+        None => fingerprint::default_database().context("built-in database")?,
+    };
+    let db = Arc::new(db);
+    let mut pipeline = Pipeline::with_database(db.clone(), args.max_sources);
+    let print_records = !args.quiet && !args.summary;
     let mut totals = FrameCounters::default();
     let mut failed = 0;
     for path in &args.files {
@@ -37,14 +47,19 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
         let res = capture_file::for_each_frame(path, |link, frame, ts| {
             if let Some(rec) = sel.frame(link, frame, ts) {
                 let ev = pipeline.process(&rec);
-                if !args.quiet && write_err.is_none() {
-                    write_err = out.event(&ev).err();
+                let fp = pipeline.fingerprint(&ev);
+                if print_records && write_err.is_none() {
+                    write_err = match &fp {
+                        Some((s, v)) => out.event_fingerprinted(&ev, &db, s, v),
+                        None => out.event(&ev),
+                    }
+                    .err();
                 }
                 if let Some(t) = scans.as_mut() {
                     t.observe(&ev, &mut scan_events);
                     for e in scan_events.drain(..) {
                         if write_err.is_none() {
-                            write_err = out.line(&e.to_json_line()).err();
+                            write_err = out.text_line(&e.to_json_line()).err();
                         }
                     }
                 }
@@ -54,7 +69,7 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
             t.flush(&mut scan_events);
             for e in scan_events.drain(..) {
                 if write_err.is_none() {
-                    write_err = out.line(&e.to_json_line()).err();
+                    write_err = out.text_line(&e.to_json_line()).err();
                 }
             }
         }
@@ -83,7 +98,54 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
         }
         totals.add(&sel.counters);
     }
+    if args.summary {
+        if let Some(t) = &pipeline.sources {
+            for (src, st) in t.iter() {
+                let j = st.to_json(*src, &db);
+                let r = match out.format() {
+                    Format::Json => out.json_line(&j),
+                    Format::Text => out.text_line(&summary_text(&j)),
+                };
+                if let Err(e) = r {
+                    if e.kind() == io::ErrorKind::BrokenPipe {
+                        return Ok(0);
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+    }
     out.flush()?;
     eprintln!("osfp: {}", stats::summary(&totals, &pipeline, 0));
+    let m = pipeline.matches;
+    let evictions = pipeline.sources.as_ref().map_or(0, |t| t.evictions);
+    eprintln!(
+        "osfp: fingerprinted exact={} generic={} fuzzy={} unknown={} sources_evicted={evictions}",
+        m[0], m[1], m[2], m[3]
+    );
     Ok(if failed > 0 { 1 } else { 0 })
+}
+
+fn summary_text(j: &fingerprint::table::SourceJson) -> String {
+    let os: Vec<String> =
+        j.os.iter()
+            .map(|o| {
+                format!(
+                    "{}({},{})x{}",
+                    o.label.as_deref().unwrap_or("???"),
+                    o.family,
+                    o.kind,
+                    o.count
+                )
+            })
+            .collect();
+    format!(
+        "{} packets={} os=[{}] hops={:?} sigs={}{}",
+        j.src,
+        j.packets,
+        os.join(" "),
+        j.hops,
+        j.signatures.len(),
+        if j.nat_hint { " nat_hint" } else { "" }
+    )
 }

@@ -1,0 +1,104 @@
+//! Records per second through fingerprint + match + per-source table update, over the
+//! corpus' real SYN / SYN-ACKs with /etc/p0f/p0f.fp (the built-in database if absent).
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use osfp::{
+    capture_file,
+    event::Event,
+    fingerprint::{self, Database},
+    frame::{SelectConfig, Selector},
+    pipeline::Pipeline,
+};
+use osfp_common::PacketRecord;
+
+fn corpus() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("OSFP_CORPUS") {
+        return Some(PathBuf::from(p));
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    [
+        root.join("../shared/corpus"),
+        root.join("../../shared/corpus"),
+    ]
+    .into_iter()
+    .find(|p| p.join("INDEX.tsv").exists())
+}
+
+/// Every SYN / SYN-ACK record of the corpus.
+fn records() -> Vec<PacketRecord> {
+    let dir = corpus().expect("corpus (set OSFP_CORPUS)");
+    let index = std::fs::read_to_string(dir.join("INDEX.tsv")).unwrap();
+    let mut out = Vec::new();
+    for rel in index.lines().skip(1).filter_map(|l| l.split('\t').next()) {
+        let mut sel = Selector::new(SelectConfig::default());
+        let _ = capture_file::for_each_frame(&dir.join(rel), |link, frame, ts| {
+            if let Some(r) = sel.frame(link, frame, ts) {
+                if r.tcp_flags & osfp_common::tcp_flag::SYN != 0 {
+                    out.push(r);
+                }
+            }
+        });
+    }
+    out
+}
+
+fn database() -> Arc<Database> {
+    Arc::new(
+        Database::load("/etc/p0f/p0f.fp")
+            .or_else(|_| fingerprint::default_database())
+            .unwrap(),
+    )
+}
+
+fn bench(c: &mut Criterion) {
+    let recs = records();
+    let events: Vec<Event> = recs.iter().map(Event::decode).collect();
+    let db = database();
+    let mut g = c.benchmark_group("fingerprint");
+    g.throughput(Throughput::Elements(events.len() as u64));
+    g.sample_size(20);
+    for candidates in [false, true] {
+        let name = if candidates {
+            "sig+match+table (with nearest candidates)"
+        } else {
+            "sig+match+table"
+        };
+        let mut p = Pipeline::with_database(db.clone(), 65_536);
+        p.fingerprinter.as_mut().unwrap().candidates = candidates;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                for ev in &events {
+                    black_box(p.fingerprint(ev).map(|(s, v)| (s.mss, v.score)));
+                }
+            })
+        });
+    }
+    let mut p = Pipeline::with_database(db.clone(), 65_536);
+    p.fingerprinter.as_mut().unwrap().candidates = false;
+    g.bench_function("decode+sig+match+table", |b| {
+        b.iter(|| {
+            for r in &recs {
+                let ev = p.process(r);
+                black_box(p.fingerprint(&ev).map(|(s, v)| (s.mss, v.score)));
+            }
+        })
+    });
+    g.finish();
+    let m = p.matches;
+    eprintln!(
+        "{} records; verdicts over the runs: exact {} generic {} fuzzy {} unknown {}",
+        recs.len(),
+        m[0],
+        m[1],
+        m[2],
+        m[3]
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

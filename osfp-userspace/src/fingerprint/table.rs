@@ -1,0 +1,293 @@
+//! Per-source state: OS verdicts with counts, first/last capture time, hop distances
+//! and distinct signatures, in a hard-capped LRU table with an eviction counter.
+//!
+//! Memory bound: every per-source list is a fixed-capacity `ArrayVec` (no heap), so an
+//! entry is `size_of::<SourceState>()` plus the LRU's per-node overhead (key, two
+//! pointers, hash-table slot); see [`SourceTable::approx_bytes`]. Other per-source
+//! state (clock estimates, IP ID, scans) is meant to join [`SourceState`] as further
+//! fields of fixed size, each with its own bounded lists.
+
+use std::{net::IpAddr, num::NonZeroUsize};
+
+use arrayvec::ArrayVec;
+use lru::LruCache;
+use serde::Serialize;
+
+use super::{
+    db::Database,
+    matcher::{MatchKind, Verdict},
+    sig::{initial_ttl, Direction, Signature},
+    FxBuild,
+};
+
+/// Distinct verdicts kept per source.
+pub const MAX_VERDICTS: usize = 4;
+/// Distinct hop distances kept per source.
+pub const MAX_HOPS: usize = 4;
+/// Distinct signatures kept per source.
+pub const MAX_SIGS: usize = 4;
+/// Default cap on sources.
+pub const DEFAULT_CAP: usize = 65_536;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VerdictCount {
+    /// Label id in the database; `None` for unknown.
+    pub label: Option<u32>,
+    pub kind: MatchKind,
+    pub count: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SigCount {
+    pub sig: Signature,
+    pub count: u64,
+}
+
+/// What the fingerprinting stage knows about one source.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OsState {
+    pub verdicts: ArrayVec<VerdictCount, MAX_VERDICTS>,
+    pub hops: ArrayVec<(u8, u64), MAX_HOPS>,
+    pub sigs: ArrayVec<SigCount, MAX_SIGS>,
+    /// Observations that did not fit a full list (a new distinct value).
+    pub overflow: u64,
+}
+
+/// Everything kept per source address. New per-source stages add their own field
+/// here (fixed size, bounded lists).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceState {
+    /// Capture time, Unix ns.
+    pub first_ns: u64,
+    pub last_ns: u64,
+    /// SYN / SYN-ACK packets fingerprinted.
+    pub packets: u64,
+    pub os: OsState,
+}
+
+/// The table of sources, capped with LRU eviction.
+pub struct SourceTable {
+    map: LruCache<IpAddr, SourceState, FxBuild>,
+    pub evictions: u64,
+}
+
+/// Adds 1 to the entry equal by `same`, or pushes a new one, or counts an overflow.
+fn bump<T, const N: usize>(
+    list: &mut ArrayVec<T, N>,
+    overflow: &mut u64,
+    same: impl Fn(&T) -> bool,
+    count: impl Fn(&mut T) -> &mut u64,
+    new: impl FnOnce() -> T,
+) {
+    if let Some(e) = list.iter_mut().find(|e| same(e)) {
+        *count(e) += 1;
+    } else if list.is_full() {
+        *overflow += 1;
+    } else {
+        list.push(new());
+    }
+}
+
+impl SourceTable {
+    pub fn new(cap: usize) -> Self {
+        SourceTable {
+            map: LruCache::with_hasher(NonZeroUsize::new(cap.max(1)).unwrap(), FxBuild::default()),
+            evictions: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    pub fn cap(&self) -> usize {
+        self.map.cap().get()
+    }
+
+    /// Bytes per entry, roughly: the state, the key, the LRU node's two pointers and
+    /// a hash-table slot (pointer + control byte) at the table's load factor.
+    pub fn approx_entry_bytes() -> usize {
+        std::mem::size_of::<SourceState>() + std::mem::size_of::<IpAddr>() + 2 * 8 + 9 * 8 / 7
+    }
+
+    /// Upper bound of the table's memory at its cap.
+    pub fn approx_bytes(&self) -> usize {
+        self.cap() * Self::approx_entry_bytes()
+    }
+
+    /// The state of a source, created if new (evicting the least recently seen
+    /// source when full).
+    pub fn entry(&mut self, src: IpAddr, ts_ns: u64) -> &mut SourceState {
+        let full = self.map.len() == self.cap();
+        let mut created = false;
+        // One lookup; at the cap a new source reuses the least recently used node.
+        let e = self.map.get_or_insert_mut(src, || {
+            created = true;
+            SourceState {
+                first_ns: ts_ns,
+                last_ns: ts_ns,
+                packets: 0,
+                os: OsState {
+                    verdicts: ArrayVec::new(),
+                    hops: ArrayVec::new(),
+                    sigs: ArrayVec::new(),
+                    overflow: 0,
+                },
+            }
+        });
+        if created && full {
+            self.evictions += 1;
+        }
+        e.first_ns = e.first_ns.min(ts_ns);
+        e.last_ns = e.last_ns.max(ts_ns);
+        e
+    }
+
+    /// Records one fingerprinted packet of `src`.
+    pub fn observe(&mut self, src: IpAddr, ts_ns: u64, sig: &Signature, v: &Verdict<'_>) {
+        let e = self.entry(src, ts_ns);
+        e.packets += 1;
+        let os = &mut e.os;
+        let label = v.label.map(|l| l.id);
+        bump(
+            &mut os.verdicts,
+            &mut os.overflow,
+            |x| x.label == label && x.kind == v.kind,
+            |x| &mut x.count,
+            || VerdictCount {
+                label,
+                kind: v.kind,
+                count: 1,
+            },
+        );
+        bump(
+            &mut os.hops,
+            &mut os.overflow,
+            |x| x.0 == v.dist,
+            |x| &mut x.1,
+            || (v.dist, 1),
+        );
+        bump(
+            &mut os.sigs,
+            &mut os.overflow,
+            |x| same_sig(&x.sig, sig),
+            |x| &mut x.count,
+            || SigCount {
+                sig: *sig,
+                count: 1,
+            },
+        );
+    }
+
+    pub fn get(&self, src: &IpAddr) -> Option<&SourceState> {
+        self.map.peek(src)
+    }
+
+    /// Sources, most recently seen first.
+    pub fn iter(&self) -> impl Iterator<Item = (&IpAddr, &SourceState)> {
+        self.map.iter()
+    }
+}
+
+/// Two signatures print the same (ignoring what varies per packet: the TSval).
+fn same_sig(a: &Signature, b: &Signature) -> bool {
+    let mut b2 = *b;
+    b2.ts1 = a.ts1;
+    // ts1 only matters through the `ts1-` quirk and the window rule, both kept.
+    *a == b2
+}
+
+/// The JSON summary of one source.
+#[derive(Serialize)]
+pub struct SourceJson {
+    pub src: IpAddr,
+    pub first_seen: f64,
+    pub last_seen: f64,
+    pub packets: u64,
+    pub os: Vec<SourceOsJson>,
+    pub hops: Vec<(u8, u64)>,
+    pub signatures: Vec<SourceSigJson>,
+    /// More than one OS name or more than one initial TTL in one direction: several
+    /// hosts may share this address.
+    pub nat_hint: bool,
+    /// Distinct values that did not fit the bounded lists.
+    pub overflow: u64,
+}
+
+#[derive(Serialize)]
+pub struct SourceOsJson {
+    pub label: Option<String>,
+    pub family: &'static str,
+    #[serde(rename = "match")]
+    pub kind: &'static str,
+    pub tool: bool,
+    pub count: u64,
+}
+
+#[derive(Serialize)]
+pub struct SourceSigJson {
+    pub direction: &'static str,
+    pub sig: String,
+    pub count: u64,
+}
+
+impl SourceState {
+    pub fn to_json(&self, src: IpAddr, db: &Database) -> SourceJson {
+        let os = &self.os;
+        let mut names: ArrayVec<&str, MAX_VERDICTS> = ArrayVec::new();
+        for v in &os.verdicts {
+            if let Some(l) = v.label.map(|i| db.label(i)) {
+                if !l.is_tool() && !names.contains(&l.name.as_str()) {
+                    names.push(&l.name);
+                }
+            }
+        }
+        let mut ttls: ArrayVec<(Direction, u8), MAX_SIGS> = ArrayVec::new();
+        for s in &os.sigs {
+            let t = (s.sig.dir, initial_ttl(s.sig.ttl));
+            if !ttls.contains(&t) {
+                ttls.push(t);
+            }
+        }
+        let ttl_split = [Direction::Request, Direction::Response]
+            .iter()
+            .any(|d| ttls.iter().filter(|t| t.0 == *d).count() > 1);
+        SourceJson {
+            src,
+            first_seen: self.first_ns as f64 / 1e9,
+            last_seen: self.last_ns as f64 / 1e9,
+            packets: self.packets,
+            os: os
+                .verdicts
+                .iter()
+                .map(|v| {
+                    let l = v.label.map(|i| db.label(i));
+                    SourceOsJson {
+                        label: l.map(|l| l.display_name()),
+                        family: l.map_or("unknown", |l| l.family.name()),
+                        kind: v.kind.name(),
+                        tool: l.is_some_and(|l| l.is_tool()),
+                        count: v.count,
+                    }
+                })
+                .collect(),
+            hops: os.hops.to_vec(),
+            signatures: os
+                .sigs
+                .iter()
+                .map(|s| SourceSigJson {
+                    direction: match s.sig.dir {
+                        Direction::Request => "syn",
+                        Direction::Response => "synack",
+                    },
+                    sig: s.sig.p0f().to_string(),
+                    count: s.count,
+                })
+                .collect(),
+            nat_hint: names.len() > 1 || ttl_split,
+            overflow: os.overflow,
+        }
+    }
+}
