@@ -66,6 +66,10 @@ pub fn preflight() -> Result<()> {
     if !aya::sys::is_map_supported(aya::maps::MapType::RingBuf).unwrap_or(false) {
         bail!("this kernel has no BPF ring buffers (Linux 5.8 or newer is needed)");
     }
+    let xdp = aya::programs::ProgramType::Xdp;
+    if !aya::sys::is_helper_supported(xdp, aya::sys::BpfHelper::BPF_FUNC_loop).unwrap_or(false) {
+        bail!("this kernel has no bpf_loop helper for XDP (Linux 5.17 or newer is needed)");
+    }
     Ok(())
 }
 

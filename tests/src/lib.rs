@@ -406,3 +406,25 @@ pub mod linux {
         (31 - space.leading_zeros()).saturating_sub(15).min(14)
     }
 }
+
+/// GET http://127.0.0.1:`port``path` from inside namespace `ns` (where the sensor runs).
+pub fn http_get_in_ns(lab: &Lab, ns: &str, port: u16, path: &str) -> Result<String> {
+    let path = path.to_string();
+    lab.in_ns(ns, move || -> Result<String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+        let mut body = String::new();
+        s.read_to_string(&mut body)?;
+        Ok(body)
+    })?
+}
+
+/// The value of one sample line (`name{labels} value`) in a Prometheus text exposition.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}

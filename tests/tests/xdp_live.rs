@@ -7,7 +7,9 @@ use std::{net::SocketAddr, time::Duration};
 
 use osfp::craft::TcpFrame;
 use osfp_common::tcp_flag::*;
-use osfp_tests::{connect_from_ns, linux, listen_in_ns, privileged, Lab, Sensor};
+use osfp_tests::{
+    connect_from_ns, http_get_in_ns, linux, listen_in_ns, metric, privileged, Lab, Sensor,
+};
 use serde_json::Value;
 
 fn find<'a>(recs: &'a [Value], kind: &str, src: &str, dport: u16) -> Option<&'a Value> {
@@ -236,6 +238,23 @@ fn crafted(mode: &str) {
         assert_eq!(r["flags_raw"], flags, "port {sport}");
         assert_eq!(r["ttl"], ttl);
         assert_eq!(r["src"], lab.a4.to_string());
+    }
+    // The same packets in the metrics (refreshed every second).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = http_get_in_ns(&lab, &lab.ns_b, 9184, "/metrics").unwrap();
+        let scan = metric(&text, "osfp_packets_selected_total{reason=\"scan_probe\"}");
+        let syn = metric(&text, "osfp_packets_selected_total{reason=\"syn\"}");
+        // 8 scan-like frames (one also a SYN), 2 VLAN SYNs; the namespace has no
+        // other traffic towards vb that is selected.
+        if scan == Some(8.0) && syn == Some(5.0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{mode}: metrics scan {scan:?} syn {syn:?}\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
     sensor.stop().unwrap();
 }
