@@ -190,8 +190,13 @@ fn inspect(ctx: &XdpContext) -> Result<(), Malformed> {
         }
         if p == IPPROTO_TCP {
             let th = at::<[u8; 20]>(ctx, off + hlen).ok_or(Malformed::TcpTruncated)?;
+            let th = unsafe { &*th };
+            if never_selected(th, off + hlen, total - hlen, frame_len(ctx)) {
+                count(counter::TCP);
+                return Ok(());
+            }
             let ip = ipv4_fields(b, off, hlen, total);
-            return tcp(ctx, &ip, unsafe { &*th }, true);
+            return tcp(ctx, &ip, th, true);
         }
         if !tunnel_worth_walking(ctx, p, off + hlen) {
             return Ok(());
@@ -207,8 +212,14 @@ fn inspect(ctx: &XdpContext) -> Result<(), Malformed> {
         let next = b[6];
         if next == IPPROTO_TCP {
             let th = at::<[u8; 20]>(ctx, off + 40).ok_or(Malformed::TcpTruncated)?;
+            let th = unsafe { &*th };
+            let payload = b16(b, 4) as usize;
+            if never_selected(th, off + 40, payload, frame_len(ctx)) {
+                count(counter::TCP);
+                return Ok(());
+            }
             let ip = ipv6_fields(b, off, 0, 0, 0);
-            return tcp(ctx, &ip, unsafe { &*th }, true);
+            return tcp(ctx, &ip, th, true);
         }
         let ext = matches!(next, 0 | 43 | 44 | 60);
         if !ext && !tunnel_worth_walking(ctx, next, off + 40) {
@@ -251,6 +262,21 @@ fn slow(
         }
         _ => Ok(()),
     }
+}
+
+/// A TCP segment `tcp` would count and pass over without a record: no SYN, not
+/// scan-like, no room for a timestamp option (data offset < 8), options whole. Lets
+/// the commonest packets return without building the IP summary or calling `tcp`; it
+/// must never be true where `tcp` would select or count something more.
+#[inline(always)]
+fn never_selected(th: &[u8; 20], l4: usize, l4_len: usize, frame_len: usize) -> bool {
+    let doff = (th[12] >> 4) as usize;
+    let flags = ((th[12] as u16 & 0x0f) << 8) | th[13] as u16;
+    (5..8).contains(&doff)
+        && flags & tcp_flag::SYN == 0
+        && !is_scan_like(flags, b16(th, 18))
+        && l4 + doff * 4 <= frame_len
+        && doff * 4 <= l4_len
 }
 
 /// EtherTypes the walker follows (besides IP and VLAN).
