@@ -49,8 +49,8 @@ fn promtool() -> PathBuf {
         })
 }
 
-/// Runs promtool with `args`; panics with its whole output unless it succeeds.
-fn run_promtool(args: &[&str]) -> String {
+/// Runs promtool with `args`: success and the whole output.
+fn promtool_output(args: &[&str]) -> (bool, String) {
     let out = Command::new(promtool())
         .args(args)
         .output()
@@ -60,12 +60,13 @@ fn run_promtool(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(
-        out.status.success(),
-        "promtool {} failed ({}):\n{text}",
-        args.join(" "),
-        out.status
-    );
+    (out.status.success(), text)
+}
+
+/// Runs promtool with `args`; panics with its whole output unless it succeeds.
+fn run_promtool(args: &[&str]) -> String {
+    let (ok, text) = promtool_output(args);
+    assert!(ok, "promtool {} failed:\n{text}", args.join(" "));
     text
 }
 
@@ -281,4 +282,131 @@ fn metric_names_parses_promql() {
         ["x_bucket"]
     );
     assert!(metric_names("vector(1) + 2e3").is_empty());
+}
+
+/// The Grafana dashboard: panels with their queries (title, expr), rows flattened.
+fn dashboard() -> serde_json::Value {
+    let path = deploy("grafana/osfp-dashboard.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn dashboard_panels(d: &serde_json::Value) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for p in d["panels"].as_array().expect("panels array") {
+        if p["type"] == "row" {
+            out.extend(p["panels"].as_array().cloned().unwrap_or_default());
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+/// Grafana's variables replaced by values Prometheus accepts, for parsing.
+fn expand_grafana_vars(expr: &str) -> String {
+    expr.replace("$__rate_interval", "5m")
+        .replace("$__range", "1h")
+        .replace("$job", "osfp")
+        .replace("$instance", ".*")
+}
+
+/// The dashboard is JSON Grafana can import with a Prometheus datasource variable; every
+/// panel queries through that variable; its queries use only osfp's metric names and
+/// together cover what the sensor exports about packets, verdicts, sources and scans.
+#[test]
+fn dashboard_is_valid_and_uses_known_metrics() {
+    let d = dashboard();
+    assert!(d["schemaVersion"].as_u64().unwrap() >= 36, "schemaVersion");
+    let vars = d["templating"]["list"].as_array().expect("templating.list");
+    assert!(
+        vars.iter().any(|v| v["name"] == "DS_PROMETHEUS"
+            && v["type"] == "datasource"
+            && v["query"] == "prometheus"),
+        "no DS_PROMETHEUS datasource variable"
+    );
+    let panels = dashboard_panels(&d);
+    let mut ids = BTreeSet::new();
+    let mut used = BTreeSet::new();
+    for p in &panels {
+        let title = p["title"].as_str().unwrap_or("?");
+        assert!(
+            ids.insert(p["id"].as_u64().expect("panel id")),
+            "duplicate id: {title}"
+        );
+        let g = &p["gridPos"];
+        assert!(
+            g["x"].as_u64().unwrap() + g["w"].as_u64().unwrap() <= 24,
+            "{title} is wider than the grid"
+        );
+        assert_eq!(p["datasource"]["uid"], "${DS_PROMETHEUS}", "{title}");
+        let targets = p["targets"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{title}: no targets"));
+        assert!(!targets.is_empty(), "{title}: no targets");
+        for t in targets {
+            assert_eq!(t["datasource"]["uid"], "${DS_PROMETHEUS}", "{title}");
+            let expr = t["expr"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{title}: no expr"));
+            let names = metric_names(expr);
+            assert!(!names.is_empty(), "{title}: no metric in {expr}");
+            for n in names {
+                assert!(
+                    OSFP_METRICS.contains(&n.as_str()),
+                    "{title}: unknown metric {n} in {expr}"
+                );
+                used.insert(n);
+            }
+        }
+    }
+    for m in [
+        "osfp_build_info",
+        "osfp_packets_seen_total",
+        "osfp_packets_selected_total",
+        "osfp_packets_malformed_total",
+        "osfp_ringbuf_dropped_total",
+        "osfp_verdicts_total",
+        "osfp_unknown_fingerprints_total",
+        "osfp_sources",
+        "osfp_sources_tracked",
+        "osfp_sources_cap",
+        "osfp_scanners_active",
+        "osfp_scan_events_total",
+    ] {
+        assert!(used.contains(m), "no panel shows {m}");
+    }
+}
+
+/// Every dashboard query is valid PromQL: each becomes a recording rule of a scratch rules
+/// file that `promtool check rules` parses.
+#[test]
+fn dashboard_queries_parse() {
+    let d = dashboard();
+    let mut yaml = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    let mut n = 0;
+    for p in dashboard_panels(&d) {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let expr = expand_grafana_vars(t["expr"].as_str().unwrap());
+            // A JSON string is a valid YAML double-quoted scalar.
+            yaml.push_str(&format!(
+                "      - record: dashboard:panel_{}_{}\n        expr: {}\n",
+                p["id"],
+                t["refId"].as_str().unwrap(),
+                serde_json::to_string(&expr).unwrap()
+            ));
+            n += 1;
+        }
+    }
+    assert!(n >= 10, "only {n} queries");
+    let path =
+        std::env::temp_dir().join(format!("osfp-dashboard-{}.rules.yml", std::process::id()));
+    std::fs::write(&path, yaml).unwrap();
+    let (ok, out) = promtool_output(&["check", "rules", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        ok,
+        "promtool check rules on the dashboard queries failed:\n{out}"
+    );
+    assert!(out.contains(&format!("SUCCESS: {n} rules found")), "{out}");
 }
