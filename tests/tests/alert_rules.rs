@@ -410,3 +410,59 @@ fn dashboard_queries_parse() {
     );
     assert!(out.contains(&format!("SUCCESS: {n} rules found")), "{out}");
 }
+
+/// The systemd unit passes `systemd-analyze verify` (on a copy whose ExecStart points at an
+/// executable that exists here) and `systemd-analyze security` rates it below 2.0 ("OK").
+/// Without systemd-analyze this skips loudly: systemd is not among the test dependencies.
+#[test]
+fn systemd_unit_verifies() {
+    let Some(analyze) = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("systemd-analyze"))
+        .find(|p| p.is_file())
+    else {
+        eprintln!("\n!!!! SKIPPED systemd_unit_verifies: no systemd-analyze in PATH !!!!\n");
+        return;
+    };
+    let unit = std::fs::read_to_string(deploy("systemd/osfp.service")).unwrap();
+    assert!(unit.contains("ExecStart=/usr/local/bin/osfp run $OSFP_ARGS"));
+    let exe = std::env::current_exe().unwrap();
+    let dir = std::env::temp_dir().join(format!("osfp-unit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join("osfp.service");
+    std::fs::write(
+        &copy,
+        unit.replace("/usr/local/bin/osfp", exe.to_str().unwrap()),
+    )
+    .unwrap();
+    let verify = Command::new(&analyze)
+        .arg("verify")
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let security = Command::new(&analyze)
+        .args(["security", "--offline=true", "--no-pager"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    assert!(
+        verify.status.success() && text(&verify).trim().is_empty(),
+        "systemd-analyze verify:\n{}",
+        text(&verify)
+    );
+    let out = text(&security);
+    let level: f64 = out
+        .lines()
+        .find_map(|l| l.split("Overall exposure level for osfp.service: ").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in:\n{out}"));
+    assert!(level < 2.0, "exposure {level}:\n{out}");
+}
