@@ -129,9 +129,13 @@ fn osfp_pcap_reads_the_whole_corpus() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "exit {}: {}", out.status, err);
     assert!(!err.contains("panicked"), "{err}");
-    let summary = err.lines().last().unwrap();
+    let summary = err
+        .lines()
+        .find(|l| l.starts_with("osfp: frames="))
+        .unwrap_or_else(|| panic!("no counter summary in {err}"));
+    assert!(summary.contains("selected_syn="), "{summary}");
     assert!(
-        summary.contains("selected_syn=") && summary.contains("frames="),
-        "{summary}"
+        err.lines().any(|l| l.starts_with("osfp: fingerprinted exact=")),
+        "{err}"
     );
 }
