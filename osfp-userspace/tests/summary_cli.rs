@@ -203,6 +203,16 @@ fn machines_behind_one_address() {
         }
     };
     check("10.0.0.1", &machines.iter().collect::<Vec<_>>());
+    // The source's clock is one machine's: rate and boot time of the same machine.
+    let c = &s["10.0.0.1"]["clock"];
+    let m = machines
+        .iter()
+        .find(|m| c["hz"].as_f64() == Some(m.hz))
+        .expect("a machine's rate");
+    assert!(
+        (c["boot_time"].as_f64().unwrap() - m.boot).abs() < 0.05,
+        "{c}"
+    );
     check("10.0.0.2", &[&lone]);
     // The dominant clock of the lone machine is its own.
     assert_eq!(s["10.0.0.2"]["clock"]["hz"], 1000.0);
