@@ -128,3 +128,29 @@ fn scans_recorded_per_source_with_a_bounded_list() {
     // Start and end events were handed to the caller.
     assert_eq!(f.scans.len(), 18);
 }
+
+/// The bound with clock state is the entry plus the clock module's own bound, per
+/// source; printed for the report.
+#[test]
+fn memory_bound_with_clocks() {
+    let f = Feed::new(65_536);
+    let t = f.pipe.sources.as_ref().unwrap();
+    let per = t.approx_bytes_with_clocks() / t.cap();
+    assert_eq!(
+        per,
+        osfp::fingerprint::SourceTable::approx_entry_bytes() + t.clock_bytes_bound()
+    );
+    assert!(
+        t.clock_bytes_bound() < 15 * 1024,
+        "{}",
+        t.clock_bytes_bound()
+    );
+    eprintln!(
+        "per source: entry {} B + clock {} B; cap {}: {} MiB without clocks, {} MiB with",
+        osfp::fingerprint::SourceTable::approx_entry_bytes(),
+        t.clock_bytes_bound(),
+        t.cap(),
+        t.approx_bytes() >> 20,
+        t.approx_bytes_with_clocks() >> 20
+    );
+}

@@ -164,7 +164,7 @@ fn machines_behind_one_address() {
             let n = k * 3 + i as u16;
             let t = T0 + 7.0 * n as f64;
             let dst = peers[(n % 4) as usize];
-            let dport = if n % 2 == 0 { 443 } else { 80 };
+            let dport = if n.is_multiple_of(2) { 443 } else { 80 };
             frames.extend(connection(m, nat, dst, 40000 + n, dport, t));
         }
     }

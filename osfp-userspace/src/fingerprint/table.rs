@@ -151,9 +151,14 @@ impl SourceTable {
         ClockTracker::memory_bound(&self.clock_cfg)
     }
 
-    /// Upper bound of the table's memory at its cap.
+    /// Upper bound of the table's memory at its cap, without clock state.
     pub fn approx_bytes(&self) -> usize {
         self.cap() * Self::approx_entry_bytes()
+    }
+
+    /// Upper bound with every source holding full clock state.
+    pub fn approx_bytes_with_clocks(&self) -> usize {
+        self.cap() * (Self::approx_entry_bytes() + self.clock_bytes_bound())
     }
 
     /// The state of a source, created if new (evicting the least recently seen
