@@ -303,3 +303,45 @@ fn corpus_host_boot_time_in_summary() {
         "summary {boot} vs direct {want}"
     );
 }
+
+/// The whole corpus in one run: the summary's scans are exactly the scans whose end
+/// `--scans` prints (same source, kind, tool, counts), none dropped or invented.
+#[test]
+fn whole_corpus_summary_scans_match_scan_events() {
+    let index = std::fs::read_to_string(corpus().join("INDEX.tsv")).unwrap();
+    let files: Vec<PathBuf> = index
+        .lines()
+        .skip(1)
+        .map(|l| corpus().join(l.split('\t').next().unwrap()))
+        .collect();
+    let key = |src: &str, x: &Value| {
+        format!(
+            "{src} {} {} hosts={} ports={} packets={} {}-{}",
+            x["kind"], x["tool"], x["hosts"], x["ports"], x["packets"], x["first_ts"], x["last_ts"]
+        )
+    };
+    let mut from_summary: Vec<String> = Vec::new();
+    for (src, v) in summary(&files) {
+        assert_eq!(v["scans_dropped"], 0, "{v}");
+        for x in v["scans"].as_array().unwrap() {
+            from_summary.push(key(&src, x));
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_osfp"))
+        .args(["pcap", "--quiet", "--scans"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut from_events: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["phase"] == "end")
+        .map(|v| key(v["src"].as_str().unwrap(), &v))
+        .collect();
+    from_summary.sort();
+    from_events.sort();
+    assert!(!from_events.is_empty());
+    assert_eq!(from_summary, from_events);
+}
