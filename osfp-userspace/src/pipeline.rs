@@ -1,5 +1,13 @@
 //! The one pipeline both sources feed: record -> decoded event (-> later stages), with
 //! counters of what the decoder found wrong.
+//!
+//! With a database ([`Pipeline::with_database`]) every event goes through
+//! [`Pipeline::observe`]: scan detection (always on; printing its events is the
+//! caller's choice), fingerprinting, and the clock / IP ID state of the source. All
+//! per-source results live in one [`SourceTable`] (one cap, one LRU eviction): a source
+//! enters it with a fingerprinted SYN / SYN-ACK or an ended scan; events of sources not
+//! in it are counted (`clock_events_without_source`), not analysed. Scans appear in the
+//! table when they end (idle, eviction from the scan window, or [`Pipeline::end_of_input`]).
 
 use std::sync::Arc;
 
