@@ -1,14 +1,24 @@
 //! The one pipeline both sources feed: record -> decoded event (-> later stages), with
 //! counters of what the decoder found wrong.
+//!
+//! With a database ([`Pipeline::with_database`]) every event goes through
+//! [`Pipeline::observe`]: scan detection (always on; printing its events is the
+//! caller's choice), fingerprinting, and the clock / IP ID state of the source. All
+//! per-source results live in one [`SourceTable`] (one cap, one LRU eviction): a source
+//! enters it with a fingerprinted SYN / SYN-ACK or an ended scan; events of sources not
+//! in it are counted (`clock_events_without_source`), not analysed. Scans appear in the
+//! table when they end (idle, eviction from the scan window, or [`Pipeline::end_of_input`]).
 
 use std::sync::Arc;
 
 use osfp_common::PacketRecord;
 
 use crate::{
+    clock::ClockCounters,
     event::Event,
     fingerprint::{Database, Fingerprinter, Signature, SourceTable, Verdict},
     options::OptionProblem,
+    scan::{ScanConfig, ScanCounters, ScanEvent, ScanTracker},
 };
 
 #[derive(Default)]
@@ -22,6 +32,21 @@ pub struct Pipeline {
     pub sources: Option<SourceTable>,
     /// Fingerprinted SYN / SYN-ACKs by match kind (exact, generic, fuzzy, unknown).
     pub matches: [u64; 4],
+    /// Scan detection, on whenever there is a source table (its ended scans go there).
+    pub scans: Option<ScanTracker>,
+}
+
+/// How many sources in the table have which clock estimate (computed on demand).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClockEstimates {
+    /// Sources with clock state (some event analysed).
+    pub sources: u64,
+    /// Sources with a TSval rate.
+    pub with_rate: u64,
+    /// Sources with a boot time (boot-relative clocks).
+    pub with_boot_time: u64,
+    /// Sources with more than one machine behind the address.
+    pub multi_machine: u64,
 }
 
 impl Pipeline {
@@ -34,8 +59,84 @@ impl Pipeline {
         Pipeline {
             fingerprinter: Some(Fingerprinter::new(db)),
             sources: Some(SourceTable::new(max_sources)),
+            // The detection window's own cap (its per-source target table is the big
+            // part), never above the table's.
+            scans: Some(ScanTracker::new(ScanConfig {
+                max_sources: max_sources.min(ScanConfig::default().max_sources),
+                ..ScanConfig::default()
+            })),
             ..Self::default()
         }
+    }
+
+    /// Every stage for one event: scan detection (start / end events appended to
+    /// `scan_events`, ended scans recorded in the source table), fingerprinting of SYN
+    /// and SYN-ACKs, then the clock / IP ID state of the event's source (only for
+    /// sources in the table, i.e. with a fingerprinted packet or a scan).
+    pub fn observe(
+        &mut self,
+        ev: &Event,
+        scan_events: &mut Vec<ScanEvent>,
+    ) -> Option<(Signature, Verdict<'_>)> {
+        if let Some(t) = self.scans.as_mut() {
+            let start = scan_events.len();
+            t.observe(ev, scan_events);
+            if let Some(tab) = self.sources.as_mut() {
+                scan_events[start..].iter().for_each(|e| tab.record_scan(e));
+            }
+        }
+        let fp = self.fingerprinter.as_mut().and_then(|fp| fp.signature(ev));
+        let v = match (&fp, self.fingerprinter.as_ref()) {
+            (Some(s), Some(f)) => Some(f.classify(s)),
+            _ => None,
+        };
+        if let (Some(s), Some(v)) = (&fp, &v) {
+            self.matches[v.kind as usize] += 1;
+            if let Some(t) = self.sources.as_mut() {
+                t.observe(ev.src, ev.ts_ns, s, v);
+            }
+        }
+        if let Some(t) = self.sources.as_mut() {
+            t.observe_clock(ev);
+        }
+        fp.zip(v)
+    }
+
+    /// End of input (a file, or shutdown): ends every scan in progress, records them
+    /// and appends their end events to `scan_events`.
+    pub fn end_of_input(&mut self, scan_events: &mut Vec<ScanEvent>) {
+        if let Some(t) = self.scans.as_mut() {
+            let start = scan_events.len();
+            t.flush(scan_events);
+            if let Some(tab) = self.sources.as_mut() {
+                scan_events[start..].iter().for_each(|e| tab.record_scan(e));
+            }
+        }
+    }
+
+    /// Scan counters (started by kind, probes by kind, evictions), if scans are tracked.
+    pub fn scan_counters(&self) -> Option<&ScanCounters> {
+        self.scans.as_ref().map(|t| &t.counters)
+    }
+
+    /// Clock counters summed over all sources, evicted ones included.
+    pub fn clock_counters(&self) -> Option<ClockCounters> {
+        self.sources.as_ref().map(|t| t.clock_counters())
+    }
+
+    /// Counts of sources by clock estimate. Runs every source's clock analysis: call it
+    /// at report time, not per packet.
+    pub fn clock_estimates(&self) -> ClockEstimates {
+        let mut e = ClockEstimates::default();
+        for (_, s) in self.sources.iter().flat_map(|t| t.iter()) {
+            let Some(c) = &s.clock else { continue };
+            let sum = c.summary();
+            e.sources += 1;
+            e.with_rate += sum.clock.hz_raw.is_some() as u64;
+            e.with_boot_time += sum.clock.boot_time.is_some() as u64;
+            e.multi_machine += (sum.hosts.count > 1) as u64;
+        }
+        e
     }
 
     /// Fingerprints a SYN or SYN-ACK event, classifies it and updates the source

@@ -382,7 +382,16 @@ impl ClockTracker {
 
         let hosts = self.hosts(&lines, &idx, policy);
         let boot_time = if policy == OffsetPolicy::BootRelative {
-            hosts.machines.first().and_then(|m| m.boot_time)
+            // The boot of the machine whose clock is reported: the busiest one at the
+            // dominant rate (several machines may share the address).
+            let dom_hz = dominant.map(|g| g.hz);
+            hosts
+                .machines
+                .iter()
+                .filter(|m| Some(m.hz) == dom_hz)
+                .max_by_key(|m| m.connections)
+                .or(hosts.machines.first())
+                .and_then(|m| m.boot_time)
         } else {
             None
         };

@@ -14,7 +14,7 @@ use crate::{
     frame::{FrameCounters, SelectConfig, Selector},
     output::{Format, Output},
     pipeline::Pipeline,
-    scan::{ScanConfig, ScanEvent, ScanTracker},
+    scan::ScanEvent,
     stats,
 };
 
@@ -41,13 +41,21 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
     for path in &args.files {
         // Flow state is per file: files are separate captures.
         let mut sel = Selector::new(cfg);
-        let mut scans = args.scans.then(|| ScanTracker::new(ScanConfig::default()));
         let mut scan_events: Vec<ScanEvent> = Vec::new();
         let mut write_err = None;
+        // Scan events always feed the summary; they are printed only with --scans.
+        let print_scans =
+            |events: &mut Vec<ScanEvent>, out: &mut Output<_>, err: &mut Option<io::Error>| {
+                for e in events.drain(..) {
+                    if args.scans && err.is_none() {
+                        *err = out.text_line(&e.to_json_line()).err();
+                    }
+                }
+            };
         let res = capture_file::for_each_frame(path, |link, frame, ts| {
             if let Some(rec) = sel.frame(link, frame, ts) {
                 let ev = pipeline.process(&rec);
-                let fp = pipeline.fingerprint(&ev);
+                let fp = pipeline.observe(&ev, &mut scan_events);
                 if print_records && write_err.is_none() {
                     write_err = match &fp {
                         Some((s, v)) => out.event_fingerprinted(&ev, &db, s, v),
@@ -55,24 +63,12 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
                     }
                     .err();
                 }
-                if let Some(t) = scans.as_mut() {
-                    t.observe(&ev, &mut scan_events);
-                    for e in scan_events.drain(..) {
-                        if write_err.is_none() {
-                            write_err = out.text_line(&e.to_json_line()).err();
-                        }
-                    }
-                }
+                print_scans(&mut scan_events, &mut out, &mut write_err);
             }
         });
-        if let Some(t) = scans.as_mut() {
-            t.flush(&mut scan_events);
-            for e in scan_events.drain(..) {
-                if write_err.is_none() {
-                    write_err = out.text_line(&e.to_json_line()).err();
-                }
-            }
-        }
+        // Scans are per file too: files are separate captures.
+        pipeline.end_of_input(&mut scan_events);
+        print_scans(&mut scan_events, &mut out, &mut write_err);
         if let Some(e) = write_err {
             if e.kind() == io::ErrorKind::BrokenPipe {
                 return Ok(0);

@@ -3,9 +3,10 @@
 //!
 //! Memory bound: every per-source list is a fixed-capacity `ArrayVec` (no heap), so an
 //! entry is `size_of::<SourceState>()` plus the LRU's per-node overhead (key, two
-//! pointers, hash-table slot); see [`SourceTable::approx_bytes`]. Other per-source
-//! state (clock estimates, IP ID, scans) is meant to join [`SourceState`] as further
-//! fields of fixed size, each with its own bounded lists.
+//! pointers, hash-table slot); see [`SourceTable::approx_bytes`]. Clock / IP ID state
+//! ([`ClockTracker`], allocated on a source's first clock event, bounded by its
+//! [`ClockConfig`]) and the source's finished scans (a fixed list) live in the same
+//! entry, so one cap and one eviction policy cover them all.
 
 use std::{net::IpAddr, num::NonZeroUsize};
 
@@ -19,6 +20,11 @@ use super::{
     sig::{initial_ttl, Direction, Signature},
     FxBuild,
 };
+use crate::{
+    clock::{hosts::Hosts, ClockConfig, ClockCounters, ClockReport, ClockTracker, IpIdReport},
+    event::Event,
+    scan::{report::ScanSummary, Phase, ScanEvent},
+};
 
 /// Distinct verdicts kept per source.
 pub const MAX_VERDICTS: usize = 4;
@@ -26,6 +32,8 @@ pub const MAX_VERDICTS: usize = 4;
 pub const MAX_HOPS: usize = 4;
 /// Distinct signatures kept per source.
 pub const MAX_SIGS: usize = 4;
+/// Finished scans kept per source (further ones are counted in `scans_dropped`).
+pub const MAX_SCANS: usize = 8;
 /// Default cap on sources.
 pub const DEFAULT_CAP: usize = 65_536;
 
@@ -55,7 +63,6 @@ pub struct OsState {
 
 /// Everything kept per source address. New per-source stages add their own field
 /// here (fixed size, bounded lists).
-#[derive(Clone, Debug, PartialEq)]
 pub struct SourceState {
     /// Capture time, Unix ns.
     pub first_ns: u64,
@@ -63,12 +70,35 @@ pub struct SourceState {
     /// SYN / SYN-ACK packets fingerprinted.
     pub packets: u64,
     pub os: OsState,
+    /// Clock and IP ID analysis of everything the source sent; boxed so that a source
+    /// without clock events costs one pointer.
+    pub clock: Option<Box<ClockTracker>>,
+    /// The source's scans that ended, oldest first.
+    pub scans: ArrayVec<ScanSummary, MAX_SCANS>,
+    pub scans_dropped: u64,
 }
 
 /// The table of sources, capped with LRU eviction.
 pub struct SourceTable {
     map: LruCache<IpAddr, SourceState, FxBuild>,
     pub evictions: u64,
+    clock_cfg: ClockConfig,
+    /// Clock counters of evicted sources (live ones are summed on demand).
+    retired_clock: ClockCounters,
+    /// Clock events of sources not in the table (no fingerprinted SYN / SYN-ACK yet, or
+    /// evicted): not analysed.
+    pub clock_events_without_source: u64,
+}
+
+/// Adds `b` into `a`.
+pub fn add_clock_counters(a: &mut ClockCounters, b: &ClockCounters) {
+    a.events += b.events;
+    a.scan_probes_skipped += b.scan_probes_skipped;
+    a.no_timestamp += b.no_timestamp;
+    a.zero_tsval += b.zero_tsval;
+    a.restarted += b.restarted;
+    a.evicted += b.evicted;
+    a.finished_dropped += b.finished_dropped;
 }
 
 /// Adds 1 to the entry equal by `same`, or pushes a new one, or counts an overflow.
@@ -93,6 +123,9 @@ impl SourceTable {
         SourceTable {
             map: LruCache::with_hasher(NonZeroUsize::new(cap.max(1)).unwrap(), FxBuild::default()),
             evictions: 0,
+            clock_cfg: ClockConfig::default(),
+            retired_clock: ClockCounters::default(),
+            clock_events_without_source: 0,
         }
     }
 
@@ -107,19 +140,43 @@ impl SourceTable {
     }
 
     /// Bytes per entry, roughly: the state, the key, the LRU node's two pointers and
-    /// a hash-table slot (pointer + control byte) at the table's load factor.
+    /// a hash-table slot (pointer + control byte) at the table's load factor. Without
+    /// the clock state, which only sources with clock events allocate.
     pub fn approx_entry_bytes() -> usize {
         std::mem::size_of::<SourceState>() + std::mem::size_of::<IpAddr>() + 2 * 8 + 9 * 8 / 7
     }
 
-    /// Upper bound of the table's memory at its cap.
+    /// Upper bound of one source's clock state (with the table's [`ClockConfig`]).
+    pub fn clock_bytes_bound(&self) -> usize {
+        ClockTracker::memory_bound(&self.clock_cfg)
+    }
+
+    /// Upper bound of the table's memory at its cap, without clock state.
     pub fn approx_bytes(&self) -> usize {
         self.cap() * Self::approx_entry_bytes()
+    }
+
+    /// Upper bound with every source holding full clock state.
+    pub fn approx_bytes_with_clocks(&self) -> usize {
+        self.cap() * (Self::approx_entry_bytes() + self.clock_bytes_bound())
     }
 
     /// The state of a source, created if new (evicting the least recently seen
     /// source when full).
     pub fn entry(&mut self, src: IpAddr, ts_ns: u64) -> &mut SourceState {
+        let full = self.map.len() == self.cap();
+        if full {
+            // The evicted source's clock counters stay in the totals. Only a source
+            // with clock state needs the extra lookup.
+            if let Some((_, old)) = self.map.peek_lru() {
+                if old.clock.is_some() && !self.map.contains(&src) {
+                    let (_, old) = self.map.pop_lru().expect("peeked");
+                    let c = old.clock.as_ref().expect("checked").counters;
+                    add_clock_counters(&mut self.retired_clock, &c);
+                    self.evictions += 1;
+                }
+            }
+        }
         let full = self.map.len() == self.cap();
         let mut created = false;
         // One lookup; at the cap a new source reuses the least recently used node.
@@ -135,6 +192,9 @@ impl SourceTable {
                     sigs: ArrayVec::new(),
                     overflow: 0,
                 },
+                clock: None,
+                scans: ArrayVec::new(),
+                scans_dropped: 0,
             }
         });
         if created && full {
@@ -181,6 +241,51 @@ impl SourceTable {
         );
     }
 
+    /// Feeds an event to its source's clock tracker, if the source is in the table.
+    pub fn observe_clock(&mut self, ev: &Event) {
+        let cfg = self.clock_cfg;
+        match self.map.get_mut(&ev.src) {
+            Some(e) => e
+                .clock
+                .get_or_insert_with(|| Box::new(ClockTracker::new(cfg)))
+                .observe(ev),
+            None => self.clock_events_without_source += 1,
+        }
+    }
+
+    /// Records a scan's end in its source's entry (created if needed: a FIN scanner
+    /// sends nothing else).
+    pub fn record_scan(&mut self, e: &ScanEvent) {
+        if e.phase != Phase::End {
+            return;
+        }
+        let st = self.entry(e.src, e.first_ns);
+        st.last_ns = st.last_ns.max(e.last_ns);
+        let s = ScanSummary {
+            kind: e.kind,
+            tool: e.tool,
+            hosts: e.hosts,
+            ports: e.ports,
+            packets: e.packets,
+            first_ns: e.first_ns,
+            last_ns: e.last_ns,
+        };
+        if st.scans.try_push(s).is_err() {
+            st.scans_dropped += 1;
+        }
+    }
+
+    /// Clock counters over all sources, evicted ones included.
+    pub fn clock_counters(&self) -> ClockCounters {
+        let mut c = self.retired_clock;
+        for (_, s) in self.map.iter() {
+            if let Some(t) = &s.clock {
+                add_clock_counters(&mut c, &t.counters);
+            }
+        }
+        c
+    }
+
     pub fn get(&self, src: &IpAddr) -> Option<&SourceState> {
         self.map.peek(src)
     }
@@ -214,6 +319,14 @@ pub struct SourceJson {
     pub nat_hint: bool,
     /// Distinct values that did not fit the bounded lists.
     pub overflow: u64,
+    /// TSval clock, machines behind the address, IP ID behaviour (null without any
+    /// clock event).
+    pub clock: Option<ClockReport>,
+    pub hosts: Option<Hosts>,
+    pub ip_id: Option<IpIdReport>,
+    /// Scans that ended, oldest first; `scans_dropped` more did not fit.
+    pub scans: Vec<ScanSummary>,
+    pub scans_dropped: u64,
 }
 
 #[derive(Serialize)]
@@ -254,6 +367,7 @@ impl SourceState {
         let ttl_split = [Direction::Request, Direction::Response]
             .iter()
             .any(|d| ttls.iter().filter(|t| t.0 == *d).count() > 1);
+        let clock = self.clock.as_ref().map(|c| c.summary());
         SourceJson {
             src,
             first_seen: self.first_ns as f64 / 1e9,
@@ -288,6 +402,11 @@ impl SourceState {
                 .collect(),
             nat_hint: names.len() > 1 || ttl_split,
             overflow: os.overflow,
+            clock: clock.as_ref().map(|c| c.clock.clone()),
+            hosts: clock.as_ref().map(|c| c.hosts.clone()),
+            ip_id: clock.map(|c| c.ip_id),
+            scans: self.scans.to_vec(),
+            scans_dropped: self.scans_dropped,
         }
     }
 }

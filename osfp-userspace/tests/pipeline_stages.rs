@@ -1,0 +1,156 @@
+//! `Pipeline::observe`: one table for fingerprints, clock / IP ID state and scans, one
+//! cap, evictions counted; counters reachable through plain getters.
+
+use std::{net::IpAddr, sync::Arc};
+
+use osfp::{
+    craft::TcpFrame,
+    fingerprint,
+    frame::{Link, SelectConfig, Selector},
+    pipeline::Pipeline,
+    scan::{ScanEvent, ScanKind},
+};
+use osfp_common::tcp_flag::{ACK, FIN};
+
+const S: u64 = 1_000_000_000;
+
+struct Feed {
+    sel: Selector,
+    pipe: Pipeline,
+    scans: Vec<ScanEvent>,
+}
+
+impl Feed {
+    fn new(cap: usize) -> Self {
+        Feed {
+            sel: Selector::new(SelectConfig::default()),
+            pipe: Pipeline::with_database(Arc::new(fingerprint::default_database().unwrap()), cap),
+            scans: Vec::new(),
+        }
+    }
+
+    fn frame(&mut self, f: &TcpFrame, ts_ns: u64) -> bool {
+        match self.sel.frame(Link::Ethernet, &f.frame(), ts_ns) {
+            Some(rec) => {
+                let ev = self.pipe.process(&rec);
+                self.pipe.observe(&ev, &mut self.scans);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A SYN with TSval `ts0` at `t` and three ACK samples at 1000 Hz, 1.5 s apart.
+    fn connection(&mut self, src: IpAddr, sport: u16, t: u64, ts0: u32) {
+        let dst: IpAddr = "192.0.2.1".parse().unwrap();
+        for k in 0..4u64 {
+            let mut f = TcpFrame::syn(src, dst, sport, 443);
+            let ts = ts0.wrapping_add(1500 * k as u32).to_be_bytes();
+            if k == 0 {
+                f.options[8..12].copy_from_slice(&ts);
+            } else {
+                f.flags = ACK;
+                f.options = vec![1, 1, 8, 10, ts[0], ts[1], ts[2], ts[3], 0, 0, 0, 1];
+            }
+            assert!(self.frame(&f, t + k * 1_500_000_000), "selected");
+        }
+    }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Cap 2, three sources: the oldest is evicted (counted once), its clock counters stay
+/// in the totals; a sample of a source not in the table is counted, not analysed.
+#[test]
+fn clock_state_lives_and_dies_with_the_source() {
+    let mut f = Feed::new(2);
+    f.connection(ip("10.0.0.1"), 1000, 10 * S, 5_000);
+    f.connection(ip("10.0.0.2"), 1000, 20 * S, 9_000);
+    let before = f.pipe.clock_counters().unwrap();
+    assert_eq!(before.events, 8);
+    assert_eq!(f.pipe.clock_estimates().sources, 2);
+    assert_eq!(f.pipe.clock_estimates().with_rate, 2);
+    f.connection(ip("10.0.0.3"), 1000, 30 * S, 1_000);
+    let t = f.pipe.sources.as_ref().unwrap();
+    assert_eq!((t.len(), t.evictions), (2, 1));
+    assert!(t.get(&ip("10.0.0.1")).is_none());
+    assert_eq!(f.pipe.clock_counters().unwrap().events, 12);
+    assert_eq!(f.pipe.clock_estimates().sources, 2);
+
+    // A sample (after its SYN was selected) of the evicted source: counted only.
+    let mut fr = TcpFrame::syn(ip("10.0.0.1"), ip("192.0.2.1"), 2000, 443);
+    assert!(f.frame(&fr, 40 * S));
+    let t = f.pipe.sources.as_ref().unwrap();
+    assert_eq!(t.evictions, 2, "10.0.0.1 came back, 10.0.0.2 went");
+    fr.flags = ACK;
+    fr.options = vec![1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 1];
+    // Fill the table with two others so that 10.0.0.1 is gone again.
+    f.connection(ip("10.0.0.4"), 1000, 41 * S, 1_000);
+    f.connection(ip("10.0.0.5"), 1000, 42 * S, 1_000);
+    assert!(f.frame(&fr, 48 * S));
+    let t = f.pipe.sources.as_ref().unwrap();
+    assert_eq!(t.clock_events_without_source, 1);
+    assert_eq!(t.evictions, 4);
+    // Every analysed event is in the totals: 5 connections of 4 events, one lone SYN.
+    assert_eq!(f.pipe.clock_counters().unwrap().events, 21);
+}
+
+/// Nine rounds of FIN probing, each ended by `end_of_input`: nine fin scans counted by
+/// kind, the source keeps the first 8 and counts the ninth as dropped.
+#[test]
+fn scans_recorded_per_source_with_a_bounded_list() {
+    let mut f = Feed::new(16);
+    let src = ip("10.9.9.9");
+    for round in 0..9u64 {
+        for p in 0..3u16 {
+            let mut fr = TcpFrame::syn(src, ip("192.0.2.7"), 50000, 20 + p);
+            fr.flags = FIN;
+            fr.options.clear();
+            fr.window = 501;
+            assert!(f.frame(&fr, (round * 100 + p as u64) * S));
+        }
+        f.pipe.end_of_input(&mut f.scans);
+    }
+    let c = f.pipe.scan_counters().unwrap();
+    assert_eq!(c.started(ScanKind::FinScan), 9);
+    assert_eq!(
+        c.started_by_kind().map(|(_, n)| n).sum::<u64>(),
+        9,
+        "no other kind"
+    );
+    let st = f.pipe.sources.as_ref().unwrap().get(&src).expect("scanner");
+    assert_eq!(st.scans.len(), 8);
+    assert_eq!(st.scans_dropped, 1);
+    assert!(st.scans.iter().all(|s| s.kind == ScanKind::FinScan));
+    assert_eq!(st.packets, 0, "no SYN fingerprinted");
+    // Start and end events were handed to the caller.
+    assert_eq!(f.scans.len(), 18);
+}
+
+/// The bound with clock state is the entry plus the clock module's own bound, per
+/// source; printed for the report.
+#[test]
+fn memory_bound_with_clocks() {
+    let f = Feed::new(65_536);
+    let t = f.pipe.sources.as_ref().unwrap();
+    let per = t.approx_bytes_with_clocks() / t.cap();
+    assert_eq!(
+        per,
+        osfp::fingerprint::SourceTable::approx_entry_bytes() + t.clock_bytes_bound()
+    );
+    assert!(
+        t.clock_bytes_bound() < 15 * 1024,
+        "{}",
+        t.clock_bytes_bound()
+    );
+    eprintln!(
+        "per source: entry {} B + clock {} B; cap {}: {} MiB without clocks, {} MiB with",
+        osfp::fingerprint::SourceTable::approx_entry_bytes(),
+        t.clock_bytes_bound(),
+        t.cap(),
+        t.approx_bytes() >> 20,
+        t.approx_bytes_with_clocks() >> 20
+    );
+}
