@@ -20,7 +20,7 @@ use crate::median;
 
 const P0F_DB: &str = "/etc/p0f/p0f.fp";
 
-pub fn run(rounds: u32, packets: usize) -> Result<()> {
+pub fn run(rounds: u32, packets: usize, keep: bool) -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let corpus = std::env::var_os("OSFP_CORPUS")
         .map(PathBuf::from)
@@ -82,7 +82,9 @@ pub fn run(rounds: u32, packets: usize) -> Result<()> {
             times[i].push(dt);
         }
     }
-    let _ = std::fs::remove_file(&path);
+    if !keep {
+        let _ = std::fs::remove_file(&path);
+    }
     println!("{rounds} rounds interleaved, median wall time (whole process):");
     let mut pps = Vec::new();
     for (i, (name, _)) in runs.iter().enumerate() {

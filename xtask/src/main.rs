@@ -40,6 +40,9 @@ enum Cmd {
         /// Frames in the generated capture.
         #[arg(long, default_value_t = 1_000_000)]
         packets: usize,
+        /// Keep the generated capture (its path is printed).
+        #[arg(long)]
+        keep: bool,
     },
 }
 
@@ -47,7 +50,11 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::BenchXdp { rounds, repeat } => bench_xdp::run(rounds, repeat),
         Cmd::BenchDecode { rounds } => bench_decode::run(rounds),
-        Cmd::BenchP0f { rounds, packets } => bench_p0f::run(rounds, packets),
+        Cmd::BenchP0f {
+            rounds,
+            packets,
+            keep,
+        } => bench_p0f::run(rounds, packets, keep),
     }
 }
 
