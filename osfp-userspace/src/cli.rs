@@ -70,6 +70,9 @@ pub struct RunArgs {
     /// Print the kernel counters to stderr this often (0 = only at exit).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
     pub stats_every: Duration,
+    /// Fingerprint database (p0f.fp format). Default: the built-in one.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
     #[command(flatten)]
     pub select: SelectArgs,
     #[command(flatten)]

@@ -10,6 +10,8 @@ pub mod event;
 pub mod fingerprint;
 pub mod frame;
 pub mod ipid;
+#[cfg(feature = "ja4t")]
+pub mod ja4t;
 pub mod metrics;
 pub mod options;
 pub mod output;

@@ -48,6 +48,22 @@ impl<W: Write> Output<W> {
                 j.signature = Some(s.p0f().to_string());
                 j.os = Some(json::os_json(v));
                 j.tcp_fp = Some(json::tcp_fp_json(db, ev, s, v));
+                #[cfg(feature = "ja4t")]
+                {
+                    let fp = crate::ja4t::ja4t(&ev.record);
+                    let (ja4t, ja4ts) = if ev.is_syn() {
+                        (Some(fp), None)
+                    } else {
+                        (None, Some(fp))
+                    };
+                    let j = WithJa4t {
+                        ev: &j,
+                        ja4t,
+                        ja4ts,
+                    };
+                    serde_json::to_writer(&mut self.out, &j)?;
+                }
+                #[cfg(not(feature = "ja4t"))]
                 serde_json::to_writer(&mut self.out, &j)?;
                 self.out.write_all(b"\n")
             }
@@ -72,4 +88,16 @@ impl<W: Write> Output<W> {
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
+}
+
+/// A record with its JA4T (SYN) or JA4TS (SYN-ACK) string.
+#[cfg(feature = "ja4t")]
+#[derive(serde::Serialize)]
+struct WithJa4t<'a> {
+    #[serde(flatten)]
+    ev: &'a crate::event::EventJson,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ja4t: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ja4ts: Option<String>,
 }

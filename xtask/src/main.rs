@@ -1,7 +1,8 @@
-//! Developer tasks. `cargo xtask bench-xdp` and `cargo xtask bench-decode` print the
+//! Developer tasks. `cargo xtask bench-xdp`, `bench-decode` and `bench-p0f` print the
 //! figures recorded in BENCHMARKS.md. Benchmarks, not tests: they assert nothing.
 
 mod bench_decode;
+mod bench_p0f;
 mod bench_xdp;
 
 use clap::{Parser, Subcommand};
@@ -31,12 +32,29 @@ enum Cmd {
         #[arg(long, default_value_t = 15)]
         rounds: u32,
     },
+    /// `osfp pcap` against p0f on one large capture of replicated corpus handshakes.
+    /// Needs the release binary (cargo build --release -p osfp-userspace) and p0f.
+    BenchP0f {
+        #[arg(long, default_value_t = 5)]
+        rounds: u32,
+        /// Frames in the generated capture.
+        #[arg(long, default_value_t = 1_000_000)]
+        packets: usize,
+        /// Keep the generated capture (its path is printed).
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::BenchXdp { rounds, repeat } => bench_xdp::run(rounds, repeat),
         Cmd::BenchDecode { rounds } => bench_decode::run(rounds),
+        Cmd::BenchP0f {
+            rounds,
+            packets,
+            keep,
+        } => bench_p0f::run(rounds, packets, keep),
     }
 }
 

@@ -1,6 +1,9 @@
 //! `osfp run`: attach, consume the ring buffer, detach cleanly on SIGINT/SIGTERM.
 
-use std::io::{self, BufWriter};
+use std::{
+    io::{self, BufWriter},
+    sync::Arc,
+};
 
 use anyhow::{Context, Result};
 use aya::maps::{MapData, PerCpuArray, RingBuf};
@@ -13,6 +16,7 @@ use tokio::{
 
 use crate::{
     cli::RunArgs,
+    fingerprint::{self, Database},
     metrics::Metrics,
     output::Output,
     pipeline::Pipeline,
@@ -21,6 +25,14 @@ use crate::{
 };
 
 pub fn run(args: &RunArgs) -> Result<i32> {
+    // The database first: a bad one must stop us before anything touches the kernel.
+    let db = match load_database(args) {
+        Ok(db) => Arc::new(db),
+        Err(line) => {
+            eprintln!("osfp: {line}");
+            return Ok(1);
+        }
+    };
     sensor::preflight()?;
     let ifaces = if args.ifaces.is_empty() {
         vec![default_interface()
@@ -45,13 +57,13 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(consume(&mut ebpf, args))?;
+    rt.block_on(consume(&mut ebpf, args, db))?;
     drop(ebpf); // detaches every link
     eprintln!("osfp: detached from {}", ifaces.join(", "));
     Ok(0)
 }
 
-async fn consume(ebpf: &mut aya::Ebpf, args: &RunArgs) -> Result<()> {
+async fn consume(ebpf: &mut aya::Ebpf, args: &RunArgs, db: Arc<Database>) -> Result<()> {
     let ring = RingBuf::try_from(ebpf.take_map(map_name::EVENTS).context("EVENTS map")?)?;
     let counters: PerCpuArray<&MapData, u64> =
         PerCpuArray::try_from(ebpf.map(map_name::COUNTERS).context("COUNTERS map")?)?;
@@ -65,7 +77,7 @@ async fn consume(ebpf: &mut aya::Ebpf, args: &RunArgs) -> Result<()> {
     let stats_every = (!args.stats_every.is_zero()).then(|| args.stats_every);
     let mut stats_tick = interval(stats_every.unwrap_or(std::time::Duration::from_secs(3600)));
     let mut clock = MonoToUnix::now();
-    let mut pipeline = Pipeline::new();
+    let mut pipeline = Pipeline::with_database(db.clone(), fingerprint::table::DEFAULT_CAP);
     let mut metrics = Metrics::new();
     let registry = std::sync::Arc::new(metrics.registry.clone());
     let mut metrics_tick = interval(std::time::Duration::from_secs(1));
@@ -93,7 +105,10 @@ async fn consume(ebpf: &mut aya::Ebpf, args: &RunArgs) -> Result<()> {
     let mut drain = |ring: &mut RingBuf<MapData>, pipeline: &mut Pipeline, clock: &MonoToUnix| {
         let (_, bad) = sensor::drain(ring, clock, |rec| {
             let ev = pipeline.process(&rec);
-            let _ = out.event(&ev);
+            let _ = match pipeline.fingerprint(&ev) {
+                Some((s, v)) => out.event_fingerprinted(&ev, &db, &s, &v),
+                None => out.event(&ev),
+            };
         });
         let _ = out.flush();
         bad as u64
@@ -123,6 +138,25 @@ async fn consume(ebpf: &mut aya::Ebpf, args: &RunArgs) -> Result<()> {
     let c = sensor::read_counters(&counters)?;
     eprintln!("osfp: {}", stats::summary(&c, &pipeline, bad_size));
     Ok(())
+}
+
+/// `--db FILE` or the built-in database. On failure, one line: the first problem as
+/// `file:line:column: ...`, and how many more there are (`osfp db check` lists them).
+fn load_database(args: &RunArgs) -> std::result::Result<Database, String> {
+    let res = match &args.db {
+        Some(p) => Database::load(p),
+        None => fingerprint::default_database(),
+    };
+    res.map_err(|e| {
+        let first = e.0.first().map_or_else(
+            || "bad database".to_string(),
+            |f| format!("{}", f).replace('\n', " "),
+        );
+        match e.0.len() {
+            0 | 1 => format!("bad database: {first}"),
+            n => format!("bad database: {first} (and {} more problems)", n - 1),
+        }
+    })
 }
 
 /// The interface of the IPv4 default route (/proc/net/route), else of the IPv6 one.

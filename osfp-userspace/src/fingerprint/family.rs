@@ -5,6 +5,7 @@
 //! flavor alone (so `MacOS X:10.9 (sometimes iPhone or iPad)` is macos); first rule
 //! wins:
 //! - tool / application labels (class `!`)                         -> unknown
+//! - a name starting with "Embedded" ("Embedded Linux IoT")        -> embedded
 //! - "android" anywhere (p0f has `Linux:(Android)`)                -> android
 //! - "windows"                                                     -> windows
 //! - "ios" as the name, "iphone", "ipad"                           -> ios
@@ -67,6 +68,11 @@ impl Family {
         }
         let n = name.to_ascii_lowercase();
         let fl = flavor.to_ascii_lowercase();
+        // The database's own convention (osfp.fp header): "Embedded Linux IoT" is an
+        // embedded device whatever kernel it runs.
+        if n.starts_with("embedded") {
+            return Family::Embedded;
+        }
         if n.contains("android") || fl.contains("android") {
             return Family::Android;
         }
@@ -158,6 +164,12 @@ mod tests {
         assert_eq!(f("iOS", "iPhone or iPad"), Family::Ios);
         assert_eq!(f("FreeBSD", "9.x"), Family::Bsd);
         assert_eq!(f("Nintendo", "Wii"), Family::Embedded);
+        // osfp.fp's own names: the kind of device, not the kernel, decides.
+        assert_eq!(
+            f("Embedded Linux IoT", "Philips Hue Bridge"),
+            Family::Embedded
+        );
+        assert_eq!(f("Embedded RTOS IoT", "Fitbit Aria"), Family::Embedded);
         assert_eq!(f("Solaris", "10"), Family::Other);
         assert_eq!(f("Despite", ""), Family::Other);
         assert_eq!(Family::of_label(true, "NMap", "SYN scan"), Family::Unknown);
