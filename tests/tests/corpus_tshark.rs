@@ -135,7 +135,8 @@ fn osfp_pcap_reads_the_whole_corpus() {
         .unwrap_or_else(|| panic!("no counter summary in {err}"));
     assert!(summary.contains("selected_syn="), "{summary}");
     assert!(
-        err.lines().any(|l| l.starts_with("osfp: fingerprinted exact=")),
+        err.lines()
+            .any(|l| l.starts_with("osfp: fingerprinted exact=")),
         "{err}"
     );
 }

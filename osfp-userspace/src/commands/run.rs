@@ -102,13 +102,18 @@ async fn consume(ebpf: &mut aya::Ebpf, args: &RunArgs, db: Arc<Database>) -> Res
         BufWriter::new(io::stdout().lock()),
         super::format(&args.output),
     );
+    let mut scan_events = Vec::new();
     let mut drain = |ring: &mut RingBuf<MapData>, pipeline: &mut Pipeline, clock: &MonoToUnix| {
         let (_, bad) = sensor::drain(ring, clock, |rec| {
             let ev = pipeline.process(&rec);
-            let _ = match pipeline.fingerprint(&ev) {
+            // The same stages as `osfp pcap`: fingerprint, clocks, scans.
+            let _ = match pipeline.observe(&ev, &mut scan_events) {
                 Some((s, v)) => out.event_fingerprinted(&ev, &db, &s, &v),
                 None => out.event(&ev),
             };
+            for e in scan_events.drain(..) {
+                let _ = out.text_line(&e.to_json_line());
+            }
         });
         let _ = out.flush();
         bad as u64
