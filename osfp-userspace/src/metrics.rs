@@ -8,7 +8,20 @@ use axum::{http::header, routing::get, Router};
 use osfp_common::{counter, Malformed};
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
-use crate::{frame::FrameCounters, options::OptionProblem, pipeline::Pipeline};
+use crate::{
+    fingerprint::{Database, Family, MatchKind, Verdict},
+    frame::FrameCounters,
+    options::OptionProblem,
+    pipeline::Pipeline,
+    scan::ScanKind,
+};
+
+const MATCHES: [MatchKind; 4] = [
+    MatchKind::Exact,
+    MatchKind::Generic,
+    MatchKind::Fuzzy,
+    MatchKind::Unknown,
+];
 
 const SELECTED: [&str; 4] = ["syn", "synack", "scan_probe", "ts_sample"];
 
@@ -22,6 +35,17 @@ pub struct Metrics {
     ringbuf_full: IntCounter,
     fragments: IntCounter,
     records: IntCounter,
+    verdicts: IntCounterVec,
+    unknown: IntCounter,
+    sources: prometheus::IntGaugeVec,
+    sources_tracked: IntGauge,
+    sources_cap: IntGauge,
+    sources_evicted: IntCounter,
+    multiple_hosts: IntGauge,
+    scan_events: IntCounterVec,
+    scanners_active: IntGauge,
+    last_evicted: u64,
+    last_scans: [u64; ScanKind::COUNT],
     /// Last kernel totals, to turn them into counter increments.
     last: FrameCounters,
     last_records: u64,
@@ -32,6 +56,12 @@ fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
     let c = IntCounter::new(name, help).unwrap();
     r.register(Box::new(c.clone())).unwrap();
     c
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).unwrap();
+    r.register(Box::new(g.clone())).unwrap();
+    g
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, label: &str) -> IntCounterVec {
@@ -90,6 +120,64 @@ impl Metrics {
                 "Non-first fragments passed over.",
             ),
             records: counter(&r, "osfp_records_total", "Records decoded by userspace."),
+            verdicts: {
+                let c = IntCounterVec::new(
+                    Opts::new(
+                        "osfp_verdicts_total",
+                        "SYN / SYN-ACK verdicts, by OS family and match kind.",
+                    ),
+                    &["family", "match"],
+                )
+                .unwrap();
+                r.register(Box::new(c.clone())).unwrap();
+                c
+            },
+            unknown: counter(
+                &r,
+                "osfp_unknown_fingerprints_total",
+                "SYN / SYN-ACK signatures no signature matched.",
+            ),
+            sources: {
+                let g = prometheus::IntGaugeVec::new(
+                    Opts::new(
+                        "osfp_sources",
+                        "Tracked sources, by the OS family of their most frequent verdict.",
+                    ),
+                    &["family"],
+                )
+                .unwrap();
+                r.register(Box::new(g.clone())).unwrap();
+                g
+            },
+            sources_tracked: gauge(
+                &r,
+                "osfp_sources_tracked",
+                "Sources in the per-source table.",
+            ),
+            sources_cap: gauge(&r, "osfp_sources_cap", "The per-source table's cap."),
+            sources_evicted: counter(
+                &r,
+                "osfp_sources_evicted_total",
+                "Sources evicted from the per-source table.",
+            ),
+            multiple_hosts: gauge(
+                &r,
+                "osfp_sources_multiple_hosts",
+                "Sources with several machines behind the address (clocks).",
+            ),
+            scan_events: counter_vec(
+                &r,
+                "osfp_scan_events_total",
+                "Scans started, by kind.",
+                "kind",
+            ),
+            scanners_active: gauge(
+                &r,
+                "osfp_scanners_active",
+                "Sources with a scan in progress.",
+            ),
+            last_evicted: 0,
+            last_scans: [0; ScanKind::COUNT],
             registry: r,
             last: FrameCounters::default(),
             last_records: 0,
@@ -105,7 +193,65 @@ impl Metrics {
         for p in OptionProblem::ALL {
             m.options_malformed.with_label_values(&[p.name()]);
         }
+        for f in Family::ALL {
+            m.sources.with_label_values(&[f.name()]);
+            for k in MATCHES {
+                m.verdicts.with_label_values(&[f.name(), k.name()]);
+            }
+        }
+        for k in ScanKind::ALL {
+            m.scan_events.with_label_values(&[k.name()]);
+        }
         m
+    }
+
+    /// One SYN / SYN-ACK verdict.
+    pub fn verdict(&self, v: &Verdict<'_>) {
+        self.verdicts
+            .with_label_values(&[v.family().name(), v.kind.name()])
+            .inc();
+        if v.kind == MatchKind::Unknown {
+            self.unknown.inc();
+        }
+    }
+
+    /// Gauges and counters taken from the per-source and scan tables. Walks every
+    /// source (the clock estimates too): call it every few seconds, not per record.
+    pub fn update_tables(&mut self, p: &Pipeline, db: &Database) {
+        if let Some(t) = &p.sources {
+            let mut by_family = [0i64; Family::ALL.len()];
+            for (_, s) in t.iter() {
+                let best = s.os.verdicts.iter().max_by_key(|v| v.count);
+                let f = best
+                    .and_then(|v| v.label)
+                    .map_or(Family::Unknown, |id| db.label(id).family);
+                by_family[Family::ALL.iter().position(|x| *x == f).unwrap_or(0)] += 1;
+            }
+            for (i, f) in Family::ALL.iter().enumerate() {
+                self.sources
+                    .with_label_values(&[f.name()])
+                    .set(by_family[i]);
+            }
+            self.sources_tracked.set(t.len() as i64);
+            self.sources_cap.set(t.cap() as i64);
+            self.sources_evicted
+                .inc_by(t.evictions.saturating_sub(self.last_evicted));
+            self.last_evicted = t.evictions;
+        }
+        self.multiple_hosts
+            .set(p.clock_estimates().multi_machine as i64);
+        if let Some(c) = p.scan_counters() {
+            for (i, k) in ScanKind::ALL.iter().enumerate() {
+                let v = c.started(*k);
+                self.scan_events
+                    .with_label_values(&[k.name()])
+                    .inc_by(v.saturating_sub(self.last_scans[i]));
+                self.last_scans[i] = v;
+            }
+        }
+        if let Some(t) = &p.scans {
+            self.scanners_active.set(t.active_sources() as i64);
+        }
     }
 
     /// Brings the counters up to the kernel's totals and the pipeline's.

@@ -4,7 +4,9 @@
 
 use std::{net::SocketAddr, process::Command, time::Duration};
 
-use osfp_tests::{connect_from_ns, listen_in_ns, osfp_bin, privileged, Lab, Sensor};
+use osfp_tests::{
+    connect_from_ns, http_get_in_ns, listen_in_ns, metric, osfp_bin, privileged, Lab, Sensor,
+};
 use serde_json::Value;
 
 fn find_syn<'a>(recs: &'a [Value], src: &str, dport: u16) -> Option<&'a Value> {
@@ -59,6 +61,29 @@ fn linux_syns_fingerprinted_live() {
         assert!(r["tcp_fp"]["nmap_o"].as_str().unwrap().starts_with('M'));
     }
     drop(stops);
+    // The verdicts in the metrics: the same two Linux SYNs (at least; the namespace
+    // has no other TCP), counted under a fixed label set.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = http_get_in_ns(&lab, &lab.ns_b, 9184, "/metrics").unwrap();
+        let exact = metric(
+            &text,
+            "osfp_verdicts_total{family=\"linux\",match=\"exact\"}",
+        );
+        if exact.is_some_and(|v| v >= 2.0) {
+            assert_eq!(
+                metric(&text, "osfp_unknown_fingerprints_total"),
+                Some(0.0),
+                "{text}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "linux exact verdicts {exact:?}\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let (status, err) = sensor.stop().unwrap();
     assert!(status.success(), "sensor exit {status}: {err}");
     assert!(err.contains("detached"), "{err}");

@@ -81,6 +81,7 @@ async fn consume(ebpf: &mut aya::Ebpf, args: &RunArgs, db: Arc<Database>) -> Res
     let mut metrics = Metrics::new();
     let registry = std::sync::Arc::new(metrics.registry.clone());
     let mut metrics_tick = interval(std::time::Duration::from_secs(1));
+    let mut table_tick = interval(std::time::Duration::from_secs(15));
     if args.metrics_addr != "off" {
         let addr: std::net::SocketAddr = args
             .metrics_addr
@@ -103,12 +104,18 @@ async fn consume(ebpf: &mut aya::Ebpf, args: &RunArgs, db: Arc<Database>) -> Res
         super::format(&args.output),
     );
     let mut scan_events = Vec::new();
-    let mut drain = |ring: &mut RingBuf<MapData>, pipeline: &mut Pipeline, clock: &MonoToUnix| {
+    let mut drain = |ring: &mut RingBuf<MapData>,
+                     pipeline: &mut Pipeline,
+                     metrics: &Metrics,
+                     clock: &MonoToUnix| {
         let (_, bad) = sensor::drain(ring, clock, |rec| {
             let ev = pipeline.process(&rec);
             // The same stages as `osfp pcap`: fingerprint, clocks, scans.
             let _ = match pipeline.observe(&ev, &mut scan_events) {
-                Some((s, v)) => out.event_fingerprinted(&ev, &db, &s, &v),
+                Some((s, v)) => {
+                    metrics.verdict(&v);
+                    out.event_fingerprinted(&ev, &db, &s, &v)
+                }
                 None => out.event(&ev),
             };
             for e in scan_events.drain(..) {
@@ -122,15 +129,16 @@ async fn consume(ebpf: &mut aya::Ebpf, args: &RunArgs, db: Arc<Database>) -> Res
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard?;
-                bad_size += drain(guard.get_inner_mut(), &mut pipeline, &clock);
+                bad_size += drain(guard.get_inner_mut(), &mut pipeline, &metrics, &clock);
                 guard.clear_ready();
             }
-            _ = tick.tick() => bad_size += drain(ring.get_mut(), &mut pipeline, &clock),
+            _ = tick.tick() => bad_size += drain(ring.get_mut(), &mut pipeline, &metrics, &clock),
             _ = clock_refresh.tick() => clock = MonoToUnix::now(),
             _ = metrics_tick.tick() => {
                 let c = sensor::read_counters(&counters)?;
                 metrics.update(&c, &pipeline);
             }
+            _ = table_tick.tick() => metrics.update_tables(&pipeline, &db),
             _ = stats_tick.tick(), if stats_every.is_some() => {
                 let c = sensor::read_counters(&counters)?;
                 eprintln!("osfp: {}", stats::summary(&c, &pipeline, bad_size));
@@ -139,7 +147,7 @@ async fn consume(ebpf: &mut aya::Ebpf, args: &RunArgs, db: Arc<Database>) -> Res
             _ = sigterm.recv() => break,
         }
     }
-    bad_size += drain(ring.get_mut(), &mut pipeline, &clock);
+    bad_size += drain(ring.get_mut(), &mut pipeline, &metrics, &clock);
     let c = sensor::read_counters(&counters)?;
     eprintln!("osfp: {}", stats::summary(&c, &pipeline, bad_size));
     Ok(())
