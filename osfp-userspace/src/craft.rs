@@ -62,7 +62,7 @@ impl TcpFrame {
     /// The TCP header and payload (checksum filled in).
     pub fn tcp_segment(&self) -> Vec<u8> {
         let mut opts = self.options.clone();
-        while opts.len() % 4 != 0 {
+        while !opts.len().is_multiple_of(4) {
             opts.push(0);
         }
         let doff = self.doff_override.unwrap_or((5 + opts.len() / 4) as u8);
@@ -106,7 +106,7 @@ impl TcpFrame {
         match (self.src, self.dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
                 let mut ipo = self.ip_options.clone();
-                while ipo.len() % 4 != 0 {
+                while !ipo.len().is_multiple_of(4) {
                     ipo.push(0);
                 }
                 let hlen = 20 + ipo.len();

@@ -166,7 +166,8 @@ pub fn parse(bytes: &[u8], truncated: bool) -> TcpOptions {
             OptKind::Ts => Some(10),
             _ => None,
         };
-        if want.is_some_and(|w| w != len) || (kind == OptKind::Sack && (len - 2) % 8 != 0) {
+        if want.is_some_and(|w| w != len) || (kind == OptKind::Sack && !(len - 2).is_multiple_of(8))
+        {
             bad(&mut o, OptionProblem::WrongLength);
         } else {
             match kind {

@@ -47,7 +47,6 @@ fn xdp_program_and_pcap_path_agree_on_the_corpus() {
     let mut sel = Selector::new(SelectConfig {
         ts_sample_interval_ns: 0,
         ts_sample_max_per_flow: u32::MAX,
-        ..SelectConfig::default()
     });
 
     let (mut frames, mut records, mut skipped_big, mut v6, mut vlan, mut odd_opts, mut files) =

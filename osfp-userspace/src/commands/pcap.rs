@@ -22,7 +22,6 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
     let cfg = SelectConfig {
         ts_sample_interval_ns: args.select.ts_sample_interval.as_nanos() as u64,
         ts_sample_max_per_flow: args.select.ts_samples_per_flow,
-        ..SelectConfig::default()
     };
     let stdout = io::stdout().lock();
     let mut out = Output::new(

@@ -74,7 +74,7 @@ async fn consume(ebpf: &mut aya::Ebpf, args: &RunArgs, db: Arc<Database>) -> Res
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut tick = interval(POLL_INTERVAL);
     let mut clock_refresh = interval(std::time::Duration::from_secs(60));
-    let stats_every = (!args.stats_every.is_zero()).then(|| args.stats_every);
+    let stats_every = (!args.stats_every.is_zero()).then_some(args.stats_every);
     let mut stats_tick = interval(stats_every.unwrap_or(std::time::Duration::from_secs(3600)));
     let mut clock = MonoToUnix::now();
     let mut pipeline = Pipeline::with_database(db.clone(), fingerprint::table::DEFAULT_CAP);
