@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-$SUDO bash scripts/setup.sh
+# As the calling user: setup.sh uses sudo for apt itself and installs rust-src and
+# bpf-linker into this user's toolchain, which is the one that builds.
+bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --locked --release -p osfp-userspace
 exec $SUDO target/release/osfp run "$@"
