@@ -365,7 +365,8 @@ sig   = 6:64:0:*:32768,6:mss,nop,ws,sok,nop,nop,nop,nop,ts:flow:0
 sig   = *:64:0:*:32768,5:mss,nop,ws,sok,nop,nop,nop,nop,ts:df:0
 
 ; OpenBSD 7.x, derived from source (no capture; see EVIDENCE.md), repository
-; openbsd/src: sys/netinet/tcp_output.c tcp_output() writes a SYN's options as MSS,
+; openbsd/src: sys/netinet/tcp_output.c (rev. 1.157, 2025-09-16) tcp_output() writes a
+; SYN's options as MSS,
 ; TCPOPT_SACK_PERMIT_HDR (nop,nop,sok), NOP+window scale, TCPOPT_TSTAMP_HDR
 ; (nop,nop,ts): mss,nop,nop,sok,nop,ws,nop,nop,ts. Window = sbspace of the receive
 ; buffer = tcp_recvspace 16384 (tcp_usrreq.c TCP_RECVSPACE 1024*16), unscaled.
