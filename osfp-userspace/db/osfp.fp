@@ -12,7 +12,9 @@
 ;   corpus:FILE   a capture under shared/corpus (INDEX.tsv has its origin);
 ;   netns:NAME    a stack run on this machine (Linux 6.18 in network namespaces,
 ;                 nmap 7.93, masscan 1.3.2, zmap 2.1.1, scapy 2.5.0), see EVIDENCE.md;
-;   doc:...       a documented default.
+;   doc:...       a documented default;
+;   source        a stack's defaults read from its source code (repository and
+;                 file named), where no capture exists (current FreeBSD, OpenBSD).
 ; Unlabelled traffic is preferred over a wrong label: generic (g:) entries are
 ; only used where one OS family owns the option layout + TTL combination.
 ;
@@ -21,7 +23,7 @@
 ;   "Android"                             -> android
 ;   "Windows"                             -> windows
 ;   "Mac OS X" (also "MacOS X", "macOS")  -> macos
-;   "iOS"                                 -> ios (no entry at present: see EVIDENCE.md)
+;   "iOS"                                 -> ios (no entry: a SYN cannot tell iOS from macOS, see EVIDENCE.md)
 ;   "FreeBSD", "OpenBSD", "NetBSD"        -> bsd
 ;   name starting with "Embedded" (class other): "Embedded Linux IoT",
 ;   "Embedded RTOS IoT", "Embedded lwIP"  -> embedded
@@ -326,6 +328,20 @@ sig   = *:64:0:*:65535,*:mss,nop,ws,nop,nop,ts,sok,eol+1:df,id+:0
 sig   = *:64:0:*:65535,*:mss,nop,ws,nop,nop,ts,sok,eol+1:df:0
 
 ; ------------------------------------------------------------------- BSDs ----
+; FreeBSD 13.x-14.x, derived from source (no capture; see EVIDENCE.md), repository
+; freebsd/freebsd-src: sys/netinet/tcp_output.c tcp_addoptions() emits options in
+; TOF_MSS, TOF_SCALE, TOF_SACKPERM, TOF_TS order, NOP-padding the window scale to an
+; odd offset and the timestamp to offset%4 == 2, so a default SYN is
+; mss,nop,ws,sok,ts (20 bytes, no EOL). Window: min(recvspace 65536
+; (tcp_usrreq.c VNET_DEFINE(int, tcp_recvspace) = 1024*64), TCP_MAXWIN) = 65535,
+; unscaled in a SYN. Scale: smallest s with 65535<<s >= sb_max (SB_MAX 2 MB,
+; sys/sys/sockbuf.h) = 6. IP: DF (path MTU discovery on) and IP ID 0, because
+; sys/netinet/ip_id.c ip_fillid() zeroes the ID of atomic (DF) datagrams while
+; net.inet.ip.rfc6864=1 (current default); p0f 3.09b's entries below still
+; expect a nonzero ID (id+), which current FreeBSD only sends with rfc6864=0. TTL 64.
+label = s:unix:FreeBSD:13.x-14.x
+sig   = *:64:0:*:65535,6:mss,nop,ws,sok,ts:df:0
+
 ; FreeBSD (p0f 3.09b): mss,nop,ws,sok,ts, window 65535.
 label = s:unix:FreeBSD:9.x or newer
 sig   = *:64:0:*:65535,6:mss,nop,ws,sok,ts:df,id+:0
@@ -347,6 +363,19 @@ label = s:unix:NetBSD:
 sig   = *:64:0:*:32768,6:mss,nop,ws,sok,nop,nop,nop,nop,ts:df:0
 sig   = 6:64:0:*:32768,6:mss,nop,ws,sok,nop,nop,nop,nop,ts:flow:0
 sig   = *:64:0:*:32768,5:mss,nop,ws,sok,nop,nop,nop,nop,ts:df:0
+
+; OpenBSD 7.x, derived from source (no capture; see EVIDENCE.md), repository
+; openbsd/src: sys/netinet/tcp_output.c (rev. 1.157, 2025-09-16) tcp_output() writes a
+; SYN's options as MSS,
+; TCPOPT_SACK_PERMIT_HDR (nop,nop,sok), NOP+window scale, TCPOPT_TSTAMP_HDR
+; (nop,nop,ts): mss,nop,nop,sok,nop,ws,nop,nop,ts. Window = sbspace of the receive
+; buffer = tcp_recvspace 16384 (tcp_usrreq.c TCP_RECVSPACE 1024*16), unscaled.
+; Scale: tcp_connect() calls tcp_rscale(tp, sb_max); SB_MAX is 2 MB (rev. 1.159,
+; 2025-07-25, of sys/sys/socketvar.h), so 6 (p0f's 4.x-5.x scale 3 matches the old 256 KB
+; SB_MAX). IP: ip_output() gives every locally sent datagram ip_randomid(), with
+; DF (path MTU discovery), so df,id+. TTL 64.
+label = s:unix:OpenBSD:7.x
+sig   = *:64:0:*:16384,6:mss,nop,nop,sok,nop,ws,nop,nop,ts:df,id+:0
 
 ; OpenBSD (p0f 3.09b).
 label = s:unix:OpenBSD:3.x
@@ -682,6 +711,17 @@ sig   = *:64:0:*:65535,*:mss,nop,ws,nop,nop,ts,sok,eol+1:df,id+:0
 sig   = *:64:0:*:65535,*:mss,nop,ws,nop,nop,ts,sok,eol+1:df:0
 
 ; ------------------------------------------------------------------- BSDs ----
+; FreeBSD 13.x-14.x listener, derived from source (freebsd/freebsd-src
+; sys/netinet/tcp_syncache.c): syncache_add() sets the window to
+; min(sbspace(listen socket), TCP_MAXWIN) = 65535 and the scale with the same sb_max
+; loop (6); syncache_respond() builds the options with tcp_addoptions(), each only
+; if the SYN offered it, so a full-option client gets mss,nop,ws,sok,ts. DF with
+; IP ID 0 as for the SYN. Other option subsets are left to the entries below: their
+; layouts (mss,nop,ws / mss,nop,ws,sok,eol+1 / mss,nop,nop,ts) are also what macOS
+; answers with the same window, so they would not identify FreeBSD.
+label = s:unix:FreeBSD:13.x-14.x
+sig   = *:64:0:*:65535,6:mss,nop,ws,sok,ts:df:0
+
 ; p0f 3.09b.
 label = s:unix:FreeBSD:9.x
 sig   = *:64:0:*:65535,6:mss,nop,ws:df,id+:0
