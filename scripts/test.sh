@@ -18,3 +18,5 @@ fi
 # One profile for everything: each profile rebuilds the eBPF object (~1 min).
 cargo build --locked --all-targets
 cargo test --locked --no-fail-fast -- --test-threads=2
+# JA4T/JA4TS are behind an opt-in feature (licence); test them with it on.
+cargo test --locked --no-fail-fast -p osfp-userspace --features ja4t --lib --test ja4t_tshark -- ja4t

@@ -1,10 +1,7 @@
 //! Records per second through fingerprint + match + per-source table update, over the
 //! corpus' real SYN / SYN-ACKs with /etc/p0f/p0f.fp (the built-in database if absent).
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::{path::PathBuf, sync::Arc};
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use osfp::{
@@ -17,16 +14,7 @@ use osfp::{
 use osfp_common::PacketRecord;
 
 fn corpus() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("OSFP_CORPUS") {
-        return Some(PathBuf::from(p));
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    [
-        root.join("../shared/corpus"),
-        root.join("../../shared/corpus"),
-    ]
-    .into_iter()
-    .find(|p| p.join("INDEX.tsv").exists())
+    osfp::corpus::locate()
 }
 
 /// Every SYN / SYN-ACK record of the corpus.

@@ -5,6 +5,7 @@ pub mod capture_file;
 pub mod cli;
 pub mod clock;
 pub mod commands;
+pub mod corpus;
 pub mod craft;
 pub mod event;
 pub mod fingerprint;

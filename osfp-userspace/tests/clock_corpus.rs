@@ -1,10 +1,7 @@
 //! Clock analysis on real captures from the corpus, fed through the real pcap path
 //! (`capture_file` + `frame::Selector` + `pipeline::Pipeline`).
 
-use std::{
-    net::IpAddr,
-    path::{Path, PathBuf},
-};
+use std::{net::IpAddr, path::PathBuf};
 
 use osfp::{
     capture_file,
@@ -15,9 +12,8 @@ use osfp::{
 };
 
 fn corpus() -> PathBuf {
-    std::env::var_os("OSFP_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"))
+    osfp::corpus::locate()
+        .expect("corpus not found: set OSFP_CORPUS or put shared/ beside the checkout")
 }
 
 fn table(rel: &str) -> ClockTable {

@@ -149,16 +149,7 @@ const IOT: &[(&str, &str)] = &[
 ];
 
 fn corpus() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("OSFP_CORPUS") {
-        return Some(PathBuf::from(p));
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    [
-        root.join("../shared/corpus"),
-        root.join("../../shared/corpus"),
-    ]
-    .into_iter()
-    .find(|p| p.join("INDEX.tsv").exists())
+    osfp::corpus::locate()
 }
 
 /// Expected hosts of a ground-truth file: address -> families; `Err` for a file with

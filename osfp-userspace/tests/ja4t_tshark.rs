@@ -17,16 +17,7 @@ const FILES: &[&str] = &[
 ];
 
 fn corpus() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("OSFP_CORPUS") {
-        return Some(PathBuf::from(p));
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    [
-        root.join("../shared/corpus"),
-        root.join("../../shared/corpus"),
-    ]
-    .into_iter()
-    .find(|p| p.join("INDEX.tsv").exists())
+    osfp::corpus::locate()
 }
 
 fn tshark_strings(file: &Path) -> Vec<String> {

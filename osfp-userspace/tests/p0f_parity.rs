@@ -28,16 +28,7 @@ use osfp::{
 const P0F_DB: &str = "/etc/p0f/p0f.fp";
 
 fn corpus() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("OSFP_CORPUS") {
-        return Some(PathBuf::from(p));
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    [
-        root.join("../shared/corpus"),
-        root.join("../../shared/corpus"),
-    ]
-    .into_iter()
-    .find(|p| p.join("INDEX.tsv").exists())
+    osfp::corpus::locate()
 }
 
 /// p0f's address text: dotted quad, or eight unpadded hex groups.

@@ -11,16 +11,7 @@ use std::{
 use serde_json::Value;
 
 fn corpus() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("OSFP_CORPUS") {
-        return Some(PathBuf::from(p));
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    [
-        root.join("../shared/corpus"),
-        root.join("../../shared/corpus"),
-    ]
-    .into_iter()
-    .find(|p| p.join("INDEX.tsv").exists())
+    osfp::corpus::locate()
 }
 
 fn osfp(args: &[&str], files: &[PathBuf]) -> Vec<Value> {

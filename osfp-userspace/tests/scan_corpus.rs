@@ -3,11 +3,7 @@
 //! Scanner addresses and expectations come from the files' documentation and the
 //! packets themselves; the evidence is stated with each case.
 
-use std::{
-    collections::BTreeSet,
-    net::IpAddr,
-    path::{Path, PathBuf},
-};
+use std::{collections::BTreeSet, net::IpAddr, path::PathBuf};
 
 use osfp::{
     capture_file,
@@ -19,17 +15,8 @@ use osfp::{
 /// `OSFP_CORPUS`, else `shared/corpus` beside the workspace root or one level up (the
 /// lead's checkout has it beside, a worktree under /work/wt one level higher).
 fn corpus() -> PathBuf {
-    if let Ok(p) = std::env::var("OSFP_CORPUS") {
-        return PathBuf::from(p);
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    for up in ["../shared/corpus", "../../shared/corpus"] {
-        let p = root.join(up);
-        if p.join("INDEX.tsv").exists() {
-            return p;
-        }
-    }
-    panic!("corpus not found: set OSFP_CORPUS");
+    osfp::corpus::locate()
+        .expect("corpus not found: set OSFP_CORPUS or put shared/ beside the checkout")
 }
 
 struct Run {

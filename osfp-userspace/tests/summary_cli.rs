@@ -24,17 +24,8 @@ use serde_json::Value;
 /// `OSFP_CORPUS`, or `shared/corpus` beside the workspace root (or its parent, for a
 /// worktree under /work/wt).
 fn corpus() -> PathBuf {
-    if let Some(p) = std::env::var_os("OSFP_CORPUS") {
-        return PathBuf::from(p);
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    [
-        root.join("../shared/corpus"),
-        root.join("../../shared/corpus"),
-    ]
-    .into_iter()
-    .find(|p| p.join("INDEX.tsv").exists())
-    .expect("corpus not found: set OSFP_CORPUS")
+    osfp::corpus::locate()
+        .expect("corpus not found: set OSFP_CORPUS or put shared/ beside the checkout")
 }
 
 /// Runs `osfp pcap --summary --json FILES`, one object per source keyed by address.
