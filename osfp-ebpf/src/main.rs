@@ -165,21 +165,7 @@ fn inspect(ctx: &XdpContext) -> Result<(), Malformed> {
     if proto == layer::IPV4 {
         let h = at::<[u8; 20]>(ctx, off).ok_or(Malformed::Ipv4Truncated)?;
         let b = unsafe { &*h };
-        if b[0] >> 4 != 4 {
-            return Err(Malformed::IpBadVersion);
-        }
-        let ihl = (b[0] & 0x0f) as usize;
-        if ihl < 5 {
-            return Err(Malformed::Ipv4BadHeaderLength);
-        }
-        let hlen = ihl * 4;
-        if ctx.data() + off + hlen > ctx.data_end() {
-            return Err(Malformed::Ipv4Truncated);
-        }
-        let total = b16(b, 2) as usize;
-        if total < hlen {
-            return Err(Malformed::Ipv4BadTotalLength);
-        }
+        let (hlen, total) = ipv4_lengths(b, off, frame_len(ctx))?;
         let p = b[9];
         if p != IPPROTO_TCP && layer::from_ip_proto(p).is_none() {
             return Ok(());
@@ -310,6 +296,28 @@ fn tunnel_worth_walking(ctx: &XdpContext, p: u8, l4: usize) -> bool {
         },
         Some(_) => true,
     }
+}
+
+/// Checks an IPv4 header at `off` (version, IHL, whole header present, total length)
+/// and returns (header length, total length). Shared by the fast path and the walker.
+#[inline(always)]
+fn ipv4_lengths(b: &[u8; 20], off: usize, frame_len: usize) -> Result<(usize, usize), Malformed> {
+    if b[0] >> 4 != 4 {
+        return Err(Malformed::IpBadVersion);
+    }
+    let ihl = (b[0] & 0x0f) as usize;
+    if ihl < 5 {
+        return Err(Malformed::Ipv4BadHeaderLength);
+    }
+    let hlen = ihl * 4;
+    if off + hlen > frame_len {
+        return Err(Malformed::Ipv4Truncated);
+    }
+    let total = b16(b, 2) as usize;
+    if total < hlen {
+        return Err(Malformed::Ipv4BadTotalLength);
+    }
+    Ok((hlen, total))
 }
 
 #[inline(always)]
@@ -761,21 +769,7 @@ fn gtp_u(ctx: &XdpContext, mut off: usize) -> Result<Option<(u16, usize)>, Malfo
 #[inline(always)]
 fn walk_ipv4(ctx: &XdpContext, off: usize) -> Result<Step, Malformed> {
     let b: [u8; 20] = load(ctx, off).ok_or(Malformed::Ipv4Truncated)?;
-    if b[0] >> 4 != 4 {
-        return Err(Malformed::IpBadVersion);
-    }
-    let ihl = (b[0] & 0x0f) as usize;
-    if ihl < 5 {
-        return Err(Malformed::Ipv4BadHeaderLength);
-    }
-    let hlen = ihl * 4;
-    if off + hlen > frame_len(ctx) {
-        return Err(Malformed::Ipv4Truncated);
-    }
-    let total = b16(&b, 2) as usize;
-    if total < hlen {
-        return Err(Malformed::Ipv4BadTotalLength);
-    }
+    let (hlen, total) = ipv4_lengths(&b, off, frame_len(ctx))?;
     let proto = b[9];
     let next = layer::from_ip_proto(proto);
     if proto != IPPROTO_TCP && next.is_none() {

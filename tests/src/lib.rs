@@ -43,6 +43,19 @@ pub fn corpus_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("../shared/corpus"))
 }
 
+/// Every corpus file listed in INDEX.tsv.
+pub fn corpus_files() -> Vec<PathBuf> {
+    let dir = corpus_dir();
+    let index = std::fs::read_to_string(dir.join("INDEX.tsv"))
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.join("INDEX.tsv").display()));
+    index
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split('\t').next())
+        .map(|f| dir.join(f))
+        .collect()
+}
+
 /// The `osfp` binary cargo built next to this test executable.
 pub fn osfp_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();

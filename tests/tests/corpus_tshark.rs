@@ -7,7 +7,7 @@
 
 use std::{
     collections::BTreeMap,
-    path::{Path, PathBuf},
+    path::Path,
     process::Command,
     sync::{Arc, Mutex},
     thread,
@@ -18,16 +18,7 @@ use osfp::{
     frame::{SelectConfig, Selector},
 };
 use osfp_common::tcp_flag::{ACK, SYN};
-use osfp_tests::{corpus_dir, osfp_bin};
-
-fn files() -> Vec<PathBuf> {
-    let index = std::fs::read_to_string(corpus_dir().join("INDEX.tsv")).expect("corpus INDEX.tsv");
-    index
-        .lines()
-        .skip(1)
-        .map(|l| corpus_dir().join(l.split('\t').next().unwrap()))
-        .collect()
-}
+use osfp_tests::{corpus_dir, corpus_files, osfp_bin};
 
 /// (SYN, SYN-ACK) through the pcap path.
 fn ours(path: &Path) -> (u64, u64) {
@@ -77,7 +68,7 @@ fn tshark(path: &Path) -> (u64, u64) {
 
 #[test]
 fn syn_and_synack_counts_equal_tsharks_on_every_corpus_file() {
-    let files = files();
+    let files = corpus_files();
     assert!(
         files.len() > 1000,
         "corpus missing? {}",
@@ -123,7 +114,7 @@ fn syn_and_synack_counts_equal_tsharks_on_every_corpus_file() {
 fn osfp_pcap_reads_the_whole_corpus() {
     let out = Command::new(osfp_bin())
         .args(["pcap", "--quiet"])
-        .args(files())
+        .args(corpus_files())
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

@@ -3,8 +3,6 @@
 //! Selector. The records must be identical apart from capture time and ifindex, and so
 //! must every counter (selected by reason, malformed by reason, fragments).
 
-use std::path::PathBuf;
-
 use aya::{
     maps::{MapData, PerCpuArray, RingBuf},
     programs::{TestRun, TestRunOptions},
@@ -16,19 +14,10 @@ use osfp::{
     sensor::{self, LoadConfig},
 };
 use osfp_common::{counter, map_name, rec_flag, PacketRecord};
-use osfp_tests::{corpus_dir, privileged};
+use osfp_tests::{corpus_files, privileged};
 
 /// Largest frame BPF_PROG_TEST_RUN hands to XDP in one linear buffer on 4 KiB pages.
 const MAX_LINEAR: usize = 3_000;
-
-fn ethernet_files() -> Vec<PathBuf> {
-    let index = std::fs::read_to_string(corpus_dir().join("INDEX.tsv")).expect("corpus INDEX.tsv");
-    index
-        .lines()
-        .skip(1)
-        .map(|l| corpus_dir().join(l.split('\t').next().unwrap()))
-        .collect()
-}
 
 #[test]
 fn xdp_program_and_pcap_path_agree_on_the_corpus() {
@@ -54,7 +43,7 @@ fn xdp_program_and_pcap_path_agree_on_the_corpus() {
     let mut mismatches = Vec::new();
     {
         let prog = sensor::program(&mut ebpf).unwrap();
-        for path in ethernet_files() {
+        for path in corpus_files() {
             let mut used = false;
             let _ = capture_file::for_each_frame(&path, |link, frame, ts| {
                 if link != Link::Ethernet {

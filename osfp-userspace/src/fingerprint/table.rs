@@ -261,16 +261,7 @@ impl SourceTable {
         }
         let st = self.entry(e.src, e.first_ns);
         st.last_ns = st.last_ns.max(e.last_ns);
-        let s = ScanSummary {
-            kind: e.kind,
-            tool: e.tool,
-            hosts: e.hosts,
-            ports: e.ports,
-            packets: e.packets,
-            first_ns: e.first_ns,
-            last_ns: e.last_ns,
-        };
-        if st.scans.try_push(s).is_err() {
+        if st.scans.try_push(ScanSummary::from(e)).is_err() {
             st.scans_dropped += 1;
         }
     }

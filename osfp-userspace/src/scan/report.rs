@@ -173,11 +173,9 @@ pub struct SourceScans {
     pub scans: Vec<ScanSummary>,
 }
 
-/// Folds end events into per-source summaries, sources in address order.
-pub fn summarize<'a>(events: impl IntoIterator<Item = &'a ScanEvent>) -> Vec<SourceScans> {
-    let mut by_src: std::collections::BTreeMap<IpAddr, Vec<ScanSummary>> = Default::default();
-    for e in events.into_iter().filter(|e| e.phase == Phase::End) {
-        by_src.entry(e.src).or_default().push(ScanSummary {
+impl From<&ScanEvent> for ScanSummary {
+    fn from(e: &ScanEvent) -> Self {
+        ScanSummary {
             kind: e.kind,
             tool: e.tool,
             hosts: e.hosts,
@@ -185,7 +183,15 @@ pub fn summarize<'a>(events: impl IntoIterator<Item = &'a ScanEvent>) -> Vec<Sou
             packets: e.packets,
             first_ns: e.first_ns,
             last_ns: e.last_ns,
-        });
+        }
+    }
+}
+
+/// Folds end events into per-source summaries, sources in address order.
+pub fn summarize<'a>(events: impl IntoIterator<Item = &'a ScanEvent>) -> Vec<SourceScans> {
+    let mut by_src: std::collections::BTreeMap<IpAddr, Vec<ScanSummary>> = Default::default();
+    for e in events.into_iter().filter(|e| e.phase == Phase::End) {
+        by_src.entry(e.src).or_default().push(ScanSummary::from(e));
     }
     by_src
         .into_iter()
