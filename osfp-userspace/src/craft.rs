@@ -163,6 +163,50 @@ impl TcpFrame {
     }
 }
 
+/// SYNs shaped like known stacks, for the demo lab and the live tests. Each one equals a
+/// signature of the embedded database (`db/osfp.fp`) exactly, or (`unknown_stack`) none.
+pub mod stacks {
+    use std::net::IpAddr;
+
+    use super::TcpFrame;
+
+    /// Windows 10/11 (`*:128:0:*:mss*44,8:mss,nop,ws,nop,nop,sok:df,id+:0`): TTL 128,
+    /// window 44 x MSS, scale 8, DF with a non-zero IP ID.
+    pub fn windows11(src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> TcpFrame {
+        let mut f = TcpFrame::syn(src, dst, sport, dport);
+        f.ttl = 128;
+        f.window = 44 * 1460;
+        f.ip_id = (sport ^ 0x5a5a) | 1;
+        f.options = vec![2, 4, 5, 0xb4, 1, 3, 3, 8, 1, 1, 4, 2];
+        f
+    }
+
+    /// macOS 10.12+ (`*:64:0:*:65535,6:mss,nop,ws,nop,nop,ts,sok,eol+1:df:0`): window
+    /// 65535, scale 6, the xnu option order ending in EOL plus one pad byte, IP ID 0.
+    pub fn macos(src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> TcpFrame {
+        let mut f = TcpFrame::syn(src, dst, sport, dport);
+        f.window = 65535;
+        f.ip_id = 0;
+        let ts = (sport as u32).wrapping_mul(7919).to_be_bytes();
+        f.options = vec![
+            2, 4, 5, 0xb4, 1, 3, 3, 6, 1, 1, 8, 10, ts[0], ts[1], ts[2], ts[3], 0, 0, 0, 0, 4, 2,
+            0, 0,
+        ];
+        f
+    }
+
+    /// A stack no signature describes: initial TTL 255, an odd window and option order
+    /// (SACK first, window scale before MSS).
+    pub fn unknown_stack(src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> TcpFrame {
+        let mut f = TcpFrame::syn(src, dst, sport, dport);
+        f.ttl = 255;
+        f.window = 4321;
+        f.ip_id = sport;
+        f.options = vec![4, 2, 1, 3, 3, 3, 2, 4, 5, 0x64];
+        f
+    }
+}
+
 fn v6(a: IpAddr) -> [u8; 16] {
     match a {
         IpAddr::V6(a) => a.octets(),

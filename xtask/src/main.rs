@@ -1,9 +1,11 @@
 //! Developer tasks. `cargo xtask bench-xdp`, `bench-decode` and `bench-p0f` print the
 //! figures recorded in BENCHMARKS.md. Benchmarks, not tests: they assert nothing.
+//! `cargo xtask demo` runs a namespace lab with the sensor (see demo.rs).
 
 mod bench_decode;
 mod bench_p0f;
 mod bench_xdp;
+mod demo;
 
 use clap::{Parser, Subcommand};
 
@@ -44,6 +46,16 @@ enum Cmd {
         #[arg(long)]
         keep: bool,
     },
+    /// A namespace lab: the sensor, real Linux connections, crafted Windows/macOS/unknown
+    /// SYNs and an nmap scan, then verdicts, scans and metrics. Needs root.
+    Demo {
+        /// Keep the lab and the sensor up until Ctrl-C.
+        #[arg(long)]
+        keep: bool,
+        /// Build and run the release binary (default: debug, see demo.rs).
+        #[arg(long)]
+        release: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -55,6 +67,7 @@ fn main() -> anyhow::Result<()> {
             packets,
             keep,
         } => bench_p0f::run(rounds, packets, keep),
+        Cmd::Demo { keep, release } => demo::run(keep, release),
     }
 }
 
