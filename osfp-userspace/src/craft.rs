@@ -170,6 +170,9 @@ pub mod stacks {
 
     use super::TcpFrame;
 
+    /// A SYN builder: (src, dst, sport, dport) -> frame.
+    pub type Shape = fn(IpAddr, IpAddr, u16, u16) -> TcpFrame;
+
     /// Windows 10/11 (`*:128:0:*:mss*44,8:mss,nop,ws,nop,nop,sok:df,id+:0`): TTL 128,
     /// window 44 x MSS, scale 8, DF with a non-zero IP ID.
     pub fn windows11(src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> TcpFrame {

@@ -1,6 +1,8 @@
 //! Harness for osfp's integration tests: root checks, network namespaces joined by a veth
 //! pair, running code or commands inside a namespace, and the `osfp` binary as a sensor.
 
+pub mod promtext;
+
 use std::{
     fs::File,
     io::{BufRead, BufReader},

@@ -280,7 +280,7 @@ impl DemoLab {
         // 2. Crafted SYNs from three made-up hosts behind the crafted client's link.
         let crafted = &CLIENTS[1];
         let dst = server_addr(crafted.net);
-        let shapes: [(&str, fn(IpAddr, IpAddr, u16, u16) -> osfp::craft::TcpFrame); 3] = [
+        let shapes: [(&str, stacks::Shape); 3] = [
             ("Windows 11", stacks::windows11),
             ("macOS", stacks::macos),
             ("an unknown stack", stacks::unknown_stack),
