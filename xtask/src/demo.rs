@@ -348,9 +348,9 @@ impl DemoLab {
             println!(
                 "\nThe lab stays up until Ctrl-C. Try:\n  \
                  ip netns exec {SERVER} curl -s 127.0.0.1:{METRICS_PORT}/metrics | grep -v '^#'\n  \
-                 ip netns exec {} curl -s http://10.77.1.1/ >/dev/null     # another Linux SYN\n  \
-                 ip netns exec {} nmap -sF -p 1-50 10.77.3.1                  # a FIN scan\n  \
-                 ip netns exec {SERVER} bpftool net show\n\
+                 ip netns exec {} curl -s -o /dev/null http://10.77.1.1/   # a Linux SYN\n  \
+                 ip netns exec {} nmap -sF -p 1-50 10.77.3.1          # a FIN scan\n  \
+                 ip netns exec {SERVER} bpftool net show                   # the XDP program\n\
                  The sensor's JSON records go to stdout of this command from now on.",
                 CLIENTS[0].ns, CLIENTS[2].ns
             );
