@@ -4,8 +4,6 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::sensor::AttachMode;
-
 #[derive(Parser, Debug)]
 #[command(
     name = "osfp",
@@ -56,27 +54,15 @@ pub struct SelectArgs {
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Interface to attach to (repeatable). Default: the interface of the default route.
-    #[arg(long = "iface", short = 'i')]
-    pub ifaces: Vec<String>,
-    #[arg(long, value_enum, default_value = "auto")]
-    pub xdp_mode: AttachMode,
-    /// Ring buffer size in MiB (a power of two).
-    #[arg(long, default_value_t = 8)]
-    pub ring_mib: u32,
-    /// Serve Prometheus metrics on this address ("off" to disable).
-    #[arg(long, default_value = "127.0.0.1:9184")]
-    pub metrics_addr: String,
-    /// Print the kernel counters to stderr this often (0 = only at exit).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
-    pub stats_every: Duration,
-    /// Fingerprint database (p0f.fp format). Default: the built-in one.
+    /// TOML configuration file; its keys are the long flags below (flags given here
+    /// win). Reloaded with the database on SIGHUP.
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// Shorthand for --records json.
     #[arg(long)]
-    pub db: Option<PathBuf>,
+    pub json: bool,
     #[command(flatten)]
-    pub select: SelectArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub settings: crate::config::Settings,
 }
 
 #[derive(Args, Debug)]

@@ -1,13 +1,16 @@
 //! osfp: passive OS fingerprinting. The XDP program (osfp-ebpf) and the pcap path
 //! (`frame`) both produce `PacketRecord`s; `pipeline` decodes them into `Event`s.
 
+pub mod api;
 pub mod capture_file;
 pub mod cli;
 pub mod clock;
 pub mod commands;
+pub mod config;
 pub mod corpus;
 pub mod craft;
 pub mod event;
+pub mod eventlog;
 pub mod fingerprint;
 pub mod frame;
 pub mod ipid;

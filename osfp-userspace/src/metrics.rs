@@ -1,18 +1,15 @@
 //! Prometheus metrics of the running sensor, served on /metrics. Label values come only
 //! from fixed sets (reasons, problems); never an address, port or fingerprint.
 
-use std::{net::SocketAddr, sync::Arc};
-
-use anyhow::{Context, Result};
-use axum::{http::header, routing::get, Router};
 use osfp_common::{counter, Malformed};
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 use crate::{
+    eventlog::{self, EventLog},
     fingerprint::{Database, Family, MatchKind, Verdict},
     frame::FrameCounters,
     options::OptionProblem,
-    pipeline::Pipeline,
+    pipeline::{ClockEstimates, Pipeline},
     scan::ScanKind,
 };
 
@@ -27,15 +24,18 @@ const SELECTED: [&str; 4] = ["syn", "synack", "scan_probe", "ts_sample"];
 
 pub struct Metrics {
     pub registry: Registry,
-    seen: IntCounter,
-    tcp: IntCounter,
+    /// Interface names, the `iface` label's fixed set (index = position).
+    ifaces: Vec<String>,
+    seen: IntCounterVec,
+    tcp: IntCounterVec,
     selected: IntCounterVec,
     malformed: IntCounterVec,
     options_malformed: IntCounterVec,
-    ringbuf_full: IntCounter,
-    fragments: IntCounter,
+    ringbuf_full: IntCounterVec,
+    fragments: IntCounterVec,
     records: IntCounter,
     verdicts: IntCounterVec,
+    verdicts_by_label: IntCounterVec,
     unknown: IntCounter,
     sources: prometheus::IntGaugeVec,
     sources_tracked: IntGauge,
@@ -44,10 +44,17 @@ pub struct Metrics {
     multiple_hosts: IntGauge,
     scan_events: IntCounterVec,
     scanners_active: IntGauge,
+    clock_estimates: prometheus::IntGaugeVec,
+    events_logged: IntCounterVec,
+    event_log_errors: IntCounter,
+    reloads: IntCounterVec,
+    reload_ok: IntGauge,
+    last_logged: [u64; eventlog::KINDS.len()],
+    last_log_errors: u64,
     last_evicted: u64,
     last_scans: [u64; ScanKind::COUNT],
-    /// Last kernel totals, to turn them into counter increments.
-    last: FrameCounters,
+    /// Last kernel totals per interface, to turn them into counter increments.
+    last: Vec<FrameCounters>,
     last_records: u64,
     last_options: [u64; OptionProblem::ALL.len()],
 }
@@ -65,13 +72,24 @@ fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, label: &str) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), &[label]).unwrap();
+    counter_vec_n(r, name, help, &[label])
+}
+
+fn counter_vec_n(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).unwrap();
     r.register(Box::new(c.clone())).unwrap();
     c
 }
 
+fn gauge_vec(r: &Registry, name: &str, help: &str, label: &str) -> prometheus::IntGaugeVec {
+    let g = prometheus::IntGaugeVec::new(Opts::new(name, help), &[label]).unwrap();
+    r.register(Box::new(g.clone())).unwrap();
+    g
+}
+
 impl Metrics {
-    pub fn new() -> Self {
+    /// Metrics for a sensor on `ifaces`, with `db`'s labels as the label set.
+    pub fn new(ifaces: &[String], db: &Database) -> Self {
         let r = Registry::new();
         let build = IntGauge::with_opts(
             Opts::new("osfp_build_info", "osfp version")
@@ -80,28 +98,25 @@ impl Metrics {
         .unwrap();
         build.set(1);
         r.register(Box::new(build)).unwrap();
+        let iface = |name: &str, help: &str| counter_vec(&r, name, help, "iface");
         let m = Metrics {
-            seen: counter(
-                &r,
-                "osfp_packets_seen_total",
-                "Frames the XDP program ran on.",
-            ),
-            tcp: counter(
-                &r,
+            ifaces: ifaces.to_vec(),
+            seen: iface("osfp_packets_seen_total", "Frames the XDP program ran on."),
+            tcp: iface(
                 "osfp_packets_tcp_total",
                 "TCP packets parsed up to the TCP header.",
             ),
-            selected: counter_vec(
+            selected: counter_vec_n(
                 &r,
                 "osfp_packets_selected_total",
                 "Packets selected, by reason.",
-                "reason",
+                &["iface", "reason"],
             ),
-            malformed: counter_vec(
+            malformed: counter_vec_n(
                 &r,
                 "osfp_packets_malformed_total",
                 "Malformed frames, by reason.",
-                "reason",
+                &["iface", "reason"],
             ),
             options_malformed: counter_vec(
                 &r,
@@ -109,46 +124,38 @@ impl Metrics {
                 "Selected packets whose TCP options are malformed, by problem.",
                 "problem",
             ),
-            ringbuf_full: counter(
-                &r,
+            ringbuf_full: iface(
                 "osfp_ringbuf_dropped_total",
                 "Selected records dropped: ring buffer full.",
             ),
-            fragments: counter(
-                &r,
+            fragments: iface(
                 "osfp_fragments_skipped_total",
                 "Non-first fragments passed over.",
             ),
             records: counter(&r, "osfp_records_total", "Records decoded by userspace."),
-            verdicts: {
-                let c = IntCounterVec::new(
-                    Opts::new(
-                        "osfp_verdicts_total",
-                        "SYN / SYN-ACK verdicts, by OS family and match kind.",
-                    ),
-                    &["family", "match"],
-                )
-                .unwrap();
-                r.register(Box::new(c.clone())).unwrap();
-                c
-            },
+            verdicts: counter_vec_n(
+                &r,
+                "osfp_verdicts_total",
+                "SYN / SYN-ACK verdicts, by OS family and match kind.",
+                &["family", "match"],
+            ),
+            verdicts_by_label: counter_vec_n(
+                &r,
+                "osfp_verdicts_by_label_total",
+                "SYN / SYN-ACK verdicts, by the database's label (\"unknown\": none).",
+                &["family", "label"],
+            ),
             unknown: counter(
                 &r,
                 "osfp_unknown_fingerprints_total",
                 "SYN / SYN-ACK signatures no signature matched.",
             ),
-            sources: {
-                let g = prometheus::IntGaugeVec::new(
-                    Opts::new(
-                        "osfp_sources",
-                        "Tracked sources, by the OS family of their most frequent verdict.",
-                    ),
-                    &["family"],
-                )
-                .unwrap();
-                r.register(Box::new(g.clone())).unwrap();
-                g
-            },
+            sources: gauge_vec(
+                &r,
+                "osfp_sources",
+                "Tracked sources, by the OS family of their most frequent verdict.",
+                "family",
+            ),
             sources_tracked: gauge(
                 &r,
                 "osfp_sources_tracked",
@@ -176,19 +183,55 @@ impl Metrics {
                 "osfp_scanners_active",
                 "Sources with a scan in progress.",
             ),
+            clock_estimates: gauge_vec(
+                &r,
+                "osfp_clock_estimates",
+                "Sources with a TSval clock estimate: rate, or boot time (boot-relative clocks).",
+                "estimate",
+            ),
+            events_logged: counter_vec(
+                &r,
+                "osfp_events_logged_total",
+                "Event log lines written, by event.",
+                "event",
+            ),
+            event_log_errors: counter(
+                &r,
+                "osfp_event_log_errors_total",
+                "Event log lines that could not be written.",
+            ),
+            reloads: counter_vec(
+                &r,
+                "osfp_config_reloads_total",
+                "SIGHUP reloads of configuration and database, by result.",
+                "result",
+            ),
+            reload_ok: gauge(
+                &r,
+                "osfp_config_last_reload_successful",
+                "1 if the last reload succeeded (or none happened), 0 if it was refused.",
+            ),
+            last_logged: [0; eventlog::KINDS.len()],
+            last_log_errors: 0,
             last_evicted: 0,
             last_scans: [0; ScanKind::COUNT],
             registry: r,
-            last: FrameCounters::default(),
+            last: vec![FrameCounters::default(); ifaces.len()],
             last_records: 0,
             last_options: [0; OptionProblem::ALL.len()],
         };
         // Every label value exists from the start, so series never appear later.
-        for s in SELECTED {
-            m.selected.with_label_values(&[s]);
-        }
-        for x in Malformed::ALL {
-            m.malformed.with_label_values(&[x.name()]);
+        for i in ifaces {
+            m.seen.with_label_values(&[i]);
+            m.tcp.with_label_values(&[i]);
+            m.ringbuf_full.with_label_values(&[i]);
+            m.fragments.with_label_values(&[i]);
+            for s in SELECTED {
+                m.selected.with_label_values(&[i, s]);
+            }
+            for x in Malformed::ALL {
+                m.malformed.with_label_values(&[i, x.name()]);
+            }
         }
         for p in OptionProblem::ALL {
             m.options_malformed.with_label_values(&[p.name()]);
@@ -199,10 +242,53 @@ impl Metrics {
                 m.verdicts.with_label_values(&[f.name(), k.name()]);
             }
         }
+        m.add_labels(db);
         for k in ScanKind::ALL {
             m.scan_events.with_label_values(&[k.name()]);
         }
+        for e in ["rate", "boot_time"] {
+            m.clock_estimates.with_label_values(&[e]);
+        }
+        for k in eventlog::KINDS {
+            m.events_logged.with_label_values(&[k]);
+        }
+        for r in ["ok", "error"] {
+            m.reloads.with_label_values(&[r]);
+        }
+        m.reload_ok.set(1);
         m
+    }
+
+    /// The label series of a database (at start and after a reload that brings new
+    /// labels; series of labels gone stay, as counters must).
+    pub fn add_labels(&self, db: &Database) {
+        self.verdicts_by_label
+            .with_label_values(&[Family::Unknown.name(), "unknown"]);
+        for l in &db.labels {
+            self.verdicts_by_label
+                .with_label_values(&[l.family.name(), &l.display_name()]);
+        }
+    }
+
+    /// A reload's result.
+    pub fn reloaded(&self, ok: bool) {
+        self.reloads
+            .with_label_values(&[if ok { "ok" } else { "error" }])
+            .inc();
+        self.reload_ok.set(ok as i64);
+    }
+
+    /// Brings the event log counters up to the log's totals.
+    pub fn event_log(&mut self, log: &EventLog) {
+        for (i, k) in eventlog::KINDS.iter().enumerate() {
+            self.events_logged
+                .with_label_values(&[k])
+                .inc_by(log.written[i].saturating_sub(self.last_logged[i]));
+            self.last_logged[i] = log.written[i];
+        }
+        self.event_log_errors
+            .inc_by(log.errors.saturating_sub(self.last_log_errors));
+        self.last_log_errors = log.errors;
     }
 
     /// One SYN / SYN-ACK verdict.
@@ -210,14 +296,24 @@ impl Metrics {
         self.verdicts
             .with_label_values(&[v.family().name(), v.kind.name()])
             .inc();
+        match v.label {
+            Some(l) => self
+                .verdicts_by_label
+                .with_label_values(&[l.family.name(), &l.display_name()]),
+            None => self
+                .verdicts_by_label
+                .with_label_values(&[Family::Unknown.name(), "unknown"]),
+        }
+        .inc();
         if v.kind == MatchKind::Unknown {
             self.unknown.inc();
         }
     }
 
     /// Gauges and counters taken from the per-source and scan tables. Walks every
-    /// source (the clock estimates too): call it every few seconds, not per record.
-    pub fn update_tables(&mut self, p: &Pipeline, db: &Database) {
+    /// source: call it every few seconds, not per record. `clocks` comes from the
+    /// same sweep ([`crate::eventlog::Watch::sweep`]).
+    pub fn update_tables(&mut self, p: &Pipeline, db: &Database, clocks: &ClockEstimates) {
         if let Some(t) = &p.sources {
             let mut by_family = [0i64; Family::ALL.len()];
             for (_, s) in t.iter() {
@@ -238,8 +334,13 @@ impl Metrics {
                 .inc_by(t.evictions.saturating_sub(self.last_evicted));
             self.last_evicted = t.evictions;
         }
-        self.multiple_hosts
-            .set(p.clock_estimates().multi_machine as i64);
+        self.multiple_hosts.set(clocks.multi_machine as i64);
+        self.clock_estimates
+            .with_label_values(&["rate"])
+            .set(clocks.with_rate as i64);
+        self.clock_estimates
+            .with_label_values(&["boot_time"])
+            .set(clocks.with_boot_time as i64);
         if let Some(c) = p.scan_counters() {
             for (i, k) in ScanKind::ALL.iter().enumerate() {
                 let v = c.started(*k);
@@ -254,25 +355,36 @@ impl Metrics {
         }
     }
 
-    /// Brings the counters up to the kernel's totals and the pipeline's.
-    pub fn update(&mut self, k: &FrameCounters, p: &Pipeline) {
-        let d = |slot: u32, last: &FrameCounters| k.get(slot).saturating_sub(last.get(slot));
-        self.seen.inc_by(d(counter::SEEN, &self.last));
-        self.tcp.inc_by(d(counter::TCP, &self.last));
-        for (i, s) in SELECTED.iter().enumerate() {
+    /// Brings interface `i`'s counters up to its kernel totals.
+    pub fn update_iface(&mut self, i: usize, k: &FrameCounters) {
+        let (Some(name), Some(last)) = (self.ifaces.get(i), self.last.get(i)) else {
+            return;
+        };
+        let d = |slot: u32| k.get(slot).saturating_sub(last.get(slot));
+        let n = name.as_str();
+        self.seen.with_label_values(&[n]).inc_by(d(counter::SEEN));
+        self.tcp.with_label_values(&[n]).inc_by(d(counter::TCP));
+        for (j, s) in SELECTED.iter().enumerate() {
             self.selected
-                .with_label_values(&[s])
-                .inc_by(d(counter::SELECTED_BASE + i as u32, &self.last));
+                .with_label_values(&[n, s])
+                .inc_by(d(counter::SELECTED_BASE + j as u32));
         }
         for x in Malformed::ALL {
             self.malformed
-                .with_label_values(&[x.name()])
-                .inc_by(d(counter::malformed(x), &self.last));
+                .with_label_values(&[n, x.name()])
+                .inc_by(d(counter::malformed(x)));
         }
         self.ringbuf_full
-            .inc_by(d(counter::RINGBUF_FULL, &self.last));
+            .with_label_values(&[n])
+            .inc_by(d(counter::RINGBUF_FULL));
         self.fragments
-            .inc_by(d(counter::FRAGMENT_SKIPPED, &self.last));
+            .with_label_values(&[n])
+            .inc_by(d(counter::FRAGMENT_SKIPPED));
+        self.last[i] = k.clone();
+    }
+
+    /// Brings the decoder's counters up to the pipeline's totals.
+    pub fn update_pipeline(&mut self, p: &Pipeline) {
         self.records
             .inc_by(p.records.saturating_sub(self.last_records));
         for (i, o) in OptionProblem::ALL.iter().enumerate() {
@@ -282,34 +394,6 @@ impl Metrics {
                 .inc_by(v.saturating_sub(self.last_options[i]));
             self.last_options[i] = v;
         }
-        self.last = k.clone();
         self.last_records = p.records;
     }
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// Serves /metrics from `registry` on `addr` until the runtime stops.
-pub async fn serve(addr: SocketAddr, registry: Arc<Registry>) -> Result<()> {
-    let app = Router::new().route(
-        "/metrics",
-        get(move || {
-            let r = registry.clone();
-            async move {
-                let body = TextEncoder::new()
-                    .encode_to_string(&r.gather())
-                    .unwrap_or_default();
-                ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen for metrics on {addr}"))?;
-    axum::serve(listener, app).await?;
-    Ok(())
 }

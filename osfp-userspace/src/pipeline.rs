@@ -69,6 +69,69 @@ impl Pipeline {
         }
     }
 
+    /// Like [`Pipeline::with_database`], with scan thresholds.
+    pub fn configured(db: Arc<Database>, max_sources: usize, scan: ScanConfig) -> Self {
+        Pipeline {
+            fingerprinter: Some(Fingerprinter::new(db)),
+            sources: Some(SourceTable::new(max_sources)),
+            scans: Some(ScanTracker::new(scan)),
+            ..Self::default()
+        }
+    }
+
+    /// A reload: a new database, table cap and scan thresholds; returns the database
+    /// as installed. Label ids in the table move to the new database by name; labels it
+    /// lacks are carried into it without signatures, so past verdicts keep their names.
+    /// Scans ended by a smaller scan cap go to `scan_events`.
+    pub fn reconfigure(
+        &mut self,
+        mut db: Database,
+        max_sources: usize,
+        scan: ScanConfig,
+        scan_events: &mut Vec<ScanEvent>,
+    ) -> Arc<Database> {
+        if let (Some(fp), Some(t)) = (self.fingerprinter.as_ref(), self.sources.as_mut()) {
+            let old = fp.db_arc().clone();
+            let key =
+                |l: &crate::fingerprint::Label| (l.display_name(), l.direction, l.class.clone());
+            let mut ids: std::collections::HashMap<_, u32> =
+                db.labels.iter().map(|l| (key(l), l.id)).collect();
+            t.remap_labels(|id| {
+                let l = old.label(id);
+                Some(*ids.entry(key(l)).or_insert_with(|| {
+                    let mut carried = l.clone();
+                    carried.id = db.labels.len() as u32;
+                    db.labels.push(carried);
+                    db.labels.len() as u32 - 1
+                }))
+            });
+        }
+        let db = Arc::new(db);
+        self.fingerprinter = Some(Fingerprinter::new(db.clone()));
+        if let Some(t) = self.sources.as_mut() {
+            t.set_cap(max_sources);
+        }
+        if let Some(t) = self.scans.as_mut() {
+            let start = scan_events.len();
+            t.reconfigure(scan, scan_events);
+            if let Some(tab) = self.sources.as_mut() {
+                scan_events[start..].iter().for_each(|e| tab.record_scan(e));
+            }
+        }
+        db
+    }
+
+    /// Ends scans idle at `now_ns` (live capture: packets stop, time goes on).
+    pub fn expire(&mut self, now_ns: u64, scan_events: &mut Vec<ScanEvent>) {
+        if let Some(t) = self.scans.as_mut() {
+            let start = scan_events.len();
+            t.expire(now_ns, scan_events);
+            if let Some(tab) = self.sources.as_mut() {
+                scan_events[start..].iter().for_each(|e| tab.record_scan(e));
+            }
+        }
+    }
+
     /// Every stage for one event: scan detection (start / end events appended to
     /// `scan_events`, ended scans recorded in the source table), fingerprinting of SYN
     /// and SYN-ACKs, then the clock / IP ID state of the event's source (only for

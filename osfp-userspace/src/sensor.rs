@@ -203,15 +203,17 @@ fn clock_ns(clock: libc::clockid_t) -> i128 {
     ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
 }
 
-/// Drains every record currently in the ring buffer; returns how many, and how many
+/// Drains up to `max` records from the ring buffer; returns how many, and how many
 /// entries had the wrong size (counted, never fatal).
 pub fn drain(
     ring: &mut RingBuf<MapData>,
     clock: &MonoToUnix,
+    max: usize,
     mut f: impl FnMut(PacketRecord),
 ) -> (usize, usize) {
     let (mut n, mut bad) = (0, 0);
-    while let Some(item) = ring.next() {
+    while n + bad < max {
+        let Some(item) = ring.next() else { break };
         match PacketRecord::from_bytes(&item) {
             Some(mut r) => {
                 r.ts_ns = clock.convert(r.ts_ns);

@@ -290,6 +290,24 @@ impl Sensor {
         }
     }
 
+    /// Sends `sig` (e.g. `libc::SIGHUP`) to the sensor.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: signalling our own child (`ip netns exec` execs osfp in place).
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Waits until the sensor's stderr contains `text`; the stderr either way.
+    pub fn wait_stderr(&self, timeout: Duration, text: &str) -> String {
+        let end = Instant::now() + timeout;
+        loop {
+            let e = self.stderr();
+            if e.contains(text) || Instant::now() > end {
+                return e;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// SIGTERM, then the exit status and the full stderr.
     pub fn stop(mut self) -> Result<(std::process::ExitStatus, String)> {
         // SAFETY: signalling our own child.

@@ -243,8 +243,15 @@ fn crafted(mode: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
         let text = http_get_in_ns(&lab, &lab.ns_b, 9184, "/metrics").unwrap();
-        let scan = metric(&text, "osfp_packets_selected_total{reason=\"scan_probe\"}");
-        let syn = metric(&text, "osfp_packets_selected_total{reason=\"syn\"}");
+        // Per interface: the label is the interface attached to.
+        let sel = |r: &str| {
+            let series = format!(
+                "osfp_packets_selected_total{{iface=\"{}\",reason=\"{r}\"}}",
+                lab.veth_b
+            );
+            metric(&text, &series)
+        };
+        let (scan, syn) = (sel("scan_probe"), sel("syn"));
         // 8 scan-like frames (one also a SYN), 2 VLAN SYNs; the namespace has no
         // other traffic towards vb that is selected.
         if scan == Some(8.0) && syn == Some(5.0) {
@@ -312,7 +319,8 @@ fn clear_errors() {
     let out = std::process::Command::new("ip")
         .args(["netns", "exec", &lab.ns_b])
         .arg(&bin)
-        .args(["run", "--iface", "vb", "--xdp-mode", "skb"])
+        // Its own listener off: the first sensor holds the port too.
+        .args(["run", "--iface", "vb", "--xdp-mode", "skb", "--listen", "off"])
         .output()
         .unwrap();
     assert!(!out.status.success());

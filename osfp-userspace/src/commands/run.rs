@@ -1,32 +1,63 @@
-//! `osfp run`: attach, consume the ring buffer, detach cleanly on SIGINT/SIGTERM.
+//! `osfp run`: load and attach the XDP program (one instance per interface, so every
+//! kernel counter is per interface without a key lookup in the fast path), consume the
+//! ring buffers, serve metrics and the API, write the event log; SIGHUP reloads the
+//! configuration and database, SIGINT/SIGTERM detach cleanly.
 
 use std::{
-    io::{self, BufWriter},
+    io::{self, BufWriter, Write},
+    path::PathBuf,
     sync::Arc,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use anyhow::{Context, Result};
 use aya::maps::{MapData, PerCpuArray, RingBuf};
-use osfp_common::map_name;
+use osfp_common::{map_name, PacketRecord};
 use tokio::{
     io::unix::AsyncFd,
     signal::unix::{signal, SignalKind},
+    sync::{mpsc, watch},
     time::interval,
 };
 
 use crate::{
+    api::{self, ApiState, Query},
     cli::RunArgs,
+    config::{self, LogTarget, Records, RunConfig, Settings},
+    eventlog::{self, EventLog, Watch},
     fingerprint::{self, Database},
+    frame::FrameCounters,
     metrics::Metrics,
-    output::Output,
+    output::{Format, Output},
     pipeline::Pipeline,
+    scan::ScanEvent,
     sensor::{self, LoadConfig, MonoToUnix, POLL_INTERVAL},
     stats,
 };
 
+/// Records handed from a ring buffer to the consumer loop at a time.
+const BATCH: usize = 1024;
+/// Batches in flight; when the loop falls behind, records wait in the ring buffer,
+/// and the kernel counts what no longer fits there.
+const BATCHES_IN_FLIGHT: usize = 64;
+/// How often the source table is swept (metrics gauges, hosts / clock events, idle
+/// scans ended).
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
 pub fn run(args: &RunArgs) -> Result<i32> {
-    // The database first: a bad one must stop us before anything touches the kernel.
-    let db = match load_database(args) {
+    let mut flags = args.settings.clone();
+    if args.json {
+        flags.records.get_or_insert(Records::Json);
+    }
+    // Configuration and database first: bad ones stop us before we touch the kernel.
+    let cfg = match config::load(args.config.as_deref(), &flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("osfp: bad configuration:\n{e}");
+            return Ok(2);
+        }
+    };
+    let db = match load_database(cfg.db.as_ref()) {
         Ok(db) => Arc::new(db),
         Err(line) => {
             eprintln!("osfp: {line}");
@@ -34,129 +65,426 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         }
     };
     sensor::preflight()?;
-    let ifaces = if args.ifaces.is_empty() {
+    let ifaces = if cfg.ifaces.is_empty() {
         vec![default_interface()
             .context("no --iface given and no default route to pick an interface from")?]
     } else {
-        args.ifaces.clone()
+        cfg.ifaces.clone()
     };
     for i in &ifaces {
         sensor::ifindex(i)?;
     }
-    let cfg = LoadConfig {
-        ts_sample_interval_ns: args.select.ts_sample_interval.as_nanos() as u64,
-        ts_sample_max_per_flow: args.select.ts_samples_per_flow,
-        ring_bytes: args.ring_mib.max(1).next_power_of_two() << 20,
+    // Bind now so that a busy port fails the start, not later.
+    let listener = match cfg.listen {
+        Some(a) => {
+            Some(std::net::TcpListener::bind(a).with_context(|| format!("cannot listen on {a}"))?)
+        }
+        None => None,
+    };
+    let log = match &cfg.event_log {
+        Some(t) => Some(EventLog::open(t.clone()).with_context(|| format!("event log {t:?}"))?),
+        None => None,
+    };
+    let load = LoadConfig {
+        ts_sample_interval_ns: cfg.ts_sample_interval.as_nanos() as u64,
+        ts_sample_max_per_flow: cfg.ts_samples_per_flow,
+        ring_bytes: cfg.ring_bytes,
         ..LoadConfig::default()
     };
-    let mut ebpf = sensor::load(&cfg)?;
+    let mut taps = Vec::new();
     for i in &ifaces {
-        let mode = sensor::attach(&mut ebpf, i, args.xdp_mode)?;
+        let mut ebpf = sensor::load(&load)?;
+        let mode = sensor::attach(&mut ebpf, i, cfg.xdp_mode)?;
         eprintln!("osfp: attached to {i} ({mode} mode)");
+        taps.push(ebpf);
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(consume(&mut ebpf, args, db))?;
-    drop(ebpf); // detaches every link
+    let daemon = Daemon::new(args.config.clone(), flags, cfg, db, ifaces.clone(), log);
+    rt.block_on(daemon.run(&mut taps, listener))?;
+    drop(taps); // detaches every link
     eprintln!("osfp: detached from {}", ifaces.join(", "));
     Ok(0)
 }
 
-async fn consume(ebpf: &mut aya::Ebpf, args: &RunArgs, db: Arc<Database>) -> Result<()> {
-    let ring = RingBuf::try_from(ebpf.take_map(map_name::EVENTS).context("EVENTS map")?)?;
-    let counters: PerCpuArray<&MapData, u64> =
-        PerCpuArray::try_from(ebpf.map(map_name::COUNTERS).context("COUNTERS map")?)?;
+/// Records drained from one ring buffer.
+struct Batch {
+    records: Vec<PacketRecord>,
+    bad_size: usize,
+}
+
+/// Moves records from one ring buffer to the loop; a last drain when `stop` turns true.
+async fn pump(
+    ring: RingBuf<MapData>,
+    tx: mpsc::Sender<Batch>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<()> {
     // SAFETY: the ring buffer owns its map fd, which stays open and unchanged until the
     // AsyncFd (and the RingBuf inside it) is dropped.
     let mut ring = unsafe { AsyncFd::register(ring) }.map_err(io::Error::from)?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
     let mut tick = interval(POLL_INTERVAL);
-    let mut clock_refresh = interval(std::time::Duration::from_secs(60));
-    let stats_every = (!args.stats_every.is_zero()).then_some(args.stats_every);
-    let mut stats_tick = interval(stats_every.unwrap_or(std::time::Duration::from_secs(3600)));
     let mut clock = MonoToUnix::now();
-    let mut pipeline = Pipeline::with_database(db.clone(), fingerprint::table::DEFAULT_CAP);
-    let mut metrics = Metrics::new();
-    let registry = std::sync::Arc::new(metrics.registry.clone());
-    let mut metrics_tick = interval(std::time::Duration::from_secs(1));
-    let mut table_tick = interval(std::time::Duration::from_secs(15));
-    if args.metrics_addr != "off" {
-        let addr: std::net::SocketAddr = args
-            .metrics_addr
-            .parse()
-            .with_context(|| format!("bad --metrics-addr {:?}", args.metrics_addr))?;
-        // Bind now so that a busy port fails the start, not later.
-        let listener = std::net::TcpListener::bind(addr)
-            .with_context(|| format!("cannot listen for metrics on {addr}"))?;
-        drop(listener);
-        tokio::spawn(async move {
-            if let Err(e) = crate::metrics::serve(addr, registry).await {
-                eprintln!("osfp: metrics server stopped: {e:#}");
-            }
-        });
-        eprintln!("osfp: metrics on http://{addr}/metrics");
-    }
-    let mut bad_size = 0u64;
-    let mut out = Output::new(
-        BufWriter::new(io::stdout().lock()),
-        super::format(&args.output),
-    );
-    let mut scan_events = Vec::new();
-    let mut drain = |ring: &mut RingBuf<MapData>,
-                     pipeline: &mut Pipeline,
-                     metrics: &Metrics,
-                     clock: &MonoToUnix| {
-        let (_, bad) = sensor::drain(ring, clock, |rec| {
-            let ev = pipeline.process(&rec);
-            // The same stages as `osfp pcap`: fingerprint, clocks, scans.
-            let _ = match pipeline.observe(&ev, &mut scan_events) {
-                Some((s, v)) => {
-                    metrics.verdict(&v);
-                    out.event_fingerprinted(&ev, &db, &s, &v)
-                }
-                None => out.event(&ev),
-            };
-            for e in scan_events.drain(..) {
-                let _ = out.text_line(&e.to_json_line());
-            }
-        });
-        let _ = out.flush();
-        bad as u64
-    };
+    let mut clock_at = Instant::now();
     loop {
-        tokio::select! {
-            guard = ring.readable_mut() => {
-                let mut guard = guard?;
-                bad_size += drain(guard.get_inner_mut(), &mut pipeline, &metrics, &clock);
-                guard.clear_ready();
+        let last = tokio::select! {
+            g = ring.readable_mut() => { g?.clear_ready(); false }
+            _ = tick.tick() => false,
+            _ = stop.changed() => true,
+        };
+        // Follow clock steps (NTP) in the capture times.
+        if clock_at.elapsed() > Duration::from_secs(60) {
+            (clock, clock_at) = (MonoToUnix::now(), Instant::now());
+        }
+        loop {
+            let mut records = Vec::with_capacity(BATCH);
+            let (n, bad_size) = sensor::drain(ring.get_mut(), &clock, BATCH, |r| records.push(r));
+            if n + bad_size == 0 {
+                break;
             }
-            _ = tick.tick() => bad_size += drain(ring.get_mut(), &mut pipeline, &metrics, &clock),
-            _ = clock_refresh.tick() => clock = MonoToUnix::now(),
-            _ = metrics_tick.tick() => {
-                let c = sensor::read_counters(&counters)?;
-                metrics.update(&c, &pipeline);
+            if tx.send(Batch { records, bad_size }).await.is_err() {
+                return Ok(());
             }
-            _ = table_tick.tick() => metrics.update_tables(&pipeline, &db),
-            _ = stats_tick.tick(), if stats_every.is_some() => {
-                let c = sensor::read_counters(&counters)?;
-                eprintln!("osfp: {}", stats::summary(&c, &pipeline, bad_size));
+            if n + bad_size < BATCH {
+                break;
             }
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
+        }
+        if last {
+            return Ok(());
         }
     }
-    bad_size += drain(ring.get_mut(), &mut pipeline, &metrics, &clock);
-    let c = sensor::read_counters(&counters)?;
-    eprintln!("osfp: {}", stats::summary(&c, &pipeline, bad_size));
-    Ok(())
+}
+
+fn unix_now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+struct Daemon {
+    config_path: Option<PathBuf>,
+    flags: Settings,
+    cfg: RunConfig,
+    db: Arc<Database>,
+    ifaces: Vec<String>,
+    pipeline: Pipeline,
+    metrics: Metrics,
+    records: Option<Output<BufWriter<io::Stdout>>>,
+    log: Option<EventLog>,
+    watch: Watch,
+    scan_events: Vec<ScanEvent>,
+    bad_size: u64,
+    started: Instant,
+}
+
+fn records_output(r: Records) -> Option<Output<BufWriter<io::Stdout>>> {
+    let format = match r {
+        Records::Off => return None,
+        Records::Text => Format::Text,
+        Records::Json => Format::Json,
+    };
+    Some(Output::new(BufWriter::new(io::stdout()), format))
+}
+
+impl Daemon {
+    fn new(
+        config_path: Option<PathBuf>,
+        flags: Settings,
+        cfg: RunConfig,
+        db: Arc<Database>,
+        ifaces: Vec<String>,
+        log: Option<EventLog>,
+    ) -> Daemon {
+        let pipeline = Pipeline::configured(db.clone(), cfg.max_sources, cfg.scan.clone());
+        Daemon {
+            metrics: Metrics::new(&ifaces, &db),
+            records: records_output(cfg.records),
+            config_path,
+            flags,
+            cfg,
+            db,
+            ifaces,
+            pipeline,
+            log,
+            watch: Watch::default(),
+            scan_events: Vec::new(),
+            bad_size: 0,
+            started: Instant::now(),
+        }
+    }
+
+    async fn run(
+        mut self,
+        taps: &mut [aya::Ebpf],
+        listener: Option<std::net::TcpListener>,
+    ) -> Result<()> {
+        let (tx, mut rx) = mpsc::channel(BATCHES_IN_FLIGHT);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut counters = Vec::new();
+        let mut pumps = Vec::new();
+        for t in taps.iter_mut() {
+            let ring = RingBuf::try_from(t.take_map(map_name::EVENTS).context("EVENTS map")?)?;
+            let c: PerCpuArray<MapData, u64> =
+                PerCpuArray::try_from(t.take_map(map_name::COUNTERS).context("COUNTERS map")?)?;
+            counters.push(c);
+            pumps.push(tokio::spawn(pump(ring, tx.clone(), stop_rx.clone())));
+        }
+        drop(tx); // the pumps hold the only senders: the channel ends with them
+        let (api_tx, mut api_rx) = mpsc::channel(64);
+        if let Some(l) = listener {
+            let addr = l.local_addr()?;
+            let st = ApiState {
+                registry: Arc::new(self.metrics.registry.clone()),
+                queries: api_tx,
+            };
+            tokio::spawn(async move {
+                if let Err(e) = api::serve(l, st).await {
+                    eprintln!("osfp: HTTP server stopped: {e:#}");
+                }
+            });
+            eprintln!(
+                "osfp: metrics on http://{addr}/metrics, API on http://{addr}/api/v1/sources"
+            );
+        }
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut sighup = signal(SignalKind::hangup())?;
+        let mut metrics_tick = interval(Duration::from_secs(1));
+        let mut sweep_tick = interval(SWEEP_EVERY);
+        let mut stats_tick = interval(self.cfg.stats_every.unwrap_or(Duration::from_secs(3600)));
+        loop {
+            tokio::select! {
+                Some(b) = rx.recv() => self.batch(b),
+                Some(q) = api_rx.recv() => self.answer(q),
+                _ = metrics_tick.tick() => self.update_metrics(&counters)?,
+                _ = sweep_tick.tick() => self.sweep(),
+                _ = stats_tick.tick(), if self.cfg.stats_every.is_some() => {
+                    eprintln!("osfp: {}", self.stats(&counters)?);
+                }
+                _ = sighup.recv() => {
+                    self.reload();
+                    stats_tick = interval(self.cfg.stats_every.unwrap_or(Duration::from_secs(3600)));
+                }
+                _ = sigint.recv() => break,
+                _ = sigterm.recv() => break,
+            }
+        }
+        // Last drain: the pumps empty their rings and end, which ends the channel.
+        let _ = stop_tx.send(true);
+        while let Some(b) = rx.recv().await {
+            self.batch(b);
+        }
+        for p in pumps {
+            let _ = p.await;
+        }
+        self.pipeline.end_of_input(&mut self.scan_events);
+        self.emit_scans(unix_now_ns());
+        self.flush();
+        eprintln!("osfp: {}", self.stats(&counters)?);
+        Ok(())
+    }
+
+    /// Every record through the pipeline: the same stages as `osfp pcap`.
+    fn batch(&mut self, b: Batch) {
+        self.bad_size += b.bad_size as u64;
+        for rec in &b.records {
+            let ev = self.pipeline.process(rec);
+            let fp = self.pipeline.observe(&ev, &mut self.scan_events);
+            let seen = match fp {
+                Some((s, v)) => {
+                    self.metrics.verdict(&v);
+                    if let Some(o) = self.records.as_mut() {
+                        let _ = o.event_fingerprinted(&ev, &self.db, &s, &v);
+                    }
+                    self.log.is_some().then(|| eventlog::Seen::new(&s, &v))
+                }
+                None => {
+                    if let Some(o) = self.records.as_mut() {
+                        let _ = o.event(&ev);
+                    }
+                    None
+                }
+            };
+            if let (Some(seen), Some(log), Some(t)) =
+                (seen, self.log.as_mut(), self.pipeline.sources.as_ref())
+            {
+                if let Some((kind, line)) = eventlog::fingerprinted(t, &ev, seen) {
+                    log.write(ev.ts_ns, kind, &line);
+                }
+            }
+            self.emit_scans(ev.ts_ns);
+        }
+        self.flush();
+    }
+
+    /// Scan start / end events: in the record stream and the event log.
+    fn emit_scans(&mut self, ts_ns: u64) {
+        for e in self.scan_events.drain(..) {
+            if let Some(o) = self.records.as_mut() {
+                let _ = o.text_line(&e.to_json_line());
+            }
+            if let Some(log) = self.log.as_mut() {
+                log.scan(ts_ns, &e);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(o) = self.records.as_mut() {
+            let _ = o.flush();
+        }
+        if let Some(l) = self.log.as_mut() {
+            l.flush();
+        }
+    }
+
+    fn answer(&mut self, q: Query) {
+        let (p, db) = (&self.pipeline, &*self.db);
+        match q {
+            Query::Sources(f, tx) => {
+                let _ = tx.send(api::sources(p, db, &f));
+            }
+            Query::Source(a, tx) => {
+                let _ = tx.send(api::source(p, db, a));
+            }
+            Query::Ready(tx) => {
+                let _ = tx.send(serde_json::json!({
+                    "ready": true,
+                    "interfaces": self.ifaces,
+                    "database": db.name,
+                    "signatures": db.sigs[0].len() + db.sigs[1].len(),
+                    "sources": p.sources.as_ref().map_or(0, |t| t.len()),
+                    "uptime_seconds": self.started.elapsed().as_secs(),
+                }));
+            }
+        }
+    }
+
+    fn read_counters(counters: &[PerCpuArray<MapData, u64>]) -> Result<Vec<FrameCounters>> {
+        counters
+            .iter()
+            .map(|c| {
+                let mut f = FrameCounters::default();
+                for slot in 0..osfp_common::counter::COUNT {
+                    f.0[slot as usize] = c.get(&slot, 0)?.iter().sum();
+                }
+                Ok(f)
+            })
+            .collect()
+    }
+
+    fn update_metrics(&mut self, counters: &[PerCpuArray<MapData, u64>]) -> Result<()> {
+        for (i, c) in Self::read_counters(counters)?.iter().enumerate() {
+            self.metrics.update_iface(i, c);
+        }
+        self.metrics.update_pipeline(&self.pipeline);
+        if let Some(l) = &self.log {
+            self.metrics.event_log(l);
+        }
+        Ok(())
+    }
+
+    /// Periodic work over the tables: idle scans end (time passes without packets),
+    /// clock analysis for gauges and the event log.
+    fn sweep(&mut self) {
+        let now = unix_now_ns();
+        self.pipeline.expire(now, &mut self.scan_events);
+        self.emit_scans(now);
+        let clocks = self
+            .watch
+            .sweep(self.pipeline.sources.as_ref(), now, self.log.as_mut());
+        self.metrics
+            .update_tables(&self.pipeline, &self.db, &clocks);
+        self.flush();
+    }
+
+    fn stats(&self, counters: &[PerCpuArray<MapData, u64>]) -> Result<String> {
+        let mut total = FrameCounters::default();
+        for c in Self::read_counters(counters)? {
+            total.add(&c);
+        }
+        Ok(stats::summary(&total, &self.pipeline, self.bad_size))
+    }
+
+    /// SIGHUP: check the configuration file and the database it names; apply both only
+    /// if both are good, else keep the running ones and say why. Always reopens the
+    /// event log file (log rotation).
+    fn reload(&mut self) {
+        let fail = |d: &mut Daemon, why: String| {
+            eprintln!(
+                "osfp: reload refused, keeping the running configuration and database: {why}"
+            );
+            d.metrics.reloaded(false);
+        };
+        let cfg = match config::load(self.config_path.as_deref(), &self.flags) {
+            Ok(c) => c,
+            Err(e) => return fail(self, format!("\n{e}")),
+        };
+        let db = match load_database(cfg.db.as_ref()) {
+            Ok(db) => db,
+            Err(e) => return fail(self, e),
+        };
+        // A new log target must open before anything changes; the same one reopens.
+        let log = match (&cfg.event_log, self.log.as_mut()) {
+            (Some(t), Some(l)) if t == l.target() => match l.reopen() {
+                Ok(()) => None,
+                Err(e) => return fail(self, format!("event log {t:?}: {e}")),
+            },
+            (Some(t), _) => match EventLog::open(t.clone()) {
+                Ok(l) => Some(Some(l)),
+                Err(e) => return fail(self, format!("event log {t:?}: {e}")),
+            },
+            (None, _) => Some(None),
+        };
+        for k in self.cfg.restart_keys(&cfg) {
+            eprintln!("osfp: reload: {k} changed; it takes effect at the next restart");
+        }
+        if let Some(l) = log {
+            if let Some(old) = self.log.as_mut() {
+                old.flush();
+            }
+            self.log = l;
+        }
+        let db =
+            self.pipeline
+                .reconfigure(db, cfg.max_sources, cfg.scan.clone(), &mut self.scan_events);
+        self.emit_scans(unix_now_ns());
+        self.metrics.add_labels(&db);
+        if cfg.records != self.cfg.records {
+            self.flush();
+            self.records = records_output(cfg.records);
+        }
+        eprintln!(
+            "osfp: reloaded: database {} ({} signatures), {} sources max, event log {}",
+            db.name,
+            db.sigs[0].len() + db.sigs[1].len(),
+            cfg.max_sources,
+            match &cfg.event_log {
+                None => "off".to_string(),
+                Some(LogTarget::Stdout) => "stdout".to_string(),
+                Some(LogTarget::File(p)) => p.display().to_string(),
+            }
+        );
+        // Keys needing a restart keep their running values.
+        self.cfg = RunConfig {
+            ifaces: self.cfg.ifaces.clone(),
+            xdp_mode: self.cfg.xdp_mode,
+            ring_bytes: self.cfg.ring_bytes,
+            listen: self.cfg.listen,
+            ts_sample_interval: self.cfg.ts_sample_interval,
+            ts_samples_per_flow: self.cfg.ts_samples_per_flow,
+            ..cfg
+        };
+        self.db = db;
+        self.metrics.reloaded(true);
+        let _ = io::stderr().flush();
+    }
 }
 
 /// `--db FILE` or the built-in database. On failure, one line: the first problem as
 /// `file:line:column: ...`, and how many more there are (`osfp db check` lists them).
-fn load_database(args: &RunArgs) -> std::result::Result<Database, String> {
-    let res = match &args.db {
+fn load_database(path: Option<&PathBuf>) -> std::result::Result<Database, String> {
+    let res = match path {
         Some(p) => Database::load(p),
         None => fingerprint::default_database(),
     };

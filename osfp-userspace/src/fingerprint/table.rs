@@ -253,13 +253,14 @@ impl SourceTable {
         }
     }
 
-    /// Records a scan's end in its source's entry (created if needed: a FIN scanner
-    /// sends nothing else).
+    /// Records a scan in its source's entry, created at the scan's start (a FIN
+    /// scanner sends nothing else, and a running scan must be visible); the summary
+    /// is added at its end.
     pub fn record_scan(&mut self, e: &ScanEvent) {
+        let st = self.entry(e.src, e.first_ns);
         if e.phase != Phase::End {
             return;
         }
-        let st = self.entry(e.src, e.first_ns);
         st.last_ns = st.last_ns.max(e.last_ns);
         if st.scans.try_push(ScanSummary::from(e)).is_err() {
             st.scans_dropped += 1;
@@ -277,6 +278,35 @@ impl SourceTable {
         c
     }
 
+    /// A new cap (a reload); shrinking evicts the least recently seen sources.
+    pub fn set_cap(&mut self, cap: usize) {
+        let cap = NonZeroUsize::new(cap.max(1)).unwrap();
+        while self.map.len() > cap.get() {
+            let (_, old) = self.map.pop_lru().expect("non-empty");
+            if let Some(c) = &old.clock {
+                add_clock_counters(&mut self.retired_clock, &c.counters);
+            }
+            self.evictions += 1;
+        }
+        self.map.resize(cap);
+    }
+
+    /// Moves label ids to another database's (a reload): `map` gives the new id of an
+    /// old one, `None` when the new database has no such label, which makes the
+    /// verdict unknown (its count is kept).
+    pub fn remap_labels(&mut self, mut map: impl FnMut(u32) -> Option<u32>) {
+        for (_, s) in self.map.iter_mut() {
+            for v in s.os.verdicts.iter_mut() {
+                if let Some(old) = v.label {
+                    v.label = map(old);
+                    if v.label.is_none() {
+                        v.kind = MatchKind::Unknown;
+                    }
+                }
+            }
+        }
+    }
+
     pub fn get(&self, src: &IpAddr) -> Option<&SourceState> {
         self.map.peek(src)
     }
@@ -288,7 +318,7 @@ impl SourceTable {
 }
 
 /// Two signatures print the same (ignoring what varies per packet: the TSval).
-fn same_sig(a: &Signature, b: &Signature) -> bool {
+pub fn same_sig(a: &Signature, b: &Signature) -> bool {
     let mut b2 = *b;
     b2.ts1 = a.ts1;
     // ts1 only matters through the `ts1-` quirk and the window rule, both kept.

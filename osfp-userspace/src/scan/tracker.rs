@@ -141,6 +141,27 @@ impl ScanTracker {
         self.sources.iter().filter(|(_, s)| s.any_started()).count()
     }
 
+    /// Whether `src` has a scan in progress.
+    pub fn is_active(&self, src: &IpAddr) -> bool {
+        self.sources.peek(src).is_some_and(|s| s.any_started())
+    }
+
+    /// New thresholds for the running tracker (a reload); shrinking the source cap
+    /// evicts the least recently seen sources as the cap always does (end events).
+    pub fn reconfigure(&mut self, cfg: ScanConfig, out: &mut Vec<ScanEvent>) {
+        let cap = NonZeroUsize::new(cfg.max_sources.max(1)).expect("non-zero");
+        while self.sources.len() > cap.get() {
+            let (old, s) = self.sources.pop_lru().expect("non-empty");
+            self.counters.sources_evicted += 1;
+            if s.any_started() {
+                self.counters.sources_evicted_active += 1;
+                self.end_all(old, &s, EndReason::Evicted, out);
+            }
+        }
+        self.sources.resize(cap);
+        self.cfg = cfg;
+    }
+
     fn window_ns(&self) -> u64 {
         self.cfg.window_ms.saturating_mul(1_000_000)
     }

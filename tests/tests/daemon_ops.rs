@@ -1,0 +1,343 @@
+//! Operating `osfp run`: the TOML configuration (bad files refused with their location),
+//! the JSON API (answers, filters, pagination, clear errors), the NDJSON event log
+//! (verdicts as they appear, reopened on SIGHUP for rotation) and SIGHUP reloads that
+//! keep the running configuration and database when the new ones are bad.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use osfp_tests::{
+    connect_from_ns, http_get_in_ns, listen_in_ns, metric, osfp_bin, privileged, Lab, Sensor,
+};
+use serde_json::Value;
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("osfp-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `osfp run --config FILE`: exit status and stderr. The configuration is checked before
+/// anything needs privileges, so this runs unprivileged too.
+fn run_with_config(path: &Path) -> (i32, String) {
+    let out = Command::new(osfp_bin())
+        .args(["run", "--config"])
+        .arg(path)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_configuration_refused_with_file_line_and_text() {
+    let dir = TempDir::new("badcfg");
+    // Malformed TOML: one error, where the parser stopped.
+    let p = dir.write("broken.toml", "records = \"json\"\nring-mib = [8\n");
+    let (code, err) = run_with_config(&p);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("{}:2:", p.display())), "{err}");
+    assert!(err.contains("ring-mib = [8"), "{err}");
+
+    // An unknown key (a typo).
+    let p = dir.write("typo.toml", "ring-mib = 8\nmax_sources = 10\n");
+    let (code, err) = run_with_config(&p);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("{}:2:1: unknown field `max_sources`", p.display())),
+        "{err}"
+    );
+
+    // Impossible values: every one reported at its line, nothing attached.
+    let p = dir.write(
+        "values.toml",
+        "ring-mib = 3\nlisten = \"localhost\"\nmax-sources = 0\nrecords = \"xml\"\n",
+    );
+    let (code, err) = run_with_config(&p);
+    assert_eq!(code, 2, "{err}");
+    // `records` fails while parsing, so it is the one reported first and alone.
+    assert!(
+        err.contains(&format!("{}:4:11: unknown variant `xml`", p.display())),
+        "{err}"
+    );
+    let p = dir.write(
+        "values.toml",
+        "ring-mib = 3\nlisten = \"localhost\"\nmax-sources = 0\n",
+    );
+    let (code, err) = run_with_config(&p);
+    assert_eq!(code, 2, "{err}");
+    for (line, key) in [
+        (1, "ring-mib: 3"),
+        (2, "listen: \"localhost\""),
+        (3, "max-sources: 0"),
+    ] {
+        assert!(
+            err.contains(&format!("{}:{line}:1: {key}", p.display())),
+            "{err}"
+        );
+    }
+    assert!(!err.contains("attached"), "{err}");
+
+    // A missing file.
+    let (code, err) = run_with_config(&dir.0.join("absent.toml"));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("absent.toml: cannot read"), "{err}");
+}
+
+/// The status code and body of an HTTP/1.0 response.
+fn http(lab: &Lab, path: &str) -> (u16, String) {
+    let r = http_get_in_ns(lab, &lab.ns_b, 9184, path).unwrap();
+    let code = r
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = r.split_once("\r\n\r\n").map_or("", |x| x.1).to_string();
+    (code, body)
+}
+
+fn json(lab: &Lab, path: &str) -> Value {
+    let (code, body) = http(lab, path);
+    assert_eq!(code, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
+
+fn srcs(v: &Value) -> Vec<String> {
+    v["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["src"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Event log lines so far.
+fn events(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn wait_events(path: &Path, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let e = events(path);
+        if pred(&e) || Instant::now() > end {
+            return e;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn verdict_for<'a>(ev: &'a [Value], src: &str) -> Option<&'a Value> {
+    ev.iter()
+        .find(|e| e["event"] == "verdict" && e["src"] == src)
+}
+
+fn wait_metric(lab: &Lab, series: &str, want: f64) -> Option<f64> {
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        let v = metric(&http(lab, "/metrics").1, series);
+        if v == Some(want) || Instant::now() > end {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn api_event_log_and_reload() {
+    if !privileged("api_event_log_and_reload") {
+        return;
+    }
+    let lab = Lab::new().unwrap();
+    let dir = TempDir::new("ops");
+    let log = dir.0.join("events.ndjson");
+    // Relative paths are relative to the file.
+    let good = "event-log = \"events.ndjson\"\nmax-sources = 1000\n";
+    let cfg = dir.write("osfp.toml", good);
+    let cfg_arg = cfg.display().to_string();
+    let sensor = Sensor::start(&lab.ns_b, &lab.veth_b, "skb", &["--config", &cfg_arg]).unwrap();
+    let mut stops = Vec::new();
+    for port in [8080, 8081, 8082] {
+        for addr in [lab.b4, lab.b6] {
+            stops.push(listen_in_ns(&lab.ns_b, SocketAddr::new(addr, port), |_| Ok(())).unwrap());
+        }
+    }
+    let (a4, a6) = (lab.a4.to_string(), lab.a6.to_string());
+    for to in [lab.b4, lab.b6] {
+        connect_from_ns(&lab, &lab.ns_a, SocketAddr::new(to, 8080), |_| Ok(())).unwrap();
+    }
+
+    // The event log: one verdict per source, as it happens.
+    let ev = wait_events(&log, |e| {
+        verdict_for(e, &a4).is_some() && verdict_for(e, &a6).is_some()
+    });
+    let first_label = {
+        let v = verdict_for(&ev, &a4).unwrap_or_else(|| panic!("{ev:#?}\n{}", sensor.stderr()));
+        assert_eq!(v["os"]["family"], "linux", "{v}");
+        assert_eq!(v["os"]["match"], "exact", "{v}");
+        assert_eq!(v["dport"], 8080, "{v}");
+        assert!(v["ts"].as_f64().unwrap() > 1.7e9, "{v}");
+        v["os"]["label"].as_str().unwrap().to_string()
+    };
+
+    // The API.
+    let all = json(&lab, "/api/v1/sources");
+    assert_eq!(all["total"], 2, "{all}");
+    let mut want = vec![a4.clone(), a6.clone()];
+    want.sort_by_key(|a| a.parse::<std::net::IpAddr>().unwrap());
+    assert_eq!(srcs(&all), want, "ordered by address");
+    let one = json(&lab, &format!("/api/v1/sources/{a4}"));
+    assert_eq!(one["src"], a4.as_str());
+    assert_eq!(one["family"], "linux");
+    assert_eq!(one["os"][0]["label"], first_label.as_str());
+    assert_eq!(one["scan_active"], false);
+    // Pagination: one per page, `next` leads to the second, then no more.
+    let p1 = json(&lab, "/api/v1/sources?limit=1");
+    assert_eq!(srcs(&p1), want[..1], "{p1}");
+    assert_eq!(p1["next"], want[0].as_str());
+    let p2 = json(&lab, &format!("/api/v1/sources?limit=1&after={}", want[0]));
+    assert_eq!(srcs(&p2), want[1..], "{p2}");
+    assert_eq!(p2["next"], Value::Null);
+    // Filters.
+    assert_eq!(srcs(&json(&lab, "/api/v1/sources?family=linux")), want);
+    assert_eq!(json(&lab, "/api/v1/sources?family=windows")["total"], 0);
+    assert_eq!(json(&lab, "/api/v1/sources?unknown=true")["total"], 0);
+    assert_eq!(
+        json(&lab, "/api/v1/sources?unknown=false&scanning=false")["total"],
+        2
+    );
+    // Bad requests: a clear error each.
+    for (path, code, text) in [
+        (
+            "/api/v1/sources/10.0.0.300",
+            400,
+            "not an IPv4 or IPv6 address",
+        ),
+        ("/api/v1/sources/192.0.2.1", 404, "no source 192.0.2.1"),
+        (
+            "/api/v1/sources?family=plan9",
+            400,
+            "expected one of windows",
+        ),
+        ("/api/v1/sources?limit=0", 400, "expected 1 to 1000"),
+        ("/api/v1/sources?after=nowhere", 400, "not an IP address"),
+        ("/api/v1/sources?scaning=true", 400, "unknown parameter"),
+        ("/api/v2/sources", 404, "no such endpoint"),
+    ] {
+        let (c, body) = http(&lab, path);
+        assert_eq!(c, code, "{path}: {body}");
+        let e: Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"));
+        assert!(
+            e["error"].as_str().unwrap().contains(text),
+            "{path}: {body}"
+        );
+    }
+    assert_eq!(http(&lab, "/healthz"), (200, "ok\n".to_string()));
+    let ready = json(&lab, "/readyz");
+    assert_eq!(ready["ready"], true);
+    assert_eq!(ready["interfaces"][0], lab.veth_b.as_str());
+
+    // SIGHUP with a bad database: refused with its location, the running one stays.
+    dir.write(
+        "bad.fp",
+        "classes = win,unix\n[tcp:request]\nlabel = s:unix:Linux:x\nsig = *:64:0:*:mss*10,7:mss,sok,bogus:df:0\n",
+    );
+    dir.write("osfp.toml", &format!("{good}db = \"bad.fp\"\n"));
+    sensor.signal(libc::SIGHUP);
+    let err = sensor.wait_stderr(Duration::from_secs(5), "reload refused");
+    assert!(err.contains("reload refused"), "{err}");
+    let at = format!(
+        "{}:4:33: unknown TCP option: bogus",
+        dir.0.join("bad.fp").display()
+    );
+    assert!(err.contains(&at), "{err}");
+    assert_eq!(
+        wait_metric(&lab, "osfp_config_last_reload_successful", 0.0),
+        Some(0.0)
+    );
+    // Still fingerprinting with the old database.
+    connect_from_ns(&lab, &lab.ns_a, SocketAddr::new(lab.b4, 8081), |_| Ok(())).unwrap();
+    let recs = sensor.wait_for(Duration::from_secs(5), |r| {
+        r.iter().any(|x| x["kind"] == "syn" && x["dport"] == 8081)
+    });
+    let r = recs
+        .iter()
+        .find(|x| x["kind"] == "syn" && x["dport"] == 8081)
+        .unwrap();
+    assert_eq!(r["os"]["label"], first_label.as_str(), "{r}");
+
+    // SIGHUP with malformed TOML: refused with its location.
+    dir.write("osfp.toml", "ring-mib = [\n");
+    sensor.signal(libc::SIGHUP);
+    let err = sensor.wait_stderr(Duration::from_secs(5), "osfp.toml:1:");
+    assert!(err.contains(&format!("{}:1:", cfg.display())), "{err}");
+    assert_eq!(json(&lab, "/readyz")["ready"], true, "still serving");
+
+    // Log rotation and a good reload: p0f's database, a restart-only key changed.
+    std::fs::rename(&log, dir.0.join("events.ndjson.1")).unwrap();
+    dir.write(
+        "osfp.toml",
+        &format!("{good}db = \"/etc/p0f/p0f.fp\"\nring-mib = 16\n"),
+    );
+    sensor.signal(libc::SIGHUP);
+    let err = sensor.wait_stderr(Duration::from_secs(5), "osfp: reloaded");
+    assert!(
+        err.contains("osfp: reloaded: database /etc/p0f/p0f.fp"),
+        "{err}"
+    );
+    assert!(
+        err.contains("ring-mib changed; it takes effect at the next restart"),
+        "{err}"
+    );
+    assert_eq!(
+        wait_metric(&lab, "osfp_config_last_reload_successful", 1.0),
+        Some(1.0)
+    );
+    assert!(log.exists(), "the event log was reopened by name");
+    connect_from_ns(&lab, &lab.ns_a, SocketAddr::new(lab.b4, 8082), |_| Ok(())).unwrap();
+    let ev = wait_events(&log, |e| verdict_for(e, &a4).is_some());
+    let v = verdict_for(&ev, &a4).unwrap_or_else(|| panic!("{ev:#?}\n{}", sensor.stderr()));
+    assert_eq!(v["dport"], 8082, "{v}");
+    assert_eq!(v["os"]["family"], "linux", "{v}");
+    assert_ne!(v["os"]["label"], first_label.as_str(), "p0f's label: {v}");
+    // The table kept the earlier verdicts across the reload.
+    let one = json(&lab, &format!("/api/v1/sources/{a4}"));
+    assert_eq!(one["packets"], 3, "{one}");
+    let old = events(&dir.0.join("events.ndjson.1"));
+    assert_eq!(
+        old.iter().filter(|e| e["event"] == "verdict").count(),
+        2,
+        "{old:#?}"
+    );
+
+    let (status, err) = sensor.stop().unwrap();
+    assert!(status.success(), "{err}");
+    drop(stops);
+}
