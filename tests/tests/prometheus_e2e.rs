@@ -2,7 +2,8 @@
 //! sensor attached in a namespace lab and evaluates the shipped alerting rules; real
 //! Linux connections, a real nmap SYN scan and crafted SYNs that match no signature are
 //! sent; Prometheus's HTTP API must then show OsfpUnknownOsSeen and OsfpScanInProgress
-//! firing and OsfpSensorDown not.
+//! firing and OsfpSensorDown not, and the sensor's API must name the scanner and the
+//! unknown source.
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -158,7 +159,7 @@ fn prometheus_fires_unknown_os_and_scan_alerts() {
         &lab.ns_b,
         &lab.veth_b,
         "skb",
-        &["--metrics-addr", &format!("127.0.0.1:{SENSOR_PORT}")],
+        &["--listen", &format!("127.0.0.1:{SENSOR_PORT}")],
     )
     .unwrap();
     let prom = start_prometheus(&lab);
@@ -257,6 +258,48 @@ fn prometheus_fires_unknown_os_and_scan_alerts() {
         );
     }
     drop(prom);
+
+    // The sensor's API names the hosts behind the alerts.
+    let sources = |query: &str| -> Vec<String> {
+        let r = http_get_in_ns(
+            &lab,
+            &lab.ns_b,
+            SENSOR_PORT,
+            &format!("/api/v1/sources?{query}"),
+        )
+        .unwrap();
+        let body: Value = serde_json::from_str(r.split_once("\r\n\r\n").unwrap().1)
+            .unwrap_or_else(|e| panic!("{query}: {e}: {r}"));
+        let list = body["sources"].as_array().unwrap();
+        assert_eq!(body["total"], list.len(), "{query}: one page: {body}");
+        list.iter()
+            .map(|s| s["src"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let scanning = sources("scanning=true");
+    assert!(scanning.contains(&a4s), "scanner {a4s} not in {scanning:?}");
+    assert!(!scanning.contains(&unknown_s), "{scanning:?}");
+    let unknown = sources("unknown=true");
+    assert!(
+        unknown.contains(&unknown_s),
+        "{unknown_s} not in {unknown:?}"
+    );
+    assert!(
+        !unknown.contains(&a4s) && !unknown.contains(&a6s),
+        "{unknown:?}"
+    );
+    let r = http_get_in_ns(
+        &lab,
+        &lab.ns_b,
+        SENSOR_PORT,
+        &format!("/api/v1/sources/{unknown_s}"),
+    )
+    .unwrap();
+    let one: Value = serde_json::from_str(r.split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_eq!(one["src"], unknown_s.as_str(), "{one}");
+    assert_eq!(one["os"][0]["match"], "unknown", "{one}");
+    assert_eq!(one["os"][0]["count"], 3, "{one}");
+
     let (status, err) = sensor.stop().unwrap();
     assert!(status.success(), "sensor: {err}");
 }

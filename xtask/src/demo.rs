@@ -342,12 +342,19 @@ impl DemoLab {
             }
             thread::sleep(Duration::from_millis(500));
         };
-        self.report(&metrics);
+        let api = http_get(SERVER, metrics_at, "/api/v1/sources?limit=1000")?;
+        let api: Value = api
+            .split_once("\r\n\r\n")
+            .and_then(|(_, body)| serde_json::from_str(body).ok())
+            .with_context(|| format!("bad answer from /api/v1/sources: {api}"))?;
+        self.report(&metrics, &api);
 
         if keep {
             println!(
                 "\nThe lab stays up until Ctrl-C. Try:\n  \
                  ip netns exec {SERVER} curl -s 127.0.0.1:{METRICS_PORT}/metrics | grep -v '^#'\n  \
+                 ip netns exec {SERVER} curl -s '127.0.0.1:{METRICS_PORT}/api/v1/sources?unknown=true'\n  \
+                 ip netns exec {SERVER} curl -s 127.0.0.1:{METRICS_PORT}/api/v1/sources/10.77.3.2\n  \
                  ip netns exec {} curl -s -o /dev/null http://10.77.1.1/   # a Linux SYN\n  \
                  ip netns exec {} nmap -sF -p 1-50 10.77.3.1          # a FIN scan\n  \
                  ip netns exec {SERVER} bpftool net show                   # the XDP program\n\
@@ -375,7 +382,7 @@ impl DemoLab {
         for c in &CLIENTS {
             cmd.args(["--iface", c.link]);
         }
-        cmd.args(["--metrics-addr", &format!("127.0.0.1:{METRICS_PORT}")]);
+        cmd.args(["--listen", &format!("127.0.0.1:{METRICS_PORT}")]);
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
         let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
         self.children.push(child);
@@ -429,80 +436,70 @@ impl DemoLab {
         Ok(())
     }
 
-    fn report(&self, metrics: &str) {
-        let recs = self.records.lock().unwrap();
-        // Per source: its SYN verdicts (label, match) with counts and the ports it hit.
-        #[derive(Default)]
-        struct Src {
-            verdicts: BTreeMap<(String, String), u32>,
-            ports: std::collections::BTreeSet<u64>,
-            records: u32,
-            scans: Vec<String>,
-        }
-        let mut by_src: BTreeMap<String, Src> = BTreeMap::new();
-        for r in recs.iter() {
-            let Some(src) = r["src"].as_str() else {
-                continue;
-            };
-            let s = by_src.entry(src.to_string()).or_default();
-            if r["event"] == "scan" {
-                if r["phase"] == "start" {
-                    let tool = r["tool"]
-                        .as_str()
-                        .map(|t| format!(" ({t})"))
-                        .unwrap_or_default();
-                    s.scans
-                        .push(format!("{}{tool}", r["kind"].as_str().unwrap_or("?")));
-                }
-                continue;
-            }
-            s.records += 1;
-            if let Some(p) = r["dport"].as_u64() {
-                s.ports.insert(p);
-            }
-            if r["kind"] == "syn" && r["os"].is_object() {
-                let os = &r["os"];
-                let label = os["label"].as_str().unwrap_or("unknown");
-                let fam = os["family"].as_str().unwrap_or("?");
-                let name = match os["tool"].as_str() {
-                    Some(t) => format!("{label} [{fam}, tool {t}]"),
-                    None => format!("{label} [{fam}]"),
-                };
-                let m = os["match"].as_str().unwrap_or("?").to_string();
-                *s.verdicts.entry((name, m)).or_default() += 1;
+    fn report(&self, metrics: &str, api: &Value) {
+        // Scan kinds as they started (the API lists a scan under `scans` once it ended;
+        // while it runs, the source has `scan_active`).
+        let mut started: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for r in self.records.lock().unwrap().iter() {
+            if r["event"] == "scan" && r["phase"] == "start" {
+                let tool = r["tool"]
+                    .as_str()
+                    .map(|t| format!(" by {t}"))
+                    .unwrap_or_default();
+                started
+                    .entry(r["src"].as_str().unwrap_or("?").to_string())
+                    .or_default()
+                    .push(format!("{}{tool}", r["kind"].as_str().unwrap_or("?")));
             }
         }
-        println!("\n=== verdicts per source (from the sensor's --json records) ===");
+        let empty = Vec::new();
+        let sources = api["sources"].as_array().unwrap_or(&empty);
         println!(
-            "{:<14} {:>7} {:>6}  verdicts (SYNs, match)",
-            "source", "records", "ports"
+            "\n=== sources (GET /api/v1/sources: {} tracked) ===",
+            api["total"]
         );
-        for (src, s) in &by_src {
-            let v: Vec<String> = s
-                .verdicts
+        println!(
+            "{:<12} {:<8} {:>7}  verdicts (label xcount match)",
+            "source", "family", "packets"
+        );
+        for s in sources {
+            let v: Vec<String> = s["os"]
+                .as_array()
+                .unwrap_or(&empty)
                 .iter()
-                .map(|((l, m), n)| format!("{l} x{n} {m}"))
+                .map(|o| {
+                    let label = o["label"].as_str().unwrap_or("unknown OS");
+                    let tool = if o["tool"] == true { " (tool)" } else { "" };
+                    format!(
+                        "{label}{tool} x{} {}",
+                        o["count"],
+                        o["match"].as_str().unwrap_or("?")
+                    )
+                })
                 .collect();
             println!(
-                "{src:<14} {:>7} {:>6}  {}",
-                s.records,
-                s.ports.len(),
-                if v.is_empty() {
-                    "-".into()
-                } else {
-                    v.join("; ")
-                }
+                "{:<12} {:<8} {:>7}  {}",
+                s["src"].as_str().unwrap_or("?"),
+                s["family"].as_str().unwrap_or("?"),
+                s["packets"].as_u64().unwrap_or(0),
+                v.join("; ")
             );
         }
-        println!("\n=== scans ===");
+        println!("\n=== scans (the API's scan_active and ended scans; kinds from scan events) ===");
         let mut any = false;
-        for (src, s) in &by_src {
-            if !s.scans.is_empty() {
+        for s in sources {
+            let ended = s["scans"].as_array().map_or(0, |v| v.len());
+            if s["scan_active"] == true || ended > 0 {
                 any = true;
+                let src = s["src"].as_str().unwrap_or("?");
+                let kinds = started.get(src).map_or("?".into(), |k| k.join(", "));
                 println!(
-                    "{src:<14} {} ({} distinct ports probed)",
-                    s.scans.join(", "),
-                    s.ports.len()
+                    "{src:<12} {kinds}: {} now, {ended} ended",
+                    if s["scan_active"] == true {
+                        "active"
+                    } else {
+                        "not active"
+                    }
                 );
             }
         }
