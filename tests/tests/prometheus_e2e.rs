@@ -19,6 +19,7 @@ use osfp_tests::{
 };
 use serde_json::Value;
 
+// Both listen on 127.0.0.1 of the lab's own namespace, so these ports are always free.
 const SENSOR_PORT: u16 = 9184;
 const PROM_PORT: u16 = 9090;
 
