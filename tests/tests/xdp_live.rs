@@ -320,7 +320,15 @@ fn clear_errors() {
         .args(["netns", "exec", &lab.ns_b])
         .arg(&bin)
         // Its own listener off: the first sensor holds the port too.
-        .args(["run", "--iface", "vb", "--xdp-mode", "skb", "--listen", "off"])
+        .args([
+            "run",
+            "--iface",
+            "vb",
+            "--xdp-mode",
+            "skb",
+            "--listen",
+            "off",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
