@@ -252,7 +252,12 @@ fn prometheus_fires_unknown_os_and_scan_alerts() {
         t0.elapsed()
     );
     let active = alerts(&lab);
-    for quiet in ["OsfpSensorDown", "OsfpSensorAbsent", "OsfpRingbufDrops"] {
+    for quiet in [
+        "OsfpSensorDown",
+        "OsfpSensorAbsent",
+        "OsfpRingbufDrops",
+        "OsfpConfigReloadFailed",
+    ] {
         assert!(
             active.iter().all(|(n, _)| n != quiet),
             "{quiet} active: {active:?}"
