@@ -210,10 +210,7 @@ impl Watch {
         for (src, s) in table.iter() {
             let Some(c) = &s.clock else { continue };
             let sum = c.summary();
-            e.sources += 1;
-            e.with_rate += sum.clock.hz_raw.is_some() as u64;
-            e.with_boot_time += sum.clock.boot_time.is_some() as u64;
-            e.multi_machine += (sum.hosts.count > 1) as u64;
+            e.count(&sum);
             let Some(log) = log.as_deref_mut() else {
                 continue;
             };

@@ -49,6 +49,16 @@ pub struct ClockEstimates {
     pub multi_machine: u64,
 }
 
+impl ClockEstimates {
+    /// Counts one source's clock summary.
+    pub fn count(&mut self, sum: &crate::clock::ClockSummary) {
+        self.sources += 1;
+        self.with_rate += sum.clock.hz_raw.is_some() as u64;
+        self.with_boot_time += sum.clock.boot_time.is_some() as u64;
+        self.multi_machine += (sum.hosts.count > 1) as u64;
+    }
+}
+
 impl Pipeline {
     pub fn new() -> Self {
         Self::default()
@@ -192,12 +202,9 @@ impl Pipeline {
     pub fn clock_estimates(&self) -> ClockEstimates {
         let mut e = ClockEstimates::default();
         for (_, s) in self.sources.iter().flat_map(|t| t.iter()) {
-            let Some(c) = &s.clock else { continue };
-            let sum = c.summary();
-            e.sources += 1;
-            e.with_rate += sum.clock.hz_raw.is_some() as u64;
-            e.with_boot_time += sum.clock.boot_time.is_some() as u64;
-            e.multi_machine += (sum.hosts.count > 1) as u64;
+            if let Some(c) = &s.clock {
+                e.count(&c.summary());
+            }
         }
         e
     }
