@@ -13,7 +13,7 @@ use crate::{
     frame::FrameCounters,
     options::OptionProblem,
     pipeline::Pipeline,
-    scan::ScanKind,
+    scan::{ProbeKind, ScanKind},
 };
 
 const MATCHES: [MatchKind; 4] = [
@@ -23,7 +23,9 @@ const MATCHES: [MatchKind; 4] = [
     MatchKind::Unknown,
 ];
 
-const SELECTED: [&str; 4] = ["syn", "synack", "scan_probe", "ts_sample"];
+/// Label per reason bit, in bit order (counter slots SELECTED_BASE + bit).
+const SELECTED: [&str; osfp_common::reason::COUNT as usize] =
+    ["syn", "synack", "scan_probe", "ts_sample", "handshake_ack"];
 
 pub struct Metrics {
     pub registry: Registry,
@@ -44,8 +46,10 @@ pub struct Metrics {
     multiple_hosts: IntGauge,
     scan_events: IntCounterVec,
     scanners_active: IntGauge,
+    scan_probes: IntCounterVec,
     last_evicted: u64,
     last_scans: [u64; ScanKind::COUNT],
+    last_probes: [u64; ProbeKind::ALL.len()],
     /// Last kernel totals, to turn them into counter increments.
     last: FrameCounters,
     last_records: u64,
@@ -176,8 +180,15 @@ impl Metrics {
                 "osfp_scanners_active",
                 "Sources with a scan in progress.",
             ),
+            scan_probes: counter_vec(
+                &r,
+                "osfp_scan_probes_total",
+                "Packets classified as scan probes, by probe kind.",
+                "kind",
+            ),
             last_evicted: 0,
             last_scans: [0; ScanKind::COUNT],
+            last_probes: [0; ProbeKind::ALL.len()],
             registry: r,
             last: FrameCounters::default(),
             last_records: 0,
@@ -201,6 +212,9 @@ impl Metrics {
         }
         for k in ScanKind::ALL {
             m.scan_events.with_label_values(&[k.name()]);
+        }
+        for k in ProbeKind::ALL {
+            m.scan_probes.with_label_values(&[k.name()]);
         }
         m
     }
@@ -247,6 +261,13 @@ impl Metrics {
                     .with_label_values(&[k.name()])
                     .inc_by(v.saturating_sub(self.last_scans[i]));
                 self.last_scans[i] = v;
+            }
+            for (i, k) in ProbeKind::ALL.iter().enumerate() {
+                let v = c.probes(*k);
+                self.scan_probes
+                    .with_label_values(&[k.name()])
+                    .inc_by(v.saturating_sub(self.last_probes[i]));
+                self.last_probes[i] = v;
             }
         }
         if let Some(t) = &p.scans {

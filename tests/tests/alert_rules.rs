@@ -27,6 +27,7 @@ const OSFP_METRICS: &[&str] = &[
     "osfp_sources_evicted_total",
     "osfp_sources_multiple_hosts",
     "osfp_scan_events_total",
+    "osfp_scan_probes_total",
     "osfp_scanners_active",
     "osfp_scans_active",
 ];

@@ -148,6 +148,12 @@ async fn consume(ebpf: &mut aya::Ebpf, args: &RunArgs, db: Arc<Database>) -> Res
         }
     }
     bad_size += drain(ring.get_mut(), &mut pipeline, &metrics, &clock);
+    // Shutdown ends the scans in progress, as the end of a file does for `osfp pcap`.
+    pipeline.end_of_input(&mut scan_events);
+    for e in scan_events.drain(..) {
+        let _ = out.text_line(&e.to_json_line());
+    }
+    let _ = out.flush();
     let c = sensor::read_counters(&counters)?;
     eprintln!("osfp: {}", stats::summary(&c, &pipeline, bad_size));
     Ok(())
