@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use osfp_common::{reason, PacketRecord};
+use osfp_common::PacketRecord;
 
 use crate::{
     clock::ClockCounters,
@@ -96,11 +96,8 @@ impl Pipeline {
                 t.observe(ev.src, ev.ts_ns, s, v);
             }
         }
-        // A record that is only a handshake completion is the scan stage's alone.
-        if ev.record.reason != reason::HANDSHAKE_ACK {
-            if let Some(t) = self.sources.as_mut() {
-                t.observe_clock(ev);
-            }
+        if let Some(t) = self.sources.as_mut() {
+            t.observe_clock(ev);
         }
         fp.zip(v)
     }
