@@ -18,10 +18,10 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use osfp_common::{
-    counter, flow_flag, flow_hash, flow_slot, ip_flag, is_pure_ack, layer, reason, rec_flag,
-    tcp_flag, ts_option_offset, tunable, FlowSlot, Malformed, PacketRecord, GTP_MAX_EXTENSIONS,
-    MAX_HEADER_BYTES, MAX_IPV6_EXT_BYTES, MAX_IPV6_EXT_HEADERS, MAX_LAYERS, MAX_TCP_OPTION_BYTES,
-    MAX_VLAN_TAGS,
+    counter, flow_flag, flow_hash, flow_hash_words, flow_slot, ip_flag, is_pure_ack, layer, reason,
+    rec_flag, tcp_flag, ts_option_offset, tunable, FlowSlot, Malformed, PacketRecord,
+    GTP_MAX_EXTENSIONS, MAX_HEADER_BYTES, MAX_IPV6_EXT_BYTES, MAX_IPV6_EXT_HEADERS, MAX_LAYERS,
+    MAX_TCP_OPTION_BYTES, MAX_VLAN_TAGS,
 };
 
 /// Default 8 MiB; the loader may resize it (`EbpfLoader::map_max_entries`).
@@ -179,7 +179,17 @@ fn inspect(ctx: &XdpContext) -> Result<(), Malformed> {
         if p == IPPROTO_TCP {
             let th = at::<[u8; 20]>(ctx, off + hlen).ok_or(Malformed::TcpTruncated)?;
             let th = unsafe { &*th };
-            if never_selected(th, off + hlen, total - hlen, frame_len(ctx)) {
+            let q = quick(th, off + hlen, total - hlen, frame_len(ctx));
+            if q == Quick::Never
+                || (q == Quick::PureAck
+                    && !awaiting(flow_hash_words(
+                        4,
+                        [le32(b, 12), 0],
+                        [le32(b, 16), 0],
+                        b16(th, 0),
+                        b16(th, 2),
+                    )))
+            {
                 count(counter::TCP);
                 return Ok(());
             }
@@ -202,7 +212,17 @@ fn inspect(ctx: &XdpContext) -> Result<(), Malformed> {
             let th = at::<[u8; 20]>(ctx, off + 40).ok_or(Malformed::TcpTruncated)?;
             let th = unsafe { &*th };
             let payload = b16(b, 4) as usize;
-            if never_selected(th, off + 40, payload, frame_len(ctx)) {
+            let q = quick(th, off + 40, payload, frame_len(ctx));
+            if q == Quick::Never
+                || (q == Quick::PureAck
+                    && !awaiting(flow_hash_words(
+                        6,
+                        [le64(b, 8), le64(b, 16)],
+                        [le64(b, 24), le64(b, 32)],
+                        b16(th, 0),
+                        b16(th, 2),
+                    )))
+            {
                 count(counter::TCP);
                 return Ok(());
             }
@@ -263,21 +283,68 @@ fn slow(
     }
 }
 
-/// A TCP segment `tcp` would count and pass over without a record: no SYN, not
-/// scan-like, no room for a timestamp option (data offset < 8), options whole, and not
-/// a pure ACK (which may complete a tracked handshake). Lets the commonest packets
-/// (data segments, FIN/RST) return without building the IP summary or calling `tcp`;
-/// it must never be true where `tcp` would select or count something more.
+/// What the fast path decides from the fixed TCP header alone.
+#[derive(PartialEq, Eq)]
+enum Quick {
+    /// Needs `tcp`.
+    Tcp,
+    /// `tcp` would count it and pass over it without a record: no SYN, not scan-like,
+    /// no room for a timestamp option (data offset < 8), options whole, not a pure ACK.
+    /// The commonest packets (data segments, FIN/RST) return without building the IP
+    /// summary or calling `tcp`.
+    Never,
+    /// As `Never`, but a pure ACK: selected only if it completes a tracked SYN's
+    /// handshake, which the caller checks in the flow table before calling `tcp`.
+    PureAck,
+}
+
+/// Must never answer `Never` where `tcp` would select or count something more.
 #[inline(always)]
-fn never_selected(th: &[u8; 20], l4: usize, l4_len: usize, frame_len: usize) -> bool {
+fn quick(th: &[u8; 20], l4: usize, l4_len: usize, frame_len: usize) -> Quick {
     let doff = (th[12] >> 4) as usize;
     let flags = ((th[12] as u16 & 0x0f) << 8) | th[13] as u16;
-    (5..8).contains(&doff)
+    if !((5..8).contains(&doff)
         && flags & tcp_flag::SYN == 0
         && !is_scan_like(flags, b16(th, 18))
         && l4 + doff * 4 <= frame_len
-        && doff * 4 <= l4_len
-        && !is_pure_ack(flags, l4_len - doff * 4)
+        && doff * 4 <= l4_len)
+    {
+        return Quick::Tcp;
+    }
+    if is_pure_ack(flags, l4_len - doff * 4) {
+        Quick::PureAck
+    } else {
+        Quick::Never
+    }
+}
+
+/// Is the flow of `key` a tracked SYN awaiting its completing ACK?
+#[inline(always)]
+fn awaiting(key: u64) -> bool {
+    match FLOWS.get_ptr(flow_slot(key)) {
+        // SAFETY: array value pointer from the kernel.
+        Some(s) => unsafe { (*s).hash == key && (*s).flags & flow_flag::AWAITING_ACK != 0 },
+        None => false,
+    }
+}
+
+#[inline(always)]
+fn le64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes([
+        b[at],
+        b[at + 1],
+        b[at + 2],
+        b[at + 3],
+        b[at + 4],
+        b[at + 5],
+        b[at + 6],
+        b[at + 7],
+    ])
+}
+
+#[inline(always)]
+fn le32(b: &[u8], at: usize) -> u64 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as u64
 }
 
 /// EtherTypes the walker follows (besides IP and VLAN).
