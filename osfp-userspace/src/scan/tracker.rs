@@ -498,6 +498,18 @@ mod tests {
         Event::decode(&r)
     }
 
+    /// The handshake-ACK record completing `syn`'s handshake (ACK only, no options).
+    fn handshake_ack(syn: &Event, ts: u64) -> Event {
+        let mut r = rec(ACK, 502, 64, &[]);
+        r.reason = osfp_common::reason::HANDSHAKE_ACK;
+        r.src = syn.record.src;
+        r.dst = syn.record.dst;
+        r.sport = syn.record.sport;
+        r.dport = syn.record.dport;
+        r.ts_ns = ts;
+        Event::decode(&r)
+    }
+
     const CLIENT: u32 = 0x0a00_0001;
     const SERVER: u32 = 0x0a00_0002;
 
@@ -636,8 +648,9 @@ mod tests {
         assert!(out.is_empty(), "{out:?}");
     }
 
-    /// With completion records (kernel-side, later): open ports whose handshake the
-    /// scanner completes make a connect scan; open ports left half-open a SYN scan.
+    /// With completion records (the handshake-ACK records of the kernel or the pcap
+    /// path, fed through `observe`): open ports whose handshake the scanner completes
+    /// make a connect scan; open ports left half-open a SYN scan.
     #[test]
     fn completion_splits_connect_and_half_open() {
         for complete in [true, false] {
@@ -652,7 +665,7 @@ mod tests {
                 if port <= 10 {
                     t.observe(&synack(&s, now + MS), &mut out);
                     if complete {
-                        t.handshake_completed(ip(CLIENT), ip(SERVER), 40000 + port, port, now);
+                        t.observe(&handshake_ack(&s, now + 2 * MS), &mut out);
                     }
                 }
             }
