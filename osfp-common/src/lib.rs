@@ -137,7 +137,13 @@ pub mod reason {
     /// A rate-limited sample of the TCP timestamp option on a flow whose SYN or
     /// SYN-ACK was seen.
     pub const TS_SAMPLE: u8 = 1 << 3;
-    pub const ALL: u8 = SYN | SYNACK | SCAN_PROBE | TS_SAMPLE;
+    /// The pure ACK (ACK only, no payload, not scan-like) that completes the handshake
+    /// of a tracked SYN, in the SYN's direction: at most one per SYN. Lets userspace
+    /// tell connect scans from half-open ones.
+    pub const HANDSHAKE_ACK: u8 = 1 << 4;
+    pub const ALL: u8 = SYN | SYNACK | SCAN_PROBE | TS_SAMPLE | HANDSHAKE_ACK;
+    /// Number of reason bits (counter slots SELECTED_BASE..).
+    pub const COUNT: u32 = 5;
 }
 
 /// TCP flag bits as they sit in the 16-bit data-offset/flags word, data offset removed.
@@ -251,14 +257,14 @@ pub mod counter {
     pub const SEEN: u32 = 0;
     /// Frames that carried TCP over IPv4/IPv6 and parsed cleanly up to the TCP header.
     pub const TCP: u32 = 1;
-    /// Selected, by reason bit: SELECTED_BASE + bit index (0 SYN .. 3 TS_SAMPLE).
+    /// Selected, by reason bit: SELECTED_BASE + bit index (0 SYN .. 4 HANDSHAKE_ACK).
     pub const SELECTED_BASE: u32 = 2;
     /// Selected records the ring buffer had no room for (dropped, never blocking).
-    pub const RINGBUF_FULL: u32 = 6;
+    pub const RINGBUF_FULL: u32 = SELECTED_BASE + super::reason::COUNT;
     /// Non-first IPv4/IPv6 fragments passed over (no TCP header in them).
-    pub const FRAGMENT_SKIPPED: u32 = 7;
+    pub const FRAGMENT_SKIPPED: u32 = RINGBUF_FULL + 1;
     /// Malformed frames: MALFORMED_BASE + Malformed as u32.
-    pub const MALFORMED_BASE: u32 = 8;
+    pub const MALFORMED_BASE: u32 = FRAGMENT_SKIPPED + 1;
     pub const COUNT: u32 = MALFORMED_BASE + Malformed::COUNT as u32;
 
     pub const fn malformed(m: Malformed) -> u32 {
@@ -422,19 +428,34 @@ pub fn flow_hash(family: u8, src: &[u8; 16], dst: &[u8; 16], sport: u16, dport: 
             a[i + 7],
         ])
     }
+    flow_hash_words(
+        family,
+        [word(src, 0), word(src, 8)],
+        [word(dst, 0), word(dst, 8)],
+        sport,
+        dport,
+    )
+}
+
+/// [`flow_hash`] of addresses given as little-endian 64-bit words (an IPv4 address is
+/// `[u32::from_le_bytes(a) as u64, 0]`): lets the XDP fast path hash straight from
+/// packet words, without building the 16-byte arrays.
+#[inline(always)]
+pub fn flow_hash_words(family: u8, src: [u64; 2], dst: [u64; 2], sport: u16, dport: u16) -> u64 {
     // FNV-1a over 64-bit words.
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut h = 0xcbf2_9ce4_8422_2325u64 ^ family as u64;
-    h = (h ^ word(src, 0)).wrapping_mul(PRIME);
-    h = (h ^ word(src, 8)).wrapping_mul(PRIME);
-    h = (h ^ word(dst, 0)).wrapping_mul(PRIME);
-    h = (h ^ word(dst, 8)).wrapping_mul(PRIME);
+    h = (h ^ src[0]).wrapping_mul(PRIME);
+    h = (h ^ src[1]).wrapping_mul(PRIME);
+    h = (h ^ dst[0]).wrapping_mul(PRIME);
+    h = (h ^ dst[1]).wrapping_mul(PRIME);
     h = (h ^ ((sport as u64) << 16 | dport as u64)).wrapping_mul(PRIME);
     // Never 0: that marks an empty slot.
     (h ^ (h >> 29)) | 1
 }
 
-/// One slot of the flow table: timestamp-sampling state of the flow whose hash it holds.
+/// One slot of the flow table: timestamp-sampling and handshake state of the flow whose
+/// hash it holds.
 ///
 /// The table is direct-mapped (slot = hash mod size): a newer flow replaces an older
 /// one in its slot. Bounded by construction, and one inlined array access per packet
@@ -448,8 +469,27 @@ pub struct FlowSlot {
     pub last_ns: u64,
     /// Samples taken so far.
     pub samples: u32,
-    pub _pad: u32,
+    /// Bit set of [`flow_flag`].
+    pub flags: u32,
 }
+
+/// Bits of [`FlowSlot::flags`].
+pub mod flow_flag {
+    /// The slot was opened by a SYN (no ACK) whose completing ACK has not been seen:
+    /// the next pure ACK of the flow is reported ([`super::reason::HANDSHAKE_ACK`]) and
+    /// clears it.
+    pub const AWAITING_ACK: u32 = 1 << 0;
+}
+
+/// Is this segment a candidate for completing a handshake: ACK without SYN/RST/FIN and
+/// no payload? Shared so the kernel and the pcap path agree on it.
+#[inline(always)]
+pub fn is_pure_ack(flags: u16, payload_len: usize) -> bool {
+    flags & (tcp_flag::ACK | tcp_flag::SYN | tcp_flag::RST | tcp_flag::FIN) == tcp_flag::ACK
+        && payload_len == 0
+}
+
+const _: () = assert!(core::mem::size_of::<FlowSlot>() == 24);
 
 /// The slot of a flow hash.
 #[inline(always)]

@@ -1,7 +1,8 @@
 //! osfp's XDP program. Parses Ethernet (up to two VLAN tags), IPv4 or IPv6 (extension
 //! headers walked, bounded) and the fixed TCP header; selects SYNs, SYN-ACKs, scan-like
-//! packets and rate-limited timestamp samples; copies their header fields and raw option
-//! bytes into the ring buffer. Option parsing and everything else is userspace's job.
+//! packets, rate-limited timestamp samples and the ACK completing a tracked SYN's
+//! handshake; copies their header fields and raw option bytes into the ring buffer.
+//! Option parsing and everything else is userspace's job.
 //! Always XDP_PASS: the sensor never alters traffic.
 #![no_std]
 #![no_main]
@@ -17,9 +18,10 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use osfp_common::{
-    counter, flow_hash, flow_slot, ip_flag, layer, reason, rec_flag, tcp_flag, ts_option_offset,
-    tunable, FlowSlot, Malformed, PacketRecord, GTP_MAX_EXTENSIONS, MAX_HEADER_BYTES,
-    MAX_IPV6_EXT_BYTES, MAX_IPV6_EXT_HEADERS, MAX_LAYERS, MAX_TCP_OPTION_BYTES, MAX_VLAN_TAGS,
+    counter, flow_flag, flow_hash, flow_hash_words, flow_slot, ip_flag, is_pure_ack, layer, reason,
+    rec_flag, tcp_flag, ts_option_offset, tunable, FlowSlot, Malformed, PacketRecord,
+    GTP_MAX_EXTENSIONS, MAX_HEADER_BYTES, MAX_IPV6_EXT_BYTES, MAX_IPV6_EXT_HEADERS, MAX_LAYERS,
+    MAX_TCP_OPTION_BYTES, MAX_VLAN_TAGS,
 };
 
 /// Default 8 MiB; the loader may resize it (`EbpfLoader::map_max_entries`).
@@ -177,7 +179,17 @@ fn inspect(ctx: &XdpContext) -> Result<(), Malformed> {
         if p == IPPROTO_TCP {
             let th = at::<[u8; 20]>(ctx, off + hlen).ok_or(Malformed::TcpTruncated)?;
             let th = unsafe { &*th };
-            if never_selected(th, off + hlen, total - hlen, frame_len(ctx)) {
+            let q = quick(th, off + hlen, total - hlen, frame_len(ctx));
+            if q == Quick::Never
+                || (q == Quick::PureAck
+                    && !awaiting(flow_hash_words(
+                        4,
+                        [le32(b, 12), 0],
+                        [le32(b, 16), 0],
+                        b16(th, 0),
+                        b16(th, 2),
+                    )))
+            {
                 count(counter::TCP);
                 return Ok(());
             }
@@ -200,7 +212,17 @@ fn inspect(ctx: &XdpContext) -> Result<(), Malformed> {
             let th = at::<[u8; 20]>(ctx, off + 40).ok_or(Malformed::TcpTruncated)?;
             let th = unsafe { &*th };
             let payload = b16(b, 4) as usize;
-            if never_selected(th, off + 40, payload, frame_len(ctx)) {
+            let q = quick(th, off + 40, payload, frame_len(ctx));
+            if q == Quick::Never
+                || (q == Quick::PureAck
+                    && !awaiting(flow_hash_words(
+                        6,
+                        [le64(b, 8), le64(b, 16)],
+                        [le64(b, 24), le64(b, 32)],
+                        b16(th, 0),
+                        b16(th, 2),
+                    )))
+            {
                 count(counter::TCP);
                 return Ok(());
             }
@@ -230,13 +252,24 @@ fn slow(
 ) -> Result<(), Malformed> {
     match walk(ctx, proto, off, used, vlans) {
         FOUND_TCP => {
-            let Some(w) = WALK.get_ptr(0) else {
+            let Some(w) = WALK.get_ptr_mut(0) else {
                 return Ok(());
             };
-            // SAFETY: this CPU's slot, filled by `walk`.
-            let ip = unsafe { (*w).ip };
-            let th: [u8; 20] = load(ctx, ip.l4).ok_or(Malformed::TcpTruncated)?;
-            tcp(ctx, &ip, &th, false)
+            // SAFETY: this CPU's slot, filled by `walk`; `tcp` reads it in place.
+            let w = unsafe { &mut *w };
+            // SAFETY: `th` is 20 writable bytes of the map value.
+            let r = unsafe {
+                bpf_xdp_load_bytes(
+                    ctx.ctx,
+                    w.ip.l4 as u32,
+                    w.th.as_mut_ptr() as *mut c_void,
+                    20,
+                )
+            };
+            if r != 0 {
+                return Err(Malformed::TcpTruncated);
+            }
+            tcp(ctx, &w.ip, &w.th, false)
         }
         RUNNING => Err(Malformed::EncapsulationTooDeep),
         MALFORMED => {
@@ -250,19 +283,68 @@ fn slow(
     }
 }
 
-/// A TCP segment `tcp` would count and pass over without a record: no SYN, not
-/// scan-like, no room for a timestamp option (data offset < 8), options whole. Lets
-/// the commonest packets return without building the IP summary or calling `tcp`; it
-/// must never be true where `tcp` would select or count something more.
+/// What the fast path decides from the fixed TCP header alone.
+#[derive(PartialEq, Eq)]
+enum Quick {
+    /// Needs `tcp`.
+    Tcp,
+    /// `tcp` would count it and pass over it without a record: no SYN, not scan-like,
+    /// no room for a timestamp option (data offset < 8), options whole, not a pure ACK.
+    /// The commonest packets (data segments, FIN/RST) return without building the IP
+    /// summary or calling `tcp`.
+    Never,
+    /// As `Never`, but a pure ACK: selected only if it completes a tracked SYN's
+    /// handshake, which the caller checks in the flow table before calling `tcp`.
+    PureAck,
+}
+
+/// Must never answer `Never` where `tcp` would select or count something more.
 #[inline(always)]
-fn never_selected(th: &[u8; 20], l4: usize, l4_len: usize, frame_len: usize) -> bool {
+fn quick(th: &[u8; 20], l4: usize, l4_len: usize, frame_len: usize) -> Quick {
     let doff = (th[12] >> 4) as usize;
     let flags = ((th[12] as u16 & 0x0f) << 8) | th[13] as u16;
-    (5..8).contains(&doff)
+    if !((5..8).contains(&doff)
         && flags & tcp_flag::SYN == 0
         && !is_scan_like(flags, b16(th, 18))
         && l4 + doff * 4 <= frame_len
-        && doff * 4 <= l4_len
+        && doff * 4 <= l4_len)
+    {
+        return Quick::Tcp;
+    }
+    if is_pure_ack(flags, l4_len - doff * 4) {
+        Quick::PureAck
+    } else {
+        Quick::Never
+    }
+}
+
+/// Is the flow of `key` a tracked SYN awaiting its completing ACK?
+#[inline(always)]
+fn awaiting(key: u64) -> bool {
+    match FLOWS.get_ptr(flow_slot(key)) {
+        // SAFETY: array value pointer from the kernel.
+        Some(s) => unsafe { (*s).hash == key && (*s).flags & flow_flag::AWAITING_ACK != 0 },
+        None => false,
+    }
+}
+
+#[inline(always)]
+fn le64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes([
+        b[at],
+        b[at + 1],
+        b[at + 2],
+        b[at + 3],
+        b[at + 4],
+        b[at + 5],
+        b[at + 6],
+        b[at + 7],
+    ])
+}
+
+#[inline(always)]
+fn le32(b: &[u8], at: usize) -> u64 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as u64
 }
 
 /// EtherTypes the walker follows (besides IP and VLAN).
@@ -394,6 +476,9 @@ struct Walk {
     outcome: u16,
     malformed: u16,
     ip: Ip,
+    /// The TCP header, loaded here rather than on the stack: the entry frame plus
+    /// `tcp`'s must stay within 512 bytes.
+    th: [u8; 20],
 }
 
 #[map]
@@ -895,23 +980,20 @@ fn tcp(ctx: &XdpContext, ip: &Ip, b: &[u8; 20], fast: bool) -> Result<(), Malfor
     let sport = b16(b, 0);
     let dport = b16(b, 2);
     if why == 0 {
-        // Timestamp sample: only packets whose options start with the timestamp option,
-        // only on flows we saw open, rate-limited per flow. Cheapest tests first.
-        if opt_len < 10 {
-            return Ok(());
+        // Both need the flow's slot: a pure ACK may complete a tracked SYN's handshake;
+        // a segment whose options start with the timestamp option may be sampled (on
+        // flows we saw open, rate-limited per flow). Cheapest tests first.
+        let pure_ack = is_pure_ack(flags, ip.l4_len.saturating_sub(doff as usize * 4));
+        let mut ts = false;
+        if opt_len >= 10 {
+            let first = if fast {
+                at::<[u8; 4]>(ctx, opt_start).map(|p| unsafe { *p })
+            } else {
+                load::<4>(ctx, opt_start)
+            };
+            ts = first.is_some_and(|f| ts_option_offset(f, opt_len).is_some());
         }
-        let first = if fast {
-            match at::<[u8; 4]>(ctx, opt_start) {
-                Some(p) => unsafe { *p },
-                None => return Ok(()),
-            }
-        } else {
-            match load::<4>(ctx, opt_start) {
-                Some(f) => f,
-                None => return Ok(()),
-            }
-        };
-        if ts_option_offset(first, opt_len).is_none() {
+        if !pure_ack && !ts {
             return Ok(());
         }
         addrs = read_addrs(ctx, ip, fast);
@@ -919,36 +1001,50 @@ fn tcp(ctx: &XdpContext, ip: &Ip, b: &[u8; 20], fast: bool) -> Result<(), Malfor
         let Some(slot) = FLOWS.get_ptr_mut(flow_slot(key)) else {
             return Ok(());
         };
-        // SAFETY: array value pointer from the kernel; racing CPUs may over-sample by one.
+        // SAFETY: array value pointer from the kernel; racing CPUs may over-sample by one
+        // or report a completion twice.
         let state = unsafe { &mut *slot };
         if state.hash != key {
             return Ok(());
         }
+        let complete = pure_ack && state.flags & flow_flag::AWAITING_ACK != 0;
         let max = unsafe { core::ptr::read_volatile(&TS_SAMPLE_MAX_PER_FLOW) };
-        if state.samples >= max {
+        let sample = ts && state.samples < max;
+        if !complete && !sample {
             return Ok(());
         }
         now = unsafe { bpf_ktime_get_ns() };
+        if complete {
+            state.flags &= !flow_flag::AWAITING_ACK;
+            why = reason::HANDSHAKE_ACK;
+        }
         let interval = unsafe { core::ptr::read_volatile(&TS_SAMPLE_INTERVAL_NS) };
-        if now.wrapping_sub(state.last_ns) < interval {
+        if sample && now.wrapping_sub(state.last_ns) >= interval {
+            state.samples += 1;
+            state.last_ns = now;
+            why |= reason::TS_SAMPLE;
+        }
+        if why == 0 {
             return Ok(());
         }
-        state.samples += 1;
-        state.last_ns = now;
-        why = reason::TS_SAMPLE;
     } else {
         addrs = read_addrs(ctx, ip, fast);
         now = unsafe { bpf_ktime_get_ns() };
         if why & (reason::SYN | reason::SYNACK) != 0 {
             let key = flow_hash(ip.family, &addrs.0, &addrs.1, sport, dport);
             if let Some(slot) = FLOWS.get_ptr_mut(flow_slot(key)) {
-                // SAFETY: array value pointer; a newer flow takes the slot.
+                // SAFETY: array value pointer; a newer flow takes the slot. A client's
+                // SYN awaits its completing ACK; a SYN-ACK's slot only samples.
                 unsafe {
                     *slot = FlowSlot {
                         hash: key,
                         last_ns: now,
                         samples: 0,
-                        _pad: 0,
+                        flags: if why & reason::SYN != 0 {
+                            flow_flag::AWAITING_ACK
+                        } else {
+                            0
+                        },
                     };
                 }
             }
@@ -983,7 +1079,7 @@ fn tcp(ctx: &XdpContext, ip: &Ip, b: &[u8; 20], fast: bool) -> Result<(), Malfor
         (*r).urg_ptr = urg_ptr;
         (*r).payload_len = ip.l4_len.saturating_sub(doff as usize * 4) as u16;
         (*r).doff = doff;
-        (*r).opt_len = 0;
+        (*r).opt_len = opt_len as u8;
         (*r).rec_flags = if truncated {
             rec_flag::OPTIONS_TRUNCATED
         } else {
@@ -993,12 +1089,16 @@ fn tcp(ctx: &XdpContext, ip: &Ip, b: &[u8; 20], fast: bool) -> Result<(), Malfor
         (*r).options = [0; MAX_TCP_OPTION_BYTES];
         (*r).src = addrs.0;
         (*r).dst = addrs.1;
-        (*r).opt_len = copy_options(ctx, opt_start, opt_len, truncated, fast, &mut (*r).options);
+        // Read back through a volatile load: LLVM then cannot see that the length is at
+        // most 40 and drop the bound the verifier needs (it did once the code around it
+        // moved), and no stack slot is spent on it (the tcp + entry frames are near 512).
+        let len = core::ptr::read_volatile(&(*r).opt_len) as usize;
+        (*r).opt_len = copy_options(ctx, opt_start, len, truncated, fast, &mut (*r).options);
     }
     entry.submit(wakeup_flags());
 
     let mut bit = 0;
-    while bit < 4 {
+    while bit < reason::COUNT {
         if why & (1 << bit) != 0 {
             count(counter::SELECTED_BASE + bit);
         }

@@ -18,11 +18,14 @@ pub enum Kind {
     Syn,
     Synack,
     ScanProbe,
+    /// The ACK completing a tracked SYN's handshake (scan detection's half-open split).
+    HandshakeAck,
     TsSample,
 }
 
 impl Kind {
-    /// Scan-like wins (the packet is odd first of all), then SYN, SYN-ACK, sample.
+    /// Scan-like wins (the packet is odd first of all), then SYN, SYN-ACK, handshake
+    /// ACK, sample.
     pub fn of(reason_bits: u8) -> Kind {
         if reason_bits & reason::SCAN_PROBE != 0 {
             Kind::ScanProbe
@@ -30,6 +33,8 @@ impl Kind {
             Kind::Syn
         } else if reason_bits & reason::SYNACK != 0 {
             Kind::Synack
+        } else if reason_bits & reason::HANDSHAKE_ACK != 0 {
+            Kind::HandshakeAck
         } else {
             Kind::TsSample
         }
@@ -40,6 +45,7 @@ impl Kind {
             Kind::Syn => "syn",
             Kind::Synack => "synack",
             Kind::ScanProbe => "scan_probe",
+            Kind::HandshakeAck => "handshake_ack",
             Kind::TsSample => "ts_sample",
         }
     }
@@ -104,6 +110,7 @@ impl Event {
             (reason::SYNACK, Kind::Synack),
             (reason::SCAN_PROBE, Kind::ScanProbe),
             (reason::TS_SAMPLE, Kind::TsSample),
+            (reason::HANDSHAKE_ACK, Kind::HandshakeAck),
         ]
         .into_iter()
         .filter(|(b, _)| r.reason & b != 0)

@@ -3,9 +3,10 @@
 //! compares the records byte for byte; keep the two in step.
 
 use osfp_common::{
-    counter, flow_hash, flow_slot, ip_flag, layer, reason, rec_flag, tcp_flag, ts_option_offset,
-    tunable, FlowSlot, Malformed, PacketRecord, GTP_MAX_EXTENSIONS, MAX_HEADER_BYTES,
-    MAX_IPV6_EXT_BYTES, MAX_IPV6_EXT_HEADERS, MAX_LAYERS, MAX_TCP_OPTION_BYTES, MAX_VLAN_TAGS,
+    counter, flow_flag, flow_hash, flow_slot, ip_flag, is_pure_ack, layer, reason, rec_flag,
+    tcp_flag, ts_option_offset, tunable, FlowSlot, Malformed, PacketRecord, GTP_MAX_EXTENSIONS,
+    MAX_HEADER_BYTES, MAX_IPV6_EXT_BYTES, MAX_IPV6_EXT_HEADERS, MAX_LAYERS, MAX_TCP_OPTION_BYTES,
+    MAX_VLAN_TAGS,
 };
 
 /// Link types a capture file may have (pcap LINKTYPE_* numbers).
@@ -591,27 +592,32 @@ impl Selector {
                 hash: key,
                 last_ns: now,
                 samples: 0,
-                _pad: 0,
+                flags: if why & reason::SYN != 0 {
+                    flow_flag::AWAITING_ACK
+                } else {
+                    0
+                },
             };
         } else if why == 0 {
-            let Some(first) = t.get(20..24) else {
-                return Ok(None);
-            };
-            if ts_option_offset([first[0], first[1], first[2], first[3]], opt_len).is_none() {
-                return Ok(None);
-            }
-            if slot.hash != key {
+            let pure_ack = is_pure_ack(flags, ip.l4_len.saturating_sub(doff as usize * 4));
+            let ts = t
+                .get(20..24)
+                .is_some_and(|f| ts_option_offset([f[0], f[1], f[2], f[3]], opt_len).is_some());
+            if (!pure_ack && !ts) || slot.hash != key {
                 return Ok(None);
             }
-            let state = slot;
-            if state.samples >= self.cfg.ts_sample_max_per_flow
-                || now.wrapping_sub(state.last_ns) < self.cfg.ts_sample_interval_ns
+            if pure_ack && slot.flags & flow_flag::AWAITING_ACK != 0 {
+                slot.flags &= !flow_flag::AWAITING_ACK;
+                why = reason::HANDSHAKE_ACK;
+            }
+            if ts
+                && slot.samples < self.cfg.ts_sample_max_per_flow
+                && now.wrapping_sub(slot.last_ns) >= self.cfg.ts_sample_interval_ns
             {
-                return Ok(None);
+                slot.samples += 1;
+                slot.last_ns = now;
+                why |= reason::TS_SAMPLE;
             }
-            state.samples += 1;
-            state.last_ns = now;
-            why = reason::TS_SAMPLE;
         }
         if why == 0 {
             return Ok(None);
@@ -646,7 +652,7 @@ impl Selector {
             0
         };
         r.options[..opt_len].copy_from_slice(opts);
-        for bit in 0..4 {
+        for bit in 0..reason::COUNT {
             if why & (1 << bit) != 0 {
                 self.counters.bump(counter::SELECTED_BASE + bit);
             }

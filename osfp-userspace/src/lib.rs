@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod options;
 pub mod output;
 pub mod pipeline;
+pub mod reorder;
 pub mod scan;
 pub mod sensor;
 pub mod stats;

@@ -10,7 +10,7 @@ use crate::{
     frame::FrameCounters,
     options::OptionProblem,
     pipeline::{ClockEstimates, Pipeline},
-    scan::ScanKind,
+    scan::{ProbeKind, ScanKind},
 };
 
 const MATCHES: [MatchKind; 4] = [
@@ -20,7 +20,9 @@ const MATCHES: [MatchKind; 4] = [
     MatchKind::Unknown,
 ];
 
-const SELECTED: [&str; 4] = ["syn", "synack", "scan_probe", "ts_sample"];
+/// Label per reason bit, in bit order (counter slots SELECTED_BASE + bit).
+const SELECTED: [&str; osfp_common::reason::COUNT as usize] =
+    ["syn", "synack", "scan_probe", "ts_sample", "handshake_ack"];
 
 pub struct Metrics {
     pub registry: Registry,
@@ -49,10 +51,12 @@ pub struct Metrics {
     event_log_errors: IntCounter,
     reloads: IntCounterVec,
     reload_ok: IntGauge,
+    scan_probes: IntCounterVec,
     last_logged: [u64; eventlog::KINDS.len()],
     last_log_errors: u64,
     last_evicted: u64,
     last_scans: [u64; ScanKind::COUNT],
+    last_probes: [u64; ProbeKind::ALL.len()],
     /// Last kernel totals per interface, to turn them into counter increments.
     last: Vec<FrameCounters>,
     last_records: u64,
@@ -213,8 +217,15 @@ impl Metrics {
             ),
             last_logged: [0; eventlog::KINDS.len()],
             last_log_errors: 0,
+            scan_probes: counter_vec(
+                &r,
+                "osfp_scan_probes_total",
+                "Packets classified as scan probes, by probe kind.",
+                "kind",
+            ),
             last_evicted: 0,
             last_scans: [0; ScanKind::COUNT],
+            last_probes: [0; ProbeKind::ALL.len()],
             registry: r,
             last: vec![FrameCounters::default(); ifaces.len()],
             last_records: 0,
@@ -256,6 +267,9 @@ impl Metrics {
             m.reloads.with_label_values(&[r]);
         }
         m.reload_ok.set(1);
+        for k in ProbeKind::ALL {
+            m.scan_probes.with_label_values(&[k.name()]);
+        }
         m
     }
 
@@ -348,6 +362,13 @@ impl Metrics {
                     .with_label_values(&[k.name()])
                     .inc_by(v.saturating_sub(self.last_scans[i]));
                 self.last_scans[i] = v;
+            }
+            for (i, k) in ProbeKind::ALL.iter().enumerate() {
+                let v = c.probes(*k);
+                self.scan_probes
+                    .with_label_values(&[k.name()])
+                    .inc_by(v.saturating_sub(self.last_probes[i]));
+                self.last_probes[i] = v;
             }
         }
         if let Some(t) = &p.scans {

@@ -16,7 +16,7 @@ pub fn summary(c: &FrameCounters, p: &Pipeline, ringbuf_bad_size: u64) -> String
     };
     put("frames", c.get(counter::SEEN));
     put("tcp", c.get(counter::TCP));
-    for (i, name) in ["syn", "synack", "scan_probe", "ts_sample"]
+    for (i, name) in ["syn", "synack", "scan_probe", "ts_sample", "handshake_ack"]
         .iter()
         .enumerate()
     {

@@ -275,6 +275,9 @@ fn timestamp_samples_are_rate_limited_per_flow() {
     // Before the SYN: the flow is unknown, nothing sampled.
     assert!(sel.frame(Link::Ethernet, &ack.frame(), 0).is_none());
     assert!(sel.frame(Link::Ethernet, &syn4().frame(), 100).is_some());
+    // The first ACK completes the handshake (too soon after the SYN to be a sample).
+    let first = sel.frame(Link::Ethernet, &ack.frame(), 110).unwrap();
+    assert_eq!(first.reason, reason::HANDSHAKE_ACK);
     let mut taken = Vec::new();
     for t in (200..10_000).step_by(300) {
         if let Some(r) = sel.frame(Link::Ethernet, &ack.frame(), t) {
@@ -327,4 +330,54 @@ fn other_link_types() {
     let mut null = 2u32.to_le_bytes().to_vec();
     null.extend_from_slice(&ip);
     assert!(sel.frame(Link::Null, &null, 1).is_some());
+}
+
+/// The ACK completing a tracked SYN's handshake: the first pure ACK of the SYN's flow,
+/// in its direction, once per SYN; not data, not RST/FIN, not the other direction, not
+/// a flow whose SYN was never seen.
+#[test]
+fn handshake_ack_once_per_tracked_syn() {
+    let mut sel = Selector::new(SelectConfig::default());
+    let (s, d) = v4();
+    let syn = TcpFrame::syn(s, d, 40000, 80);
+    let mut ack = syn.clone();
+    ack.flags = ACK;
+    ack.options.clear();
+    let sel_at = |sel: &mut Selector, f: &TcpFrame, t: u64| {
+        sel.frame(Link::Ethernet, &f.frame(), t).map(|r| r.reason)
+    };
+    // No SYN seen: nothing.
+    assert_eq!(sel_at(&mut sel, &ack, 1), None);
+    assert_eq!(sel_at(&mut sel, &syn, 2), Some(reason::SYN));
+    // The reverse direction, data, RST+ACK and FIN+ACK do not complete it.
+    let mut rev = ack.clone();
+    std::mem::swap(&mut rev.src, &mut rev.dst);
+    std::mem::swap(&mut rev.sport, &mut rev.dport);
+    assert_eq!(sel_at(&mut sel, &rev, 3), None);
+    let mut data = ack.clone();
+    data.flags = ACK | PSH;
+    data.payload = b"GET /".to_vec();
+    assert_eq!(sel_at(&mut sel, &data, 4), None);
+    for flags in [RST | ACK, FIN | ACK] {
+        let mut f = ack.clone();
+        f.flags = flags;
+        assert_eq!(sel_at(&mut sel, &f, 5), None, "{flags:#x}");
+    }
+    // The pure ACK does, once; a duplicate ACK does not.
+    assert_eq!(sel_at(&mut sel, &ack, 6), Some(reason::HANDSHAKE_ACK));
+    assert_eq!(sel_at(&mut sel, &ack, 7), None);
+    // A retransmitted SYN arms it again.
+    assert_eq!(sel_at(&mut sel, &syn, 8), Some(reason::SYN));
+    assert_eq!(sel_at(&mut sel, &ack, 9), Some(reason::HANDSHAKE_ACK));
+    // A SYN-ACK's flow (the server's direction) is not armed: the server's ACKs never
+    // report a completion.
+    let mut synack = rev.clone();
+    synack.flags = SYN | ACK;
+    assert_eq!(sel_at(&mut sel, &synack, 10), Some(reason::SYNACK));
+    assert_eq!(sel_at(&mut sel, &rev, 11), None);
+    assert_eq!(
+        sel.counters
+            .get(counter::SELECTED_BASE + reason::HANDSHAKE_ACK.trailing_zeros()),
+        2
+    );
 }

@@ -1,5 +1,7 @@
 //! Real nmap against a target in a network namespace pair, captured with tshark, then
-//! detected through the pcap path. Needs root, nmap, tshark, python3; skips loudly
+//! detected through the pcap path. All scans share one source address here, so targets
+//! (and their completion) are shared between kinds: the half-open split per tool is
+//! asserted by tests/tests/scan_xdp.rs (one address per tool, through the XDP sensor). Needs root, nmap, tshark, python3; skips loudly
 //! otherwise. Namespaces, processes and the capture file are removed on drop.
 
 use std::{
@@ -268,12 +270,13 @@ fn real_nmap_scans_are_detected_through_the_pcap_path() {
     let kinds: BTreeSet<ScanKind> = ends.iter().map(|e| e.kind).collect();
     assert!(ends.iter().all(|e| e.src == scanner), "{ends:?}");
     // -sS and -O's own port scan: nmap's SYN template; -sT: the kernel's SYNs, 101 ports
-    // of which one answered (a port sweep; connect vs half-open needs completion records).
+    // of which one answered and had its handshake completed (the pcap path's handshake
+    // ACK records): a connect scan.
     assert_eq!(
         kinds,
         [
             ScanKind::SynScan,
-            ScanKind::PortSweep,
+            ScanKind::ConnectScan,
             ScanKind::NullScan,
             ScanKind::FinScan,
             ScanKind::XmasScan,
@@ -286,9 +289,10 @@ fn real_nmap_scans_are_detected_through_the_pcap_path() {
     for e in &ends {
         assert!(e.sample.iter().all(|t| t.host == target));
         match e.kind {
-            ScanKind::PortSweep => {
+            ScanKind::ConnectScan => {
                 assert_eq!((e.tool, e.ports), (None, 101));
                 assert_eq!(e.answered, 1, "only 8080 is open");
+                assert_eq!((e.completed, e.half_open), (Some(1), Some(0)), "{e:?}");
             }
             ScanKind::OsDetection => assert_eq!(e.tool, Some(Tool::Nmap)),
             _ => {

@@ -82,6 +82,21 @@ pub fn sh(cmd: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Runs `f` on a thread that has joined namespace `ns`; sockets it creates live there.
+pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    let path = format!("/var/run/netns/{ns}");
+    thread::spawn(move || -> Result<T> {
+        let fd = File::open(&path).with_context(|| format!("open {path}"))?;
+        // SAFETY: a valid namespace fd; setns only affects this thread.
+        if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            bail!("setns {path}: {}", std::io::Error::last_os_error());
+        }
+        Ok(f())
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("thread in {ns} panicked"))?
+}
+
 static LAB_SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// Two network namespaces, `a` (client side) and `b` (sensor side), joined by a veth pair
@@ -148,17 +163,7 @@ impl Lab {
         ns: &str,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T> {
-        let path = format!("/var/run/netns/{ns}");
-        thread::spawn(move || -> Result<T> {
-            let fd = File::open(&path).with_context(|| format!("open {path}"))?;
-            // SAFETY: a valid namespace fd; setns only affects this thread.
-            if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                bail!("setns {path}: {}", std::io::Error::last_os_error());
-            }
-            Ok(f())
-        })
-        .join()
-        .map_err(|_| anyhow::anyhow!("thread in {ns} panicked"))?
+        in_netns(ns, f)
     }
 
     /// Sends raw Ethernet frames out of `iface` in namespace `ns` (AF_PACKET).
@@ -222,6 +227,8 @@ pub struct Sensor {
     child: Child,
     records: Arc<Mutex<Vec<serde_json::Value>>>,
     stderr: Arc<Mutex<String>>,
+    /// The stdout reader; joined by [`Sensor::finish`] so no line is lost.
+    reader: Option<thread::JoinHandle<()>>,
 }
 
 impl Sensor {
@@ -238,7 +245,7 @@ impl Sensor {
         let stderr = Arc::new(Mutex::new(String::new()));
         let out = child.stdout.take().unwrap();
         let r = records.clone();
-        thread::spawn(move || {
+        let reader = thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 if let Ok(v) = serde_json::from_str(&line) {
                     r.lock().unwrap().push(v);
@@ -250,23 +257,30 @@ impl Sensor {
         let (tx, rx) = mpsc::channel();
         thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
+                {
+                    let mut s = e.lock().unwrap();
+                    s.push_str(&line);
+                    s.push('\n');
+                }
                 if line.contains("attached to") {
                     let _ = tx.send(());
                 }
-                let mut s = e.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
             }
         });
-        if rx.recv_timeout(Duration::from_secs(20)).is_err() {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("sensor did not attach: {}", stderr.lock().unwrap());
+        // One "attached to" line per interface (each gets its own program instance).
+        let ifaces = 1 + extra.iter().filter(|a| **a == "--iface").count();
+        for _ in 0..ifaces {
+            if rx.recv_timeout(Duration::from_secs(20)).is_err() {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("sensor did not attach: {}", stderr.lock().unwrap());
+            }
         }
         Ok(Sensor {
             child,
             records,
             stderr,
+            reader: Some(reader),
         })
     }
 
@@ -315,6 +329,22 @@ impl Sensor {
         let status = self.child.wait()?;
         thread::sleep(Duration::from_millis(100));
         Ok((status, self.stderr()))
+    }
+}
+
+impl Sensor {
+    /// SIGTERM, then the exit status, the full stderr and every record printed up to
+    /// the exit (what the sensor prints at shutdown included).
+    pub fn finish(mut self) -> Result<(std::process::ExitStatus, String, Vec<serde_json::Value>)> {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait()?;
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        thread::sleep(Duration::from_millis(100));
+        let recs = self.records.lock().unwrap().clone();
+        Ok((status, self.stderr(), recs))
     }
 }
 

@@ -367,8 +367,11 @@ fn counters_per_interface() {
     let lab = Lab::new().unwrap();
     // `lo` of the sensor's namespace is the second interface: local connections cross it.
     let sensor = Sensor::start(&lab.ns_b, &lab.veth_b, "skb", &["--iface", "lo"]).unwrap();
-    let err = sensor.wait_stderr(Duration::from_secs(10), "metrics on");
-    assert!(err.contains("attached to lo"), "{err}");
+    assert!(
+        sensor.stderr().contains("attached to lo"),
+        "{}",
+        sensor.stderr()
+    );
     let stops = [
         listen_in_ns(&lab.ns_b, SocketAddr::new(lab.b4, 8080), |_| Ok(())).unwrap(),
         listen_in_ns(&lab.ns_b, "127.0.0.1:8081".parse().unwrap(), |_| Ok(())).unwrap(),

@@ -27,6 +27,10 @@ fn cases() -> Vec<Case> {
     let mut ack = syn.clone();
     ack.flags = tcp_flag::ACK;
     ack.options.clear();
+    // A data segment: never a handshake completion, returns on the fast path.
+    let mut data = ack.clone();
+    data.flags = tcp_flag::ACK | tcp_flag::PSH;
+    data.payload = vec![0x61; 100];
     let mut ack_ts = ack.clone();
     ack_ts.options = vec![1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2];
     // The SYN case opens this flow; the sample interval (1 s) keeps it rate-limited.
@@ -56,9 +60,14 @@ fn cases() -> Vec<Case> {
             frame: udp_frame,
         },
         Case {
-            name: "not selected: TCP ACK, no options",
+            name: "not selected: TCP pure ACK, no options, untracked flow",
             program: PROGRAM_NAME,
             frame: ack.frame(),
+        },
+        Case {
+            name: "not selected: TCP data (ACK+PSH, 100 B), no options",
+            program: PROGRAM_NAME,
+            frame: data.frame(),
         },
         Case {
             name: "not selected: TCP ACK with TS, untracked flow",
@@ -159,7 +168,11 @@ pub fn run(rounds: u32, repeat: u32) -> Result<()> {
 
     // Wake-up batching: the selected SYN with a forced wake-up on every record, versus
     // the default batch, in one interleaved run.
-    let syn = &cases[5].frame;
+    let syn = &cases
+        .iter()
+        .find(|c| c.name == "selected: TCP SYN (IPv4)")
+        .context("SYN case")?
+        .frame;
     let mut every = load(1, ring_mib)?;
     let mut ring1 = RingBuf::try_from(every.take_map(map_name::EVENTS).context("ring")?)?;
     let (mut a, mut b) = (Vec::new(), Vec::new());

@@ -232,6 +232,12 @@ impl ClockTracker {
 
     /// Feeds one event of this source (the caller routes by `ev.src`).
     pub fn observe(&mut self, ev: &Event) {
+        // A bare handshake completion is the scan stage's (half-open accounting): not a
+        // sample the rate limit chose, and right behind the SYN it would weigh the
+        // connection's start twice.
+        if ev.record.reason == osfp_common::reason::HANDSHAKE_ACK {
+            return;
+        }
         self.counters.events += 1;
         if ev.kind == Kind::ScanProbe {
             self.counters.scan_probes_skipped += 1;
@@ -686,6 +692,9 @@ impl ClockTable {
     }
 
     pub fn observe(&mut self, ev: &Event) {
+        if ev.record.reason == osfp_common::reason::HANDSHAKE_ACK {
+            return;
+        }
         if !self.map.contains(&ev.src) && self.map.len() == self.map.cap().get() {
             self.sources_evicted += 1;
         }

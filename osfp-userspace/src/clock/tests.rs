@@ -30,6 +30,7 @@ fn event(
         Kind::Syn => reason::SYN,
         Kind::Synack => reason::SYNACK,
         Kind::ScanProbe => reason::SCAN_PROBE,
+        Kind::HandshakeAck => reason::HANDSHAKE_ACK,
         Kind::TsSample => reason::TS_SAMPLE,
     };
     r.tcp_flags = match kind {

@@ -30,6 +30,7 @@ use crate::{
     metrics::Metrics,
     output::{Format, Output},
     pipeline::Pipeline,
+    reorder::Reorder,
     scan::ScanEvent,
     sensor::{self, LoadConfig, MonoToUnix, POLL_INTERVAL},
     stats,
@@ -175,6 +176,8 @@ struct Daemon {
     scan_events: Vec<ScanEvent>,
     bad_size: u64,
     started: Instant,
+    /// With several interfaces: records held until they can go in capture order.
+    reorder: Option<Reorder>,
 }
 
 fn records_output(r: Records) -> Option<Output<BufWriter<io::Stdout>>> {
@@ -196,6 +199,7 @@ impl Daemon {
         log: Option<EventLog>,
     ) -> Daemon {
         let pipeline = Pipeline::configured(db.clone(), cfg.max_sources, cfg.scan.clone());
+        let reorder = (ifaces.len() > 1).then(Reorder::default);
         Daemon {
             metrics: Metrics::new(&ifaces, &db),
             records: records_output(cfg.records),
@@ -210,6 +214,7 @@ impl Daemon {
             scan_events: Vec::new(),
             bad_size: 0,
             started: Instant::now(),
+            reorder,
         }
     }
 
@@ -250,11 +255,13 @@ impl Daemon {
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut sighup = signal(SignalKind::hangup())?;
         let mut metrics_tick = interval(Duration::from_secs(1));
+        let mut release_tick = interval(POLL_INTERVAL);
         let mut sweep_tick = interval(SWEEP_EVERY);
         let mut stats_tick = interval(self.cfg.stats_every.unwrap_or(Duration::from_secs(3600)));
         loop {
             tokio::select! {
                 Some(b) = rx.recv() => self.batch(b),
+                _ = release_tick.tick(), if self.reorder.is_some() => self.release(unix_now_ns()),
                 Some(q) = api_rx.recv() => self.answer(q),
                 _ = metrics_tick.tick() => self.update_metrics(&counters)?,
                 _ = sweep_tick.tick() => self.sweep(),
@@ -277,6 +284,7 @@ impl Daemon {
         for p in pumps {
             let _ = p.await;
         }
+        self.release(u64::MAX);
         self.pipeline.end_of_input(&mut self.scan_events);
         self.emit_scans(unix_now_ns());
         self.flush();
@@ -284,37 +292,58 @@ impl Daemon {
         Ok(())
     }
 
-    /// Every record through the pipeline: the same stages as `osfp pcap`.
+    /// A ring buffer's batch: straight through the pipeline with one interface, else
+    /// into capture order first.
     fn batch(&mut self, b: Batch) {
         self.bad_size += b.bad_size as u64;
-        for rec in &b.records {
-            let ev = self.pipeline.process(rec);
-            let fp = self.pipeline.observe(&ev, &mut self.scan_events);
-            let seen = match fp {
-                Some((s, v)) => {
-                    self.metrics.verdict(&v);
-                    if let Some(o) = self.records.as_mut() {
-                        let _ = o.event_fingerprinted(&ev, &self.db, &s, &v);
-                    }
-                    self.log.is_some().then(|| eventlog::Seen::new(&s, &v))
-                }
-                None => {
-                    if let Some(o) = self.records.as_mut() {
-                        let _ = o.event(&ev);
-                    }
-                    None
-                }
-            };
-            if let (Some(seen), Some(log), Some(t)) =
-                (seen, self.log.as_mut(), self.pipeline.sources.as_ref())
-            {
-                if let Some((kind, line)) = eventlog::fingerprinted(t, &ev, seen) {
-                    log.write(ev.ts_ns, kind, &line);
-                }
+        match self.reorder.as_mut() {
+            None => b.records.iter().for_each(|r| self.record(r)),
+            Some(q) => {
+                b.records.into_iter().for_each(|r| q.push(r));
+                self.release(unix_now_ns());
+                return;
             }
-            self.emit_scans(ev.ts_ns);
         }
         self.flush();
+    }
+
+    /// Held records whose hold is over, in capture order.
+    fn release(&mut self, now_ns: u64) {
+        let Some(mut q) = self.reorder.take() else {
+            return;
+        };
+        q.release(now_ns, |r| self.record(r));
+        self.reorder = Some(q);
+        self.flush();
+    }
+
+    /// One record through the pipeline: the same stages as `osfp pcap`.
+    fn record(&mut self, rec: &PacketRecord) {
+        let ev = self.pipeline.process(rec);
+        let fp = self.pipeline.observe(&ev, &mut self.scan_events);
+        let seen = match fp {
+            Some((s, v)) => {
+                self.metrics.verdict(&v);
+                if let Some(o) = self.records.as_mut() {
+                    let _ = o.event_fingerprinted(&ev, &self.db, &s, &v);
+                }
+                self.log.is_some().then(|| eventlog::Seen::new(&s, &v))
+            }
+            None => {
+                if let Some(o) = self.records.as_mut() {
+                    let _ = o.event(&ev);
+                }
+                None
+            }
+        };
+        if let (Some(seen), Some(log), Some(t)) =
+            (seen, self.log.as_mut(), self.pipeline.sources.as_ref())
+        {
+            if let Some((kind, line)) = eventlog::fingerprinted(t, &ev, seen) {
+                log.write(ev.ts_ns, kind, &line);
+            }
+        }
+        self.emit_scans(ev.ts_ns);
     }
 
     /// Scan start / end events: in the record stream and the event log.

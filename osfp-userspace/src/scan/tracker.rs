@@ -3,10 +3,14 @@
 //! their handshake completed. Emits start events when a kind's threshold is crossed and
 //! end events when the source goes idle, is evicted, or the input ends.
 //!
-//! Half-open accounting: the selected records carry SYNs and SYN-ACKs but not the ACK
-//! that completes a handshake nor RSTs (only scan-like ones). A target is `answered`
-//! when its SYN-ACK is seen; `completed` only through [`ScanTracker::handshake_completed`]
-//! (the kernel-side completion record, to come). Until a completion is ever reported,
+//! Half-open accounting: a target is `answered` when its SYN-ACK is seen, `completed`
+//! when the scanner's ACK completing the handshake is (the kernel's, or the pcap path's,
+//! `HANDSHAKE_ACK` record: the first pure ACK after a tracked SYN, fed here by
+//! [`ScanTracker::observe`] through [`ScanTracker::handshake_completed`]). A connect
+//! scan (nmap -sT) completes its answered handshakes (half_open ~0); nmap -sS resets
+//! them instead (half_open = answered). The flow table is bounded and direct-mapped, so
+//! a completion can be lost when another flow takes its slot first (it then counts as
+//! half-open). Until a completion is ever reported (e.g. records from an older sensor),
 //! events carry `completed`/`half_open` as unknown and plain-SYN sweeps stay
 //! `port_sweep` (no connect/half-open split); nmap's raw SYNs are `syn_scan` by their
 //! template either way.
@@ -18,6 +22,7 @@ use std::{
 };
 
 use lru::LruCache;
+use osfp_common::reason;
 
 use super::{
     config::ScanConfig,
@@ -170,6 +175,11 @@ impl ScanTracker {
     pub fn observe(&mut self, ev: &Event, out: &mut Vec<ScanEvent>) {
         let now = ev.ts_ns;
         self.expire(now, out);
+        if ev.has(reason::HANDSHAKE_ACK) {
+            let r = &ev.record;
+            self.handshake_completed(ev.src, ev.dst, r.sport, r.dport, now);
+            return;
+        }
         if ev.is_synack() {
             self.answered(ev);
             return;
@@ -509,6 +519,18 @@ mod tests {
         Event::decode(&r)
     }
 
+    /// The handshake-ACK record completing `syn`'s handshake (ACK only, no options).
+    fn handshake_ack(syn: &Event, ts: u64) -> Event {
+        let mut r = rec(ACK, 502, 64, &[]);
+        r.reason = osfp_common::reason::HANDSHAKE_ACK;
+        r.src = syn.record.src;
+        r.dst = syn.record.dst;
+        r.sport = syn.record.sport;
+        r.dport = syn.record.dport;
+        r.ts_ns = ts;
+        Event::decode(&r)
+    }
+
     const CLIENT: u32 = 0x0a00_0001;
     const SERVER: u32 = 0x0a00_0002;
 
@@ -647,8 +669,9 @@ mod tests {
         assert!(out.is_empty(), "{out:?}");
     }
 
-    /// With completion records (kernel-side, later): open ports whose handshake the
-    /// scanner completes make a connect scan; open ports left half-open a SYN scan.
+    /// With completion records (the handshake-ACK records of the kernel or the pcap
+    /// path, fed through `observe`): open ports whose handshake the scanner completes
+    /// make a connect scan; open ports left half-open a SYN scan.
     #[test]
     fn completion_splits_connect_and_half_open() {
         for complete in [true, false] {
@@ -663,7 +686,7 @@ mod tests {
                 if port <= 10 {
                     t.observe(&synack(&s, now + MS), &mut out);
                     if complete {
-                        t.handshake_completed(ip(CLIENT), ip(SERVER), 40000 + port, port, now);
+                        t.observe(&handshake_ack(&s, now + 2 * MS), &mut out);
                     }
                 }
             }
