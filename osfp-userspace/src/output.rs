@@ -46,7 +46,8 @@ impl<W: Write> Output<W> {
             Format::Json => {
                 let mut j = ev.to_json();
                 j.signature = Some(s.p0f().to_string());
-                j.os = Some(json::os_json(v));
+                // Nearest candidates are found here, for printed verdicts only.
+                j.os = Some(json::os_json(&v.with_candidates(db, s)));
                 j.tcp_fp = Some(json::tcp_fp_json(db, ev, s, v));
                 #[cfg(feature = "ja4t")]
                 {

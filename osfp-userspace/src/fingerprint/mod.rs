@@ -98,7 +98,9 @@ pub const SYN_MSS_SLOTS: usize = 1 << 16;
 pub struct Fingerprinter {
     db: Arc<Database>,
     syn_mss: Box<[(FlowId, u16)]>,
-    /// Find nearest candidates for unknown signatures.
+    /// Find nearest candidates for unknown signatures while classifying. Off by
+    /// default: output finds them only for verdicts it prints
+    /// ([`Verdict::with_candidates`]).
     pub candidates: bool,
 }
 
@@ -119,7 +121,7 @@ impl Fingerprinter {
         Fingerprinter {
             db,
             syn_mss: vec![(empty, 0); SYN_MSS_SLOTS].into_boxed_slice(),
-            candidates: true,
+            candidates: false,
         }
     }
 
