@@ -204,8 +204,7 @@ impl Series {
     pub fn new(ts_ns: u64, tsval: u32, cap: usize) -> Series {
         let cap = cap.max(4);
         // Grows on demand: most series stay short.
-        let mut pts = Vec::new();
-        pts.push((0.0, 0.0));
+        let pts = vec![(0.0, 0.0)];
         Series {
             t0_ns: ts_ns,
             tsval0: tsval,
