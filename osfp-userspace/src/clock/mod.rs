@@ -288,6 +288,10 @@ impl ClockTracker {
                     self.counters.evicted += 1;
                     self.retire(c);
                 }
+                if self.conns.capacity() == 0 {
+                    // Most sources have one connection: room for one, not the default four.
+                    self.conns.reserve_exact(1);
+                }
                 self.conns.push(Conn {
                     key,
                     server: ev.is_synack(),
