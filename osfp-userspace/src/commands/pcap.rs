@@ -38,6 +38,11 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
         args.max_sources,
         args.max_clock_sources,
     ));
+    // Verdicts are printed only through `Output`, which finds the nearest candidates
+    // of the unknown ones it prints: none are searched for unprinted verdicts.
+    if let Some(f) = pipeline.fingerprinter.as_mut() {
+        f.candidates = false;
+    }
     let print_records = !args.quiet && !args.summary;
     let mut totals = FrameCounters::default();
     let mut failed = 0;

@@ -98,8 +98,9 @@ pub const SYN_MSS_SLOTS: usize = 1 << 16;
 pub struct Fingerprinter {
     db: Arc<Database>,
     syn_mss: Box<[(FlowId, u16)]>,
-    /// Find nearest candidates for unknown signatures while classifying. Off by
-    /// default: output finds them only for verdicts it prints
+    /// Find nearest candidates for unknown signatures while classifying (on by
+    /// default). Callers that print verdicts only through [`crate::output::Output`]
+    /// turn it off: output finds them for the verdicts it prints
     /// ([`Verdict::with_candidates`]).
     pub candidates: bool,
 }
@@ -121,7 +122,7 @@ impl Fingerprinter {
         Fingerprinter {
             db,
             syn_mss: vec![(empty, 0); SYN_MSS_SLOTS].into_boxed_slice(),
-            candidates: false,
+            candidates: true,
         }
     }
 

@@ -41,7 +41,7 @@ pub const MAX_SCANS: usize = 8;
 /// Default cap on sources.
 pub const DEFAULT_CAP: usize = 65_536;
 /// Default cap on sources holding clock state: with the default [`ClockConfig`] at
-/// its worst case (about 14 KB a source) this keeps the table with clocks under
+/// its worst case (just under 15 KB a source) this keeps the table with clocks under
 /// 256 MiB at [`DEFAULT_CAP`].
 pub const DEFAULT_CLOCK_SOURCES: usize = 12_288;
 
