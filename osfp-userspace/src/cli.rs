@@ -90,4 +90,8 @@ pub struct PcapArgs {
     /// Most sources kept in the per-source table (least recently seen evicted).
     #[arg(long, default_value_t = crate::fingerprint::table::DEFAULT_CAP)]
     pub max_sources: usize,
+    /// Most sources in the table with clock / IP ID state (further sources' clock
+    /// events are counted as refused).
+    #[arg(long, default_value_t = crate::fingerprint::table::DEFAULT_CLOCK_SOURCES)]
+    pub max_clock_sources: usize,
 }

@@ -16,20 +16,32 @@ pub enum Format {
 pub struct Output<W: Write> {
     out: W,
     format: Format,
+    /// One JSON line is serialised here, then written at once: serde_json's many small
+    /// writes are much cheaper into a `Vec` than through a `BufWriter`.
+    line: Vec<u8>,
 }
 
 impl<W: Write> Output<W> {
     pub fn new(out: W, format: Format) -> Self {
-        Output { out, format }
+        Output {
+            out,
+            format,
+            line: Vec::with_capacity(1024),
+        }
+    }
+
+    /// Serialises `v` as one line and writes it.
+    fn write_json(&mut self, v: &impl serde::Serialize) -> io::Result<()> {
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, v)?;
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)
     }
 
     pub fn event(&mut self, ev: &Event) -> io::Result<()> {
         match self.format {
             Format::Text => writeln!(self.out, "{}", ev.to_text()),
-            Format::Json => {
-                serde_json::to_writer(&mut self.out, &ev.to_json())?;
-                self.out.write_all(b"\n")
-            }
+            Format::Json => self.write_json(&ev.to_json()),
         }
     }
 
@@ -46,10 +58,11 @@ impl<W: Write> Output<W> {
             Format::Json => {
                 let mut j = ev.to_json();
                 j.signature = Some(s.p0f().to_string());
-                j.os = Some(json::os_json(v));
+                // Nearest candidates are found here, for printed verdicts only.
+                j.os = Some(json::os_json(&v.with_candidates(db, s)));
                 j.tcp_fp = Some(json::tcp_fp_json(db, ev, s, v));
                 #[cfg(feature = "ja4t")]
-                {
+                let r = {
                     let fp = crate::ja4t::ja4t(&ev.record);
                     let (ja4t, ja4ts) = if ev.is_syn() {
                         (Some(fp), None)
@@ -61,19 +74,18 @@ impl<W: Write> Output<W> {
                         ja4t,
                         ja4ts,
                     };
-                    serde_json::to_writer(&mut self.out, &j)?;
-                }
+                    self.write_json(&j)
+                };
                 #[cfg(not(feature = "ja4t"))]
-                serde_json::to_writer(&mut self.out, &j)?;
-                self.out.write_all(b"\n")
+                let r = self.write_json(&j);
+                r
             }
         }
     }
 
     /// Any serializable line (summaries).
     pub fn json_line(&mut self, v: &impl serde::Serialize) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, v)?;
-        self.out.write_all(b"\n")
+        self.write_json(v)
     }
 
     /// A text line.

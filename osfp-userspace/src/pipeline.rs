@@ -163,14 +163,15 @@ impl Pipeline {
             (Some(s), Some(f)) => Some(f.classify(s)),
             _ => None,
         };
-        if let (Some(s), Some(v)) = (&fp, &v) {
-            self.matches[v.kind as usize] += 1;
-            if let Some(t) = self.sources.as_mut() {
-                t.observe(ev.src, ev.ts_ns, s, v);
+        match (&fp, &v, self.sources.as_mut()) {
+            (Some(s), Some(v), Some(t)) => {
+                self.matches[v.kind as usize] += 1;
+                // Fingerprint and clock state in one lookup of the source.
+                t.observe_with_clock(ev, s, v);
             }
-        }
-        if let Some(t) = self.sources.as_mut() {
-            t.observe_clock(ev);
+            (Some(_), Some(v), None) => self.matches[v.kind as usize] += 1,
+            (_, _, Some(t)) => t.observe_clock(ev),
+            _ => {}
         }
         fp.zip(v)
     }

@@ -129,28 +129,74 @@ fn scans_recorded_per_source_with_a_bounded_list() {
     assert_eq!(f.scans.len(), 18);
 }
 
-/// The bound with clock state is the entry plus the clock module's own bound, per
-/// source; printed for the report.
+/// The bound with clock state: every entry, plus the clock module's own bound for
+/// each source allowed clock state (and the one spare tracker); under 256 MiB at the
+/// default cap. Printed for the report.
 #[test]
 fn memory_bound_with_clocks() {
-    let f = Feed::new(65_536);
+    let f = Feed::new(fingerprint::table::DEFAULT_CAP);
     let t = f.pipe.sources.as_ref().unwrap();
-    let per = t.approx_bytes_with_clocks() / t.cap();
     assert_eq!(
-        per,
-        osfp::fingerprint::SourceTable::approx_entry_bytes() + t.clock_bytes_bound()
+        t.max_clock_sources(),
+        fingerprint::table::DEFAULT_CLOCK_SOURCES
+    );
+    assert_eq!(
+        t.approx_bytes_with_clocks(),
+        t.approx_bytes() + (t.max_clock_sources() + 1) * t.clock_bytes_bound()
     );
     assert!(
         t.clock_bytes_bound() < 15 * 1024,
         "{}",
         t.clock_bytes_bound()
     );
+    assert!(
+        t.approx_bytes_with_clocks() < 256 << 20,
+        "{} MiB",
+        t.approx_bytes_with_clocks() >> 20
+    );
     eprintln!(
-        "per source: entry {} B + clock {} B; cap {}: {} MiB without clocks, {} MiB with",
+        "per source: entry {} B, clock {} B; cap {} ({} with clocks): {} MiB without clocks, {} MiB with",
         osfp::fingerprint::SourceTable::approx_entry_bytes(),
         t.clock_bytes_bound(),
         t.cap(),
+        t.max_clock_sources(),
         t.approx_bytes() >> 20,
         t.approx_bytes_with_clocks() >> 20
     );
+}
+
+/// Clock state has its own cap: sources beyond it are fingerprinted but their clock
+/// events are counted as refused, not analysed; an evicted source's clock slot (and
+/// its reset tracker) goes to the next source, whose estimate starts from scratch.
+#[test]
+fn clock_state_has_its_own_cap() {
+    let mut f = Feed::new(4);
+    f.pipe.sources = Some(fingerprint::SourceTable::with_clock_cap(4, 2));
+    f.connection(ip("10.0.0.1"), 1000, 10 * S, 5_000);
+    f.connection(ip("10.0.0.2"), 1000, 20 * S, 9_000);
+    f.connection(ip("10.0.0.3"), 1000, 30 * S, 1_000);
+    let t = f.pipe.sources.as_ref().unwrap();
+    assert_eq!((t.len(), t.clock_sources()), (3, 2));
+    assert_eq!(
+        t.clock_events_refused, 4,
+        "SYN and three samples of 10.0.0.3"
+    );
+    let third = t.get(&ip("10.0.0.3")).unwrap();
+    assert_eq!((third.packets, third.clock.is_none()), (1, true));
+    assert_eq!(f.pipe.clock_estimates().sources, 2);
+
+    f.connection(ip("10.0.0.4"), 1000, 40 * S, 1_000);
+    // The fifth source evicts 10.0.0.1 (least recently seen) and takes its clock slot.
+    f.connection(ip("10.0.0.5"), 1000, 50 * S, 77_000);
+    let t = f.pipe.sources.as_ref().unwrap();
+    assert_eq!((t.len(), t.evictions, t.clock_sources()), (4, 1, 2));
+    assert_eq!(t.clock_events_refused, 8);
+    assert!(t.get(&ip("10.0.0.1")).is_none());
+    let c = t.get(&ip("10.0.0.5")).unwrap().clock.as_ref().unwrap();
+    assert_eq!(c.counters.events, 4, "the reused tracker starts empty");
+    assert_eq!(c.live_connections(), 1);
+    assert_eq!(c.summary().clock.hz, Some(1000.0));
+    // The evicted source's events stay in the totals: 10.0.0.1, .2 and .5.
+    assert_eq!(f.pipe.clock_counters().unwrap().events, 12);
+    assert_eq!(f.pipe.clock_estimates().with_rate, 2);
 }

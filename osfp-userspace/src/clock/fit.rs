@@ -203,8 +203,8 @@ pub struct Series {
 impl Series {
     pub fn new(ts_ns: u64, tsval: u32, cap: usize) -> Series {
         let cap = cap.max(4);
-        let mut pts = Vec::with_capacity(cap);
-        pts.push((0.0, 0.0));
+        // Grows on demand: most series stay short.
+        let pts = vec![(0.0, 0.0)];
         Series {
             t0_ns: ts_ns,
             tsval0: tsval,

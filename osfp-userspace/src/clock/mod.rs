@@ -219,15 +219,29 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 impl ClockTracker {
     pub fn new(cfg: ClockConfig) -> Self {
+        // Collections grow on demand (to at most the next power of two of their cap):
+        // most sources send one or two packets, and a big up-front allocation per
+        // source cost page faults and allocator time on captures of many sources.
         ClockTracker {
             cfg,
-            conns: Vec::with_capacity(cfg.max_connections),
-            finished: VecDeque::with_capacity(cfg.max_finished),
+            conns: Vec::new(),
+            finished: VecDeque::new(),
             ipid: IpIdSeq::default(),
             handshake_ipid: IpIdSeq::default(),
             last_ns: 0,
             counters: ClockCounters::default(),
         }
+    }
+
+    /// Forgets everything (as [`Self::new`] with the same config) but keeps the
+    /// collections' capacity, so a table can reuse an evicted source's tracker.
+    pub fn reset(&mut self) {
+        self.conns.clear();
+        self.finished.clear();
+        self.ipid = IpIdSeq::default();
+        self.handshake_ipid = IpIdSeq::default();
+        self.last_ns = 0;
+        self.counters = ClockCounters::default();
     }
 
     /// Feeds one event of this source (the caller routes by `ev.src`).
@@ -279,6 +293,10 @@ impl ClockTracker {
                     let c = self.conns.swap_remove(oldest);
                     self.counters.evicted += 1;
                     self.retire(c);
+                }
+                if self.conns.capacity() == 0 {
+                    // Most sources have one connection: room for one, not the default four.
+                    self.conns.reserve_exact(1);
                 }
                 self.conns.push(Conn {
                     key,

@@ -623,3 +623,45 @@ proptest::proptest! {
         proptest::prop_assert!(s.hosts.count == 0 || (share - 1.0).abs() < 1e-9);
     }
 }
+
+/// A reset tracker (as the source table reuses an evicted source's) gives exactly what
+/// a new one gives for the same events, whatever it held before.
+#[test]
+fn reset_tracker_equals_a_new_one() {
+    let cfg = ClockConfig::default();
+    let feed = |t: &mut ClockTracker, peer0: u8, hz: u64, n: u64| {
+        for k in 0..n {
+            let kind = if k % 4 == 0 {
+                Kind::Syn
+            } else {
+                Kind::TsSample
+            };
+            let ts = T0 + k * 400_000_000;
+            let tsval = 10_000 + (k * 400 * hz / 1000) as u32;
+            let peer = ip(peer0 + (k / 4) as u8);
+            t.observe(&event(
+                kind,
+                ts,
+                ip(1),
+                peer,
+                1000 + (k / 4) as u16,
+                80,
+                tsval,
+            ));
+        }
+    };
+    let mut used = ClockTracker::new(cfg);
+    feed(&mut used, 10, 250, 400);
+    assert!(used.finished_connections() > 0);
+    used.reset();
+    assert_eq!(
+        (used.live_connections(), used.finished_connections()),
+        (0, 0)
+    );
+    let mut fresh = ClockTracker::new(cfg);
+    feed(&mut used, 50, 1000, 24);
+    feed(&mut fresh, 50, 1000, 24);
+    assert_eq!(used.counters, fresh.counters);
+    assert_eq!(used.summary(), fresh.summary());
+    assert_eq!(fresh.summary().clock.hz, Some(1000.0));
+}

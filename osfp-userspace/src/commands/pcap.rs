@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use crate::{
     capture_file,
     cli::PcapArgs,
-    fingerprint::{self, Database},
+    fingerprint::{self, Database, SourceTable},
     frame::{FrameCounters, SelectConfig, Selector},
     output::{Format, Output},
     pipeline::Pipeline,
@@ -34,6 +34,15 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
     };
     let db = Arc::new(db);
     let mut pipeline = Pipeline::with_database(db.clone(), args.max_sources);
+    pipeline.sources = Some(SourceTable::with_clock_cap(
+        args.max_sources,
+        args.max_clock_sources,
+    ));
+    // Verdicts are printed only through `Output`, which finds the nearest candidates
+    // of the unknown ones it prints: none are searched for unprinted verdicts.
+    if let Some(f) = pipeline.fingerprinter.as_mut() {
+        f.candidates = false;
+    }
     let print_records = !args.quiet && !args.summary;
     let mut totals = FrameCounters::default();
     let mut failed = 0;
@@ -113,11 +122,17 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
     out.flush()?;
     eprintln!("osfp: {}", stats::summary(&totals, &pipeline, 0));
     let m = pipeline.matches;
-    let evictions = pipeline.sources.as_ref().map_or(0, |t| t.evictions);
+    let (evictions, refused) = pipeline
+        .sources
+        .as_ref()
+        .map_or((0, 0), |t| (t.evictions, t.clock_events_refused));
     eprintln!(
-        "osfp: fingerprinted exact={} generic={} fuzzy={} unknown={} sources_evicted={evictions}",
+        "osfp: fingerprinted exact={} generic={} fuzzy={} unknown={} sources_evicted={evictions} clock_events_refused={refused}",
         m[0], m[1], m[2], m[3]
     );
+    // The command ends the process: its tables (up to hundreds of thousands of
+    // allocations) go with it, which is much faster than freeing them one by one.
+    std::mem::forget(pipeline);
     Ok(if failed > 0 { 1 } else { 0 })
 }
 

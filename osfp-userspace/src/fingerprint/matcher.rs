@@ -42,6 +42,12 @@ fn layout_key(layout: &[u8]) -> u64 {
     h
 }
 
+/// Byte-wise equality without a `memcmp` call: layouts are a few bytes, and the
+/// library call dominated the lookup.
+fn same_layout(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
 impl LayoutIndex {
     fn build(sigs: &[DbSig]) -> LayoutIndex {
         let mut keyed: Vec<(u64, &[u8], u32)> = sigs
@@ -73,7 +79,7 @@ impl LayoutIndex {
             if b.0 != k {
                 break;
             }
-            if b.1.as_slice() == layout {
+            if same_layout(&b.1, layout) {
                 return &self.order[b.2 as usize..b.3 as usize];
             }
         }
@@ -148,6 +154,17 @@ impl<'db> Verdict<'db> {
 
     pub fn family(&self) -> super::Family {
         self.label.map_or(super::Family::Unknown, |l| l.family)
+    }
+
+    /// This verdict with its nearest candidates: found now if it is unknown and has
+    /// none yet. Classification skips them unless asked (they cost a scan of the
+    /// direction's signatures and are only for display), so output calls this when it
+    /// serialises a verdict.
+    pub fn with_candidates(mut self, db: &'db Database, s: &Signature) -> Self {
+        if self.kind == MatchKind::Unknown && self.candidates.iter().all(Option::is_none) {
+            self.candidates = db.nearest(s);
+        }
+        self
     }
 }
 

@@ -98,7 +98,10 @@ pub const SYN_MSS_SLOTS: usize = 1 << 16;
 pub struct Fingerprinter {
     db: Arc<Database>,
     syn_mss: Box<[(FlowId, u16)]>,
-    /// Find nearest candidates for unknown signatures.
+    /// Find nearest candidates for unknown signatures while classifying (on by
+    /// default). Callers that print verdicts only through [`crate::output::Output`]
+    /// turn it off: output finds them for the verdicts it prints
+    /// ([`Verdict::with_candidates`]).
     pub candidates: bool,
 }
 

@@ -6,7 +6,11 @@
 //! pointers, hash-table slot); see [`SourceTable::approx_bytes`]. Clock / IP ID state
 //! ([`ClockTracker`], allocated on a source's first clock event, bounded by its
 //! [`ClockConfig`]) and the source's finished scans (a fixed list) live in the same
-//! entry, so one cap and one eviction policy cover them all.
+//! entry, so one cap and one eviction policy cover them all. Clock state is much
+//! bigger than the rest at its worst, so it has its own cap on how many sources hold
+//! it ([`SourceTable::max_clock_sources`]); events of sources refused it are counted
+//! ([`SourceTable::clock_events_refused`]), and [`SourceTable::approx_bytes_with_clocks`]
+//! is the bound with every allowed source at its clock worst case.
 
 use std::{net::IpAddr, num::NonZeroUsize};
 
@@ -36,6 +40,10 @@ pub const MAX_SIGS: usize = 4;
 pub const MAX_SCANS: usize = 8;
 /// Default cap on sources.
 pub const DEFAULT_CAP: usize = 65_536;
+/// Default cap on sources holding clock state: with the default [`ClockConfig`] at
+/// its worst case (just under 15 KB a source) this keeps the table with clocks under
+/// 256 MiB at [`DEFAULT_CAP`].
+pub const DEFAULT_CLOCK_SOURCES: usize = 12_288;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct VerdictCount {
@@ -82,12 +90,55 @@ pub struct SourceState {
 pub struct SourceTable {
     map: LruCache<IpAddr, SourceState, FxBuild>,
     pub evictions: u64,
-    clock_cfg: ClockConfig,
-    /// Clock counters of evicted sources (live ones are summed on demand).
-    retired_clock: ClockCounters,
+    clocks: ClockPool,
     /// Clock events of sources not in the table (no fingerprinted SYN / SYN-ACK yet, or
     /// evicted): not analysed.
     pub clock_events_without_source: u64,
+    /// Clock events of sources in the table that were refused clock state because
+    /// [`Self::max_clock_sources`] sources held it: not analysed.
+    pub clock_events_refused: u64,
+}
+
+/// The table's clock bookkeeping (apart from the map, so both can be borrowed at once).
+struct ClockPool {
+    cfg: ClockConfig,
+    /// Clock counters of evicted sources (live ones are summed on demand).
+    retired: ClockCounters,
+    /// Sources holding clock state now, and their cap.
+    sources: usize,
+    max_sources: usize,
+    /// An evicted source's clock tracker, reset, for the next source (saves the
+    /// allocation and its page faults when sources churn).
+    spare: Option<Box<ClockTracker>>,
+}
+
+impl ClockPool {
+    /// Takes an evicted source's clock state: counters kept, tracker kept for reuse.
+    fn retire(&mut self, mut c: Box<ClockTracker>) {
+        add_clock_counters(&mut self.retired, &c.counters);
+        self.sources -= 1;
+        c.reset();
+        self.spare = Some(c);
+    }
+
+    /// Feeds `ev` to the source's clock state, giving it some if the cap allows;
+    /// false if refused.
+    fn feed(&mut self, e: &mut SourceState, ev: &Event) -> bool {
+        if e.clock.is_none() {
+            if self.sources >= self.max_sources {
+                return false;
+            }
+            self.sources += 1;
+            let cfg = self.cfg;
+            e.clock = Some(
+                self.spare
+                    .take()
+                    .unwrap_or_else(|| Box::new(ClockTracker::new(cfg))),
+            );
+        }
+        e.clock.as_mut().expect("set above").observe(ev);
+        true
+    }
 }
 
 /// Adds `b` into `a`.
@@ -119,14 +170,37 @@ fn bump<T, const N: usize>(
 }
 
 impl SourceTable {
+    /// A table of at most `cap` sources, at most [`DEFAULT_CLOCK_SOURCES`] (and `cap`)
+    /// of them with clock state.
     pub fn new(cap: usize) -> Self {
+        Self::with_clock_cap(cap, DEFAULT_CLOCK_SOURCES)
+    }
+
+    /// A table of at most `cap` sources, at most `clock_cap` of them with clock state.
+    pub fn with_clock_cap(cap: usize, clock_cap: usize) -> Self {
         SourceTable {
             map: LruCache::with_hasher(NonZeroUsize::new(cap.max(1)).unwrap(), FxBuild::default()),
             evictions: 0,
-            clock_cfg: ClockConfig::default(),
-            retired_clock: ClockCounters::default(),
+            clocks: ClockPool {
+                cfg: ClockConfig::default(),
+                retired: ClockCounters::default(),
+                sources: 0,
+                max_sources: clock_cap.min(cap.max(1)),
+                spare: None,
+            },
             clock_events_without_source: 0,
+            clock_events_refused: 0,
         }
+    }
+
+    /// Most sources that may hold clock state at once.
+    pub fn max_clock_sources(&self) -> usize {
+        self.clocks.max_sources
+    }
+
+    /// Sources holding clock state now.
+    pub fn clock_sources(&self) -> usize {
+        self.clocks.sources
     }
 
     pub fn len(&self) -> usize {
@@ -148,7 +222,7 @@ impl SourceTable {
 
     /// Upper bound of one source's clock state (with the table's [`ClockConfig`]).
     pub fn clock_bytes_bound(&self) -> usize {
-        ClockTracker::memory_bound(&self.clock_cfg)
+        ClockTracker::memory_bound(&self.clocks.cfg)
     }
 
     /// Upper bound of the table's memory at its cap, without clock state.
@@ -156,31 +230,46 @@ impl SourceTable {
         self.cap() * Self::approx_entry_bytes()
     }
 
-    /// Upper bound with every source holding full clock state.
+    /// Upper bound with every source that may hold clock state (and the one spare
+    /// tracker) at its clock worst case.
     pub fn approx_bytes_with_clocks(&self) -> usize {
-        self.cap() * (Self::approx_entry_bytes() + self.clock_bytes_bound())
+        self.approx_bytes() + (self.clocks.max_sources + 1) * self.clock_bytes_bound()
     }
 
     /// The state of a source, created if new (evicting the least recently seen
     /// source when full).
     pub fn entry(&mut self, src: IpAddr, ts_ns: u64) -> &mut SourceState {
-        let full = self.map.len() == self.cap();
-        if full {
+        Self::entry_in(
+            &mut self.map,
+            &mut self.evictions,
+            &mut self.clocks,
+            src,
+            ts_ns,
+        )
+    }
+
+    fn entry_in<'a>(
+        map: &'a mut LruCache<IpAddr, SourceState, FxBuild>,
+        evictions: &mut u64,
+        clocks: &mut ClockPool,
+        src: IpAddr,
+        ts_ns: u64,
+    ) -> &'a mut SourceState {
+        if map.len() == map.cap().get() {
             // The evicted source's clock counters stay in the totals. Only a source
             // with clock state needs the extra lookup.
-            if let Some((_, old)) = self.map.peek_lru() {
-                if old.clock.is_some() && !self.map.contains(&src) {
-                    let (_, old) = self.map.pop_lru().expect("peeked");
-                    let c = old.clock.as_ref().expect("checked").counters;
-                    add_clock_counters(&mut self.retired_clock, &c);
-                    self.evictions += 1;
+            if let Some((_, old)) = map.peek_lru() {
+                if old.clock.is_some() && !map.contains(&src) {
+                    let (_, old) = map.pop_lru().expect("peeked");
+                    clocks.retire(old.clock.expect("checked"));
+                    *evictions += 1;
                 }
             }
         }
-        let full = self.map.len() == self.cap();
+        let full = map.len() == map.cap().get();
         let mut created = false;
         // One lookup; at the cap a new source reuses the least recently used node.
-        let e = self.map.get_or_insert_mut(src, || {
+        let e = map.get_or_insert_mut(src, || {
             created = true;
             SourceState {
                 first_ns: ts_ns,
@@ -198,7 +287,7 @@ impl SourceTable {
             }
         });
         if created && full {
-            self.evictions += 1;
+            *evictions += 1;
         }
         e.first_ns = e.first_ns.min(ts_ns);
         e.last_ns = e.last_ns.max(ts_ns);
@@ -208,6 +297,26 @@ impl SourceTable {
     /// Records one fingerprinted packet of `src`.
     pub fn observe(&mut self, src: IpAddr, ts_ns: u64, sig: &Signature, v: &Verdict<'_>) {
         let e = self.entry(src, ts_ns);
+        Self::record_os(e, sig, v);
+    }
+
+    /// Records one fingerprinted packet and feeds the same event to the source's clock
+    /// state: [`Self::observe`] then [`Self::observe_clock`] with one lookup.
+    pub fn observe_with_clock(&mut self, ev: &Event, sig: &Signature, v: &Verdict<'_>) {
+        let e = Self::entry_in(
+            &mut self.map,
+            &mut self.evictions,
+            &mut self.clocks,
+            ev.src,
+            ev.ts_ns,
+        );
+        Self::record_os(e, sig, v);
+        if !self.clocks.feed(e, ev) {
+            self.clock_events_refused += 1;
+        }
+    }
+
+    fn record_os(e: &mut SourceState, sig: &Signature, v: &Verdict<'_>) {
         e.packets += 1;
         let os = &mut e.os;
         let label = v.label.map(|l| l.id);
@@ -241,14 +350,15 @@ impl SourceTable {
         );
     }
 
-    /// Feeds an event to its source's clock tracker, if the source is in the table.
+    /// Feeds an event to its source's clock tracker, if the source is in the table
+    /// (and holds clock state or may get it).
     pub fn observe_clock(&mut self, ev: &Event) {
-        let cfg = self.clock_cfg;
         match self.map.get_mut(&ev.src) {
-            Some(e) => e
-                .clock
-                .get_or_insert_with(|| Box::new(ClockTracker::new(cfg)))
-                .observe(ev),
+            Some(e) => {
+                if !self.clocks.feed(e, ev) {
+                    self.clock_events_refused += 1;
+                }
+            }
             None => self.clock_events_without_source += 1,
         }
     }
@@ -269,7 +379,7 @@ impl SourceTable {
 
     /// Clock counters over all sources, evicted ones included.
     pub fn clock_counters(&self) -> ClockCounters {
-        let mut c = self.retired_clock;
+        let mut c = self.clocks.retired;
         for (_, s) in self.map.iter() {
             if let Some(t) = &s.clock {
                 add_clock_counters(&mut c, &t.counters);

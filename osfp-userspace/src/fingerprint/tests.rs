@@ -347,6 +347,12 @@ fn match_order_fuzzy_and_tools() {
         (Some(a), Some(b)) => a.score >= b.score,
         _ => true,
     }));
+    // Found later (as output does) they are the same; a match gets none.
+    let lazy = d.classify(&sig_of(r3), false);
+    assert!(lazy.candidates.iter().all(Option::is_none));
+    assert_eq!(lazy.with_candidates(&d, &sig_of(r3)), v);
+    let exact = d.classify(&sig_of(r), false);
+    assert_eq!(exact.with_candidates(&d, &sig_of(r)), exact);
     // The tool, with its random TTL (`64-`): any TTL up to 64, reported as a tool.
     let mut t = with_opts(rec(), &[2, 4, 0x04, 0xb0, 1]);
     t.window = 1024;

@@ -29,7 +29,7 @@ use super::{
     probe::{classify, tool, Tool},
     report::{EndReason, Phase, ScanCounters, ScanEvent, ScanKind, TargetPort},
 };
-use crate::event::Event;
+use crate::{event::Event, fingerprint::FxBuild};
 
 /// Target bit for ordinary-looking SYNs (the sweep material); bits 0..11 are ScanKinds.
 const PLAIN_SYN: u16 = 1 << 15;
@@ -78,7 +78,7 @@ impl KindState {
 
 struct Source {
     last_ns: u64,
-    targets: HashMap<(IpAddr, u16), Target>,
+    targets: HashMap<(IpAddr, u16), Target, FxBuild>,
     truncated: bool,
     kinds: [KindState; ScanKind::COUNT],
     /// Ordinary SYNs (sweep material).
@@ -96,7 +96,7 @@ impl Source {
         }
         Source {
             last_ns: now,
-            targets: HashMap::new(),
+            targets: HashMap::default(),
             truncated: false,
             kinds,
             plain: KindState::default(),
