@@ -60,6 +60,10 @@ pub struct Settings {
     /// [default: 65536]
     #[arg(long)]
     pub max_sources: Option<usize>,
+    /// Most sources holding clock state (TSval fits, ~15 KB each at most); further
+    /// sources' clock events are counted, not analysed. [default: 12288]
+    #[arg(long)]
+    pub max_clock_sources: Option<usize>,
     /// Records on stdout: off, text or json. [default: text]
     #[arg(long, value_enum)]
     pub records: Option<Records>,
@@ -91,6 +95,7 @@ pub struct RunConfig {
     pub ts_sample_interval: Duration,
     pub ts_samples_per_flow: u32,
     pub max_sources: usize,
+    pub max_clock_sources: usize,
     pub records: Records,
     pub event_log: Option<LogTarget>,
     pub scan: ScanConfig,
@@ -197,6 +202,7 @@ impl Settings {
             ts_sample_interval: f.ts_sample_interval.or(file.ts_sample_interval),
             ts_samples_per_flow: f.ts_samples_per_flow.or(file.ts_samples_per_flow),
             max_sources: f.max_sources.or(file.max_sources),
+            max_clock_sources: f.max_clock_sources.or(file.max_clock_sources),
             records: f.records.or(file.records),
             event_log: f.event_log.or(file.event_log),
             scan_set: f.scan_set,
@@ -259,6 +265,15 @@ impl Settings {
                 format!("{max_sources} is not from 1 to {MAX_SOURCES_LIMIT}"),
             );
         }
+        let max_clock_sources = self
+            .max_clock_sources
+            .unwrap_or(crate::fingerprint::table::DEFAULT_CLOCK_SOURCES);
+        if max_clock_sources > MAX_SOURCES_LIMIT {
+            bad(
+                "max-clock-sources",
+                format!("{max_clock_sources} is above {MAX_SOURCES_LIMIT}"),
+            );
+        }
         for i in &self.iface {
             if i.is_empty() || i.len() >= libc::IFNAMSIZ || i.contains(['/', ' ', '\0']) {
                 bad("iface", format!("{i:?} is not an interface name"));
@@ -289,6 +304,7 @@ impl Settings {
             ts_sample_interval,
             ts_samples_per_flow,
             max_sources,
+            max_clock_sources,
             records: self.records.unwrap_or(Records::Text),
             event_log,
             scan,
@@ -399,6 +415,7 @@ db = "my.fp"
 ts-sample-interval = "500ms"
 ts-samples-per-flow = 4
 max-sources = 1000
+max-clock-sources = 500
 records = "off"
 event-log = "events.ndjson"
 [scan]
@@ -416,6 +433,7 @@ port_sweep_min_ports = 50
             "--ts-sample-interval=500ms",
             "--ts-samples-per-flow=4",
             "--max-sources=1000",
+            "--max-clock-sources=500",
             "--records=off",
             "--event-log=/etc/osfp/events.ndjson",
             "--scan=port_sweep_min_ports=50",

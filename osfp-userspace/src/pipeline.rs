@@ -79,11 +79,16 @@ impl Pipeline {
         }
     }
 
-    /// Like [`Pipeline::with_database`], with scan thresholds.
-    pub fn configured(db: Arc<Database>, max_sources: usize, scan: ScanConfig) -> Self {
+    /// Like [`Pipeline::with_database`], with the clock-state cap and scan thresholds.
+    pub fn configured(
+        db: Arc<Database>,
+        max_sources: usize,
+        max_clock_sources: usize,
+        scan: ScanConfig,
+    ) -> Self {
         Pipeline {
             fingerprinter: Some(Fingerprinter::new(db)),
-            sources: Some(SourceTable::new(max_sources)),
+            sources: Some(SourceTable::with_clock_cap(max_sources, max_clock_sources)),
             scans: Some(ScanTracker::new(scan)),
             ..Self::default()
         }
@@ -97,6 +102,7 @@ impl Pipeline {
         &mut self,
         mut db: Database,
         max_sources: usize,
+        max_clock_sources: usize,
         scan: ScanConfig,
         scan_events: &mut Vec<ScanEvent>,
     ) -> Arc<Database> {
@@ -119,7 +125,7 @@ impl Pipeline {
         let db = Arc::new(db);
         self.fingerprinter = Some(Fingerprinter::new(db.clone()));
         if let Some(t) = self.sources.as_mut() {
-            t.set_cap(max_sources);
+            t.set_caps(max_sources, max_clock_sources);
         }
         if let Some(t) = self.scans.as_mut() {
             let start = scan_events.len();

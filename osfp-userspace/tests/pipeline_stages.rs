@@ -200,3 +200,57 @@ fn clock_state_has_its_own_cap() {
     assert_eq!(f.pipe.clock_counters().unwrap().events, 12);
     assert_eq!(f.pipe.clock_estimates().with_rate, 2);
 }
+
+/// A reload (`osfp run`'s SIGHUP): a smaller cap evicts the least recently seen
+/// sources (counted), the table's verdicts keep their labels although the new database
+/// (p0f's) has none of that name, and new packets are matched by the new database.
+#[test]
+fn reconfigure_keeps_labels_and_applies_new_caps() {
+    let mut f = Feed::new(16);
+    let dst = ip("192.0.2.1");
+    for (i, src) in ["10.0.0.1", "10.0.0.2", "10.0.0.3"].iter().enumerate() {
+        assert!(f.frame(&TcpFrame::syn(ip(src), dst, 40000, 443), i as u64 * S));
+    }
+    let label_of = |p: &Pipeline, src: &str| {
+        let t = p.sources.as_ref().unwrap();
+        let id = t.get(&ip(src)).unwrap().os.verdicts[0].label.unwrap();
+        p.fingerprinter
+            .as_ref()
+            .unwrap()
+            .db()
+            .label(id)
+            .display_name()
+    };
+    let before = label_of(&f.pipe, "10.0.0.3");
+    let p0f = fingerprint::Database::load("/etc/p0f/p0f.fp").expect("p0f's database");
+    assert!(p0f.labels.iter().all(|l| l.display_name() != before));
+    let mut ended = Vec::new();
+    f.pipe
+        .reconfigure(p0f, 2, 1, Default::default(), &mut ended);
+    let t = f.pipe.sources.as_ref().unwrap();
+    assert_eq!((t.len(), t.cap(), t.evictions), (2, 2, 1));
+    assert_eq!(t.max_clock_sources(), 1);
+    assert!(
+        t.get(&ip("10.0.0.1")).is_none(),
+        "least recently seen evicted"
+    );
+    assert_eq!(label_of(&f.pipe, "10.0.0.3"), before, "carried over");
+    // A new SYN from the same source: a verdict of the new database beside the old.
+    assert!(f.frame(&TcpFrame::syn(ip("10.0.0.3"), dst, 40001, 443), 10 * S));
+    let st = f
+        .pipe
+        .sources
+        .as_ref()
+        .unwrap()
+        .get(&ip("10.0.0.3"))
+        .unwrap();
+    assert_eq!(st.os.verdicts.len(), 2, "{:?}", st.os.verdicts);
+    let db = f.pipe.fingerprinter.as_ref().unwrap().db();
+    let new = db.label(st.os.verdicts[1].label.expect("p0f labels a Linux SYN"));
+    assert!(
+        new.display_name().starts_with("Linux"),
+        "{}",
+        new.display_name()
+    );
+    assert_ne!(new.display_name(), before);
+}

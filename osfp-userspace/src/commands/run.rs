@@ -198,7 +198,12 @@ impl Daemon {
         ifaces: Vec<String>,
         log: Option<EventLog>,
     ) -> Daemon {
-        let pipeline = Pipeline::configured(db.clone(), cfg.max_sources, cfg.scan.clone());
+        let pipeline = Pipeline::configured(
+            db.clone(),
+            cfg.max_sources,
+            cfg.max_clock_sources,
+            cfg.scan.clone(),
+        );
         let reorder = (ifaces.len() > 1).then(Reorder::default);
         Daemon {
             metrics: Metrics::new(&ifaces, &db),
@@ -474,9 +479,13 @@ impl Daemon {
             }
             self.log = l;
         }
-        let db =
-            self.pipeline
-                .reconfigure(db, cfg.max_sources, cfg.scan.clone(), &mut self.scan_events);
+        let db = self.pipeline.reconfigure(
+            db,
+            cfg.max_sources,
+            cfg.max_clock_sources,
+            cfg.scan.clone(),
+            &mut self.scan_events,
+        );
         self.emit_scans(unix_now_ns());
         self.metrics.add_labels(&db);
         if cfg.records != self.cfg.records {

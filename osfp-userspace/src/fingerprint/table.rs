@@ -388,17 +388,19 @@ impl SourceTable {
         c
     }
 
-    /// A new cap (a reload); shrinking evicts the least recently seen sources.
-    pub fn set_cap(&mut self, cap: usize) {
+    /// New caps (a reload); shrinking evicts the least recently seen sources. Sources
+    /// holding clock state beyond a smaller clock cap keep it until they are evicted.
+    pub fn set_caps(&mut self, cap: usize, clock_cap: usize) {
         let cap = NonZeroUsize::new(cap.max(1)).unwrap();
         while self.map.len() > cap.get() {
             let (_, old) = self.map.pop_lru().expect("non-empty");
-            if let Some(c) = &old.clock {
-                add_clock_counters(&mut self.retired_clock, &c.counters);
+            if let Some(c) = old.clock {
+                self.clocks.retire(c);
             }
             self.evictions += 1;
         }
         self.map.resize(cap);
+        self.clocks.max_sources = clock_cap.min(cap.get());
     }
 
     /// Moves label ids to another database's (a reload): `map` gives the new id of an
