@@ -112,11 +112,12 @@ impl Filter {
     }
 }
 
-/// The family of a source's most frequent verdict (what `osfp_sources` counts).
+/// The family of a source's most frequent verdict (what `osfp_sources` counts); on a
+/// tie a labelled verdict wins over an unknown one.
 pub fn source_family(s: &SourceState, db: &Database) -> Family {
     s.os.verdicts
         .iter()
-        .max_by_key(|v| v.count)
+        .max_by_key(|v| (v.count, v.label.is_some()))
         .and_then(|v| v.label)
         .map_or(Family::Unknown, |id| db.label(id).family)
 }

@@ -331,10 +331,7 @@ impl Metrics {
         if let Some(t) = &p.sources {
             let mut by_family = [0i64; Family::ALL.len()];
             for (_, s) in t.iter() {
-                let best = s.os.verdicts.iter().max_by_key(|v| v.count);
-                let f = best
-                    .and_then(|v| v.label)
-                    .map_or(Family::Unknown, |id| db.label(id).family);
+                let f = crate::api::source_family(s, db);
                 by_family[Family::ALL.iter().position(|x| *x == f).unwrap_or(0)] += 1;
             }
             for (i, f) in Family::ALL.iter().enumerate() {
