@@ -1,6 +1,6 @@
 //! The deployment files under `deploy/`: the Prometheus alerting rules pass `promtool check
 //! rules` and their unit tests (`promtool test rules`), every alert is tested firing and not
-//! firing, and rules use only metric names osfp exports (or will, issue 6).
+//! firing, and rules use only metric names osfp exports.
 
 use std::{collections::BTreeSet, path::PathBuf, process::Command};
 

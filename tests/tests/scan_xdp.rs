@@ -251,7 +251,7 @@ fn real_scanners_are_detected_through_the_xdp_sensor() {
     let _ = std::fs::remove_file(&empty);
     benign_load(&net.s);
 
-    // Per-probe-kind counters (the scan metrics refresh every 15 s, the kernel's every
+    // Per-probe-kind counters (the scan metrics refresh every 5 s, the kernel's every
     // second): poll until every figure is in, then check them.
     let want: [(&str, f64); 8] = [
         ("osfp_scan_probes_total{kind=\"null\"}", 101.0),
