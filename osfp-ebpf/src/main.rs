@@ -180,15 +180,18 @@ fn inspect(ctx: &XdpContext) -> Result<(), Malformed> {
             let th = at::<[u8; 20]>(ctx, off + hlen).ok_or(Malformed::TcpTruncated)?;
             let th = unsafe { &*th };
             let q = quick(th, off + hlen, total - hlen, frame_len(ctx));
+            let key = || {
+                flow_hash_words(
+                    4,
+                    [le32(b, 12), 0],
+                    [le32(b, 16), 0],
+                    b16(th, 0),
+                    b16(th, 2),
+                )
+            };
             if q == Quick::Never
-                || (q == Quick::PureAck
-                    && !awaiting(flow_hash_words(
-                        4,
-                        [le32(b, 12), 0],
-                        [le32(b, 16), 0],
-                        b16(th, 0),
-                        b16(th, 2),
-                    )))
+                || (q == Quick::PureAck && !awaiting(key()))
+                || (q == Quick::TrackedOnly && !tracked(key()))
             {
                 count(counter::TCP);
                 return Ok(());
@@ -213,15 +216,13 @@ fn inspect(ctx: &XdpContext) -> Result<(), Malformed> {
             let th = unsafe { &*th };
             let payload = b16(b, 4) as usize;
             let q = quick(th, off + 40, payload, frame_len(ctx));
+            let key = || {
+                let (s, d) = ([le64(b, 8), le64(b, 16)], [le64(b, 24), le64(b, 32)]);
+                flow_hash_words(6, s, d, b16(th, 0), b16(th, 2))
+            };
             if q == Quick::Never
-                || (q == Quick::PureAck
-                    && !awaiting(flow_hash_words(
-                        6,
-                        [le64(b, 8), le64(b, 16)],
-                        [le64(b, 24), le64(b, 32)],
-                        b16(th, 0),
-                        b16(th, 2),
-                    )))
+                || (q == Quick::PureAck && !awaiting(key()))
+                || (q == Quick::TrackedOnly && !tracked(key()))
             {
                 count(counter::TCP);
                 return Ok(());
@@ -296,6 +297,10 @@ enum Quick {
     /// As `Never`, but a pure ACK: selected only if it completes a tracked SYN's
     /// handshake, which the caller checks in the flow table before calling `tcp`.
     PureAck,
+    /// As `Never`, but with room for a timestamp option: selected only on a flow in the
+    /// flow table (a timestamp sample, or a handshake ACK carrying timestamps), which the
+    /// caller checks before calling `tcp`.
+    TrackedOnly,
 }
 
 /// Must never answer `Never` where `tcp` would select or count something more.
@@ -303,7 +308,7 @@ enum Quick {
 fn quick(th: &[u8; 20], l4: usize, l4_len: usize, frame_len: usize) -> Quick {
     let doff = (th[12] >> 4) as usize;
     let flags = ((th[12] as u16 & 0x0f) << 8) | th[13] as u16;
-    if !((5..8).contains(&doff)
+    if !(doff >= 5
         && flags & tcp_flag::SYN == 0
         && !is_scan_like(flags, b16(th, 18))
         && l4 + doff * 4 <= frame_len
@@ -311,7 +316,9 @@ fn quick(th: &[u8; 20], l4: usize, l4_len: usize, frame_len: usize) -> Quick {
     {
         return Quick::Tcp;
     }
-    if is_pure_ack(flags, l4_len - doff * 4) {
+    if doff >= 8 {
+        Quick::TrackedOnly
+    } else if is_pure_ack(flags, l4_len - doff * 4) {
         Quick::PureAck
     } else {
         Quick::Never
@@ -320,6 +327,15 @@ fn quick(th: &[u8; 20], l4: usize, l4_len: usize, frame_len: usize) -> Quick {
 
 /// Is the flow of `key` a tracked SYN awaiting its completing ACK?
 #[inline(always)]
+/// Whether the flow of `key` holds its slot in the flow table.
+fn tracked(key: u64) -> bool {
+    match FLOWS.get_ptr(flow_slot(key)) {
+        // SAFETY: array value pointer from the kernel.
+        Some(s) => unsafe { (*s).hash == key },
+        None => false,
+    }
+}
+
 fn awaiting(key: u64) -> bool {
     match FLOWS.get_ptr(flow_slot(key)) {
         // SAFETY: array value pointer from the kernel.
