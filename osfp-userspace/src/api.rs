@@ -11,7 +11,12 @@
 //! - `GET /api/v1/sources/{addr}`: all we know of one address.
 //! - `GET /healthz`: the process serves HTTP. `GET /readyz`: attached and consuming.
 
-use std::{collections::HashMap, net::IpAddr, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    net::IpAddr,
+    sync::Arc,
+    time::Duration,
+};
 
 use axum::{
     extract::{Path, Query as UrlQuery, State},
@@ -145,8 +150,10 @@ fn source_json(p: &Pipeline, db: &Database, src: IpAddr, s: &SourceState) -> Val
     .unwrap_or(Value::Null)
 }
 
-/// One page of sources matching `f`, ordered by address.
-pub fn sources(p: &Pipeline, db: &Database, f: &Filter) -> Value {
+/// One page of sources matching `f`, ordered by address. `multi`: the sources with
+/// several machines behind them at the last clock sweep (the analysis is too slow to
+/// run per request).
+pub fn sources(p: &Pipeline, db: &Database, f: &Filter, multi: &HashSet<IpAddr>) -> Value {
     let Some(table) = &p.sources else {
         return json!({"total": 0, "sources": [], "next": null});
     };
@@ -157,12 +164,7 @@ pub fn sources(p: &Pipeline, db: &Database, f: &Filter) -> Value {
                 && f.unknown
                     .is_none_or(|u| u == s.os.verdicts.iter().any(|v| v.kind == MatchKind::Unknown))
                 && f.scanning.is_none_or(|x| x == scanning(p, src, s).1)
-                && f.multiple_hosts.is_none_or(|m| {
-                    m == s
-                        .clock
-                        .as_ref()
-                        .is_some_and(|c| c.summary().hosts.count > 1)
-                })
+                && f.multiple_hosts.is_none_or(|m| m == multi.contains(src))
         })
         .map(|(a, _)| *a)
         .collect();

@@ -131,7 +131,9 @@ pub fn load(file: Option<&Path>, flags: &Settings) -> Result<RunConfig, ConfigEr
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(vec![format!("{}: cannot read: {e}", path.display())]))?;
     let from_file = parse(&text, path)?;
-    flags.over(from_file).check(Some((path, &text)))
+    flags
+        .over(from_file)
+        .check_located(Some((path, &text)), &flags.given())
 }
 
 /// Parses a TOML text; errors carry `path:line:column`.
@@ -210,10 +212,44 @@ impl Settings {
         }
     }
 
+    /// The keys given here (as flags), whose errors are the flag's, not the file's.
+    pub fn given(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        let mut key = |set: bool, k| {
+            if set {
+                v.push(k)
+            }
+        };
+        key(!self.iface.is_empty(), "iface");
+        key(self.xdp_mode.is_some(), "xdp-mode");
+        key(self.ring_mib.is_some(), "ring-mib");
+        key(self.listen.is_some(), "listen");
+        key(self.stats_every.is_some(), "stats-every");
+        key(self.db.is_some(), "db");
+        key(self.ts_sample_interval.is_some(), "ts-sample-interval");
+        key(self.ts_samples_per_flow.is_some(), "ts-samples-per-flow");
+        key(self.max_sources.is_some(), "max-sources");
+        key(self.max_clock_sources.is_some(), "max-clock-sources");
+        key(self.records.is_some(), "records");
+        key(self.event_log.is_some(), "event-log");
+        key(!self.scan_set.is_empty(), "scan");
+        v
+    }
+
     /// Fills defaults and checks every value; `file` locates errors of keys it set.
     pub fn check(self, file: Option<(&Path, &str)>) -> Result<RunConfig, ConfigError> {
+        self.check_located(file, &[])
+    }
+
+    /// As [`Settings::check`]; errors of `flag_keys` name the flag, not the file.
+    fn check_located(
+        self,
+        file: Option<(&Path, &str)>,
+        flag_keys: &[&str],
+    ) -> Result<RunConfig, ConfigError> {
         let mut errors = Vec::new();
         let mut bad = |key: &str, msg: String| {
+            let file = file.filter(|_| !flag_keys.contains(&key));
             let at = file.and_then(|(p, t)| key_offset(t, key).map(|o| (p, t, o)));
             errors.push(match at {
                 Some((p, t, o)) => located(p, t, o, &format!("{key}: {msg}")),
@@ -241,10 +277,12 @@ impl Settings {
             },
         };
         let ts_sample_interval = self.ts_sample_interval.unwrap_or(Duration::from_secs(1));
-        if ts_sample_interval < Duration::from_millis(1) {
+        if ts_sample_interval < Duration::from_millis(1)
+            || ts_sample_interval > Duration::from_secs(3600)
+        {
             bad(
                 "ts-sample-interval",
-                format!("{ts_sample_interval:?} is below 1ms"),
+                format!("{ts_sample_interval:?} is not from 1ms to 1h"),
             );
         }
         let ts_samples_per_flow = self
@@ -284,6 +322,14 @@ impl Settings {
             Some("-") => Some(LogTarget::Stdout),
             Some(p) => Some(LogTarget::File(PathBuf::from(p))),
         };
+        let records = self.records.unwrap_or(Records::Text);
+        if event_log == Some(LogTarget::Stdout) && records != Records::Off {
+            // Two writers on one stream would interleave inside lines.
+            bad(
+                "event-log",
+                "\"-\" (stdout) needs records = \"off\": both would share stdout".into(),
+            );
+        }
         let scan = match scan_config(self.scan.clone(), &self.scan_set) {
             Ok(s) => s,
             Err(e) => {
@@ -305,7 +351,7 @@ impl Settings {
             ts_samples_per_flow,
             max_sources,
             max_clock_sources,
-            records: self.records.unwrap_or(Records::Text),
+            records,
             event_log,
             scan,
         })
@@ -335,10 +381,26 @@ fn scan_config(table: Option<toml::Table>, pairs: &[String]) -> Result<ScanConfi
             c.sweep_max_answered_share
         ));
     }
-    if c.window_ms == 0 || c.max_sources == 0 || c.max_targets_per_source == 0 {
-        return Err(
-            "[scan]: window_ms, max_sources and max_targets_per_source must be above 0".into(),
-        );
+    if c.window_ms == 0 || c.idle_end_ms == 0 {
+        return Err("[scan]: window_ms and idle_end_ms must be above 0".into());
+    }
+    if [
+        c.min_probes,
+        c.tool_min_probes,
+        c.port_sweep_min_ports,
+        c.host_sweep_min_hosts,
+    ]
+    .contains(&0)
+    {
+        return Err("[scan]: min_probes, tool_min_probes, port_sweep_min_ports and host_sweep_min_hosts must be above 0".into());
+    }
+    if !(1..=MAX_SOURCES_LIMIT).contains(&c.max_sources)
+        || !(1..=65_536).contains(&c.max_targets_per_source)
+        || c.sample_size > 1024
+    {
+        return Err(format!(
+            "[scan]: max_sources must be from 1 to {MAX_SOURCES_LIMIT}, max_targets_per_source from 1 to 65536, sample_size at most 1024"
+        ));
     }
     Ok(c)
 }
@@ -486,7 +548,7 @@ port_sweep_min_ports = 50
         let want = [
             "osfp.toml:1:1: ring-mib: 3 is not a power of two",
             "osfp.toml:2:1: listen: \"nowhere\" is not an address",
-            "osfp.toml:4:1: ts-sample-interval: 0ns is below 1ms",
+            "osfp.toml:4:1: ts-sample-interval: 0ns is not from 1ms to 1h",
             "osfp.toml:3:1: max-sources: 0 is not from 1",
             "osfp.toml:5:1: iface: \"a/b\" is not an interface name",
             "osfp.toml:6:1: scan: [scan]: sweep_max_answered_share 2 is not from 0 to 1",
@@ -502,6 +564,41 @@ port_sweep_min_ports = 50
         assert!(e.0[0].contains("not KEY=VALUE"), "{e}");
         let e = flags(&["--scan", "no_such=1"]).check(None).unwrap_err();
         assert!(e.0[0].contains("unknown field `no_such`"), "{e}");
+        // Values that would abort or silence the sensor later.
+        for (arg, why) in [
+            (
+                "--scan=max_sources=1000000000000000",
+                "max_sources must be from 1",
+            ),
+            ("--scan=port_sweep_min_ports=0", "must be above 0"),
+            ("--ts-sample-interval=600years", "is not from 1ms to 1h"),
+        ] {
+            let e = flags(&[arg]).check(None).unwrap_err();
+            assert!(e.0[0].contains(why), "{arg}: {e}");
+        }
+        // The event log on stdout only without records there.
+        let e = flags(&["--event-log=-"]).check(None).unwrap_err();
+        assert!(
+            e.0[0].starts_with("--event-log: \"-\" (stdout) needs records"),
+            "{e}"
+        );
+        assert!(flags(&["--event-log=-", "--records=off"])
+            .check(None)
+            .is_ok());
+    }
+
+    #[test]
+    fn a_bad_flag_is_the_flags_fault_not_the_files() {
+        let dir = std::env::temp_dir().join(format!("osfp-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("osfp.toml");
+        std::fs::write(&p, "ring-mib = 16\n").unwrap();
+        let e = load(Some(&p), &flags(&["--ring-mib", "3"])).unwrap_err();
+        assert!(e.0[0].starts_with("--ring-mib: 3"), "{e}");
+        std::fs::write(&p, "ring-mib = 3\n").unwrap();
+        let e = load(Some(&p), &flags(&[])).unwrap_err();
+        assert!(e.0[0].contains("osfp.toml:1:1: ring-mib: 3"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! and are found by [`Watch::sweep`], run every few seconds.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     fs::OpenOptions,
     io::{self, BufWriter, Write},
     net::IpAddr,
@@ -187,6 +187,8 @@ pub struct ClockLine<'a> {
 #[derive(Default)]
 pub struct Watch {
     reported: HashMap<IpAddr, Reported>,
+    /// Sources with several machines behind them at the last sweep.
+    multi: HashSet<IpAddr>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -196,6 +198,11 @@ struct Reported {
 }
 
 impl Watch {
+    /// Sources with several machines behind them, as of the last sweep.
+    pub fn multiple_hosts(&self) -> &HashSet<IpAddr> {
+        &self.multi
+    }
+
     /// Runs every source's clock analysis once: returns the counts for the metrics and,
     /// with a log, writes `hosts` when more machines are seen behind an address than
     /// were last logged, and `clock` for a source's first rate estimate.
@@ -206,11 +213,15 @@ impl Watch {
         mut log: Option<&mut EventLog>,
     ) -> ClockEstimates {
         let mut e = ClockEstimates::default();
+        self.multi.clear();
         let Some(table) = table else { return e };
         for (src, s) in table.iter() {
             let Some(c) = &s.clock else { continue };
             let sum = c.summary();
             e.count(&sum);
+            if sum.hosts.count > 1 {
+                self.multi.insert(*src);
+            }
             let Some(log) = log.as_deref_mut() else {
                 continue;
             };

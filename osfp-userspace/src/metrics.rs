@@ -1,5 +1,7 @@
 //! Prometheus metrics of the running sensor, served on /metrics. Label values come only
-//! from fixed sets (reasons, problems); never an address, port or fingerprint.
+//! from fixed sets (interfaces, reasons, problems, families, kinds) and from the loaded
+//! database's labels (which a reload can add to, never an observed value); never an
+//! address, port or fingerprint.
 
 use osfp_common::{counter, Malformed};
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
@@ -34,6 +36,7 @@ pub struct Metrics {
     malformed: IntCounterVec,
     options_malformed: IntCounterVec,
     ringbuf_full: IntCounterVec,
+    ringbuf_bad: IntCounter,
     fragments: IntCounterVec,
     records: IntCounter,
     verdicts: IntCounterVec,
@@ -131,6 +134,11 @@ impl Metrics {
             ringbuf_full: iface(
                 "osfp_ringbuf_dropped_total",
                 "Selected records dropped: ring buffer full.",
+            ),
+            ringbuf_bad: counter(
+                &r,
+                "osfp_ringbuf_bad_entries_total",
+                "Ring-buffer entries of the wrong size (not a record), skipped.",
             ),
             fragments: iface(
                 "osfp_fragments_skipped_total",
@@ -399,6 +407,12 @@ impl Metrics {
             .with_label_values(&[n])
             .inc_by(d(counter::FRAGMENT_SKIPPED));
         self.last[i] = k.clone();
+    }
+
+    /// Brings the ring-buffer entry counter up to `bad` (a running total).
+    pub fn ringbuf_bad(&self, bad: u64) {
+        self.ringbuf_bad
+            .inc_by(bad.saturating_sub(self.ringbuf_bad.get()));
     }
 
     /// Brings the decoder's counters up to the pipeline's totals.

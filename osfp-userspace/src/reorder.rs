@@ -16,8 +16,9 @@ use osfp_common::PacketRecord;
 
 /// How long a record waits for earlier ones from other interfaces.
 pub const HOLD: Duration = Duration::from_millis(50);
-/// Held records beyond which the oldest are released at once (memory bound:
-/// 128 bytes each).
+/// Held records beyond which the oldest are released at once (memory bound: 144
+/// bytes an entry, the heap's vector up to twice that count, about 300 MB; reached
+/// only when userspace falls seconds behind a flood).
 pub const MAX_HELD: usize = 1 << 20;
 
 struct Held {

@@ -180,7 +180,17 @@ pub struct MonoToUnix {
     offset_ns: i128,
 }
 
+/// CLOCK_MONOTONIC now, the kernel's bpf_ktime_get_ns clock.
+pub fn mono_now_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC).max(0) as u64
+}
+
 impl MonoToUnix {
+    /// No conversion: records keep the kernel's monotonic time.
+    pub fn identity() -> Self {
+        MonoToUnix { offset_ns: 0 }
+    }
+
     pub fn now() -> Self {
         let mono = clock_ns(libc::CLOCK_MONOTONIC);
         let real = clock_ns(libc::CLOCK_REALTIME);

@@ -264,7 +264,9 @@ fn api_event_log_and_reload() {
     assert_eq!(ready["ready"], true);
     assert_eq!(ready["interfaces"][0], lab.veth_b.as_str());
 
-    // SIGHUP with a bad database: refused with its location, the running one stays.
+    // Log rotation, then SIGHUP with a bad database: refused with its location, the
+    // running one stays; the log is reopened all the same.
+    std::fs::rename(&log, dir.0.join("events.ndjson.1")).unwrap();
     dir.write(
         "bad.fp",
         "classes = win,unix\n[tcp:request]\nlabel = s:unix:Linux:x\nsig = *:64:0:*:mss*10,7:mss,sok,bogus:df:0\n",
@@ -282,6 +284,7 @@ fn api_event_log_and_reload() {
         wait_metric(&lab, "osfp_config_last_reload_successful", 0.0),
         Some(0.0)
     );
+    assert!(log.exists(), "reopened although the reload was refused");
     // Still fingerprinting with the old database.
     connect_from_ns(&lab, &lab.ns_a, SocketAddr::new(lab.b4, 8081), |_| Ok(())).unwrap();
     let recs = sensor.wait_for(Duration::from_secs(5), |r| {
@@ -300,8 +303,7 @@ fn api_event_log_and_reload() {
     assert!(err.contains(&format!("{}:1:", cfg.display())), "{err}");
     assert_eq!(json(&lab, "/readyz")["ready"], true, "still serving");
 
-    // Log rotation and a good reload: p0f's database, a restart-only key changed.
-    std::fs::rename(&log, dir.0.join("events.ndjson.1")).unwrap();
+    // A good reload: p0f's database, a restart-only key changed.
     dir.write(
         "osfp.toml",
         &format!("{good}db = \"/etc/p0f/p0f.fp\"\nring-mib = 16\n"),
@@ -320,7 +322,7 @@ fn api_event_log_and_reload() {
         wait_metric(&lab, "osfp_config_last_reload_successful", 1.0),
         Some(1.0)
     );
-    assert!(log.exists(), "the event log was reopened by name");
+    assert!(log.exists(), "the event log is reopened by name");
     connect_from_ns(&lab, &lab.ns_a, SocketAddr::new(lab.b4, 8082), |_| Ok(())).unwrap();
     let ev = wait_events(&log, |e| verdict_for(e, &a4).is_some());
     let v = verdict_for(&ev, &a4).unwrap_or_else(|| panic!("{ev:#?}\n{}", sensor.stderr()));

@@ -29,7 +29,7 @@ use crate::{
     frame::FrameCounters,
     metrics::Metrics,
     output::{Format, Output},
-    pipeline::Pipeline,
+    pipeline::{ClockEstimates, Pipeline},
     reorder::Reorder,
     scan::ScanEvent,
     sensor::{self, LoadConfig, MonoToUnix, POLL_INTERVAL},
@@ -41,11 +41,16 @@ const BATCH: usize = 1024;
 /// Batches in flight; when the loop falls behind, records wait in the ring buffer,
 /// and the kernel counts what no longer fits there.
 const BATCHES_IN_FLIGHT: usize = 64;
-/// How often the source table is swept (metrics gauges, hosts / clock events, idle
-/// scans ended).
+/// How often the source table is swept (table gauges, idle scans ended).
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// How often every source's clock is analysed (clock gauges, hosts / clock events).
+const CLOCK_SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 pub fn run(args: &RunArgs) -> Result<i32> {
+    // A reload (SIGHUP) before the loop handles it must not kill the start (its default
+    // action); systemd would count that as a clean exit and not restart us.
+    // SAFETY: setting a signal's disposition to ignore.
+    unsafe { libc::signal(libc::SIGHUP, libc::SIG_IGN) };
     let mut flags = args.settings.clone();
     if args.json {
         flags.records.get_or_insert(Records::Json);
@@ -103,9 +108,7 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         .enable_all()
         .build()?;
     let daemon = Daemon::new(args.config.clone(), flags, cfg, db, ifaces.clone(), log);
-    rt.block_on(daemon.run(&mut taps, listener))?;
-    drop(taps); // detaches every link
-    eprintln!("osfp: detached from {}", ifaces.join(", "));
+    rt.block_on(daemon.run(taps, listener))?;
     Ok(0)
 }
 
@@ -116,6 +119,9 @@ struct Batch {
 }
 
 /// Moves records from one ring buffer to the loop; a last drain when `stop` turns true.
+/// Records keep the kernel's monotonic capture time: the loop orders interfaces on it
+/// and converts to Unix time once, with one clock (a wall-clock step cannot hold or
+/// misorder records).
 async fn pump(
     ring: RingBuf<MapData>,
     tx: mpsc::Sender<Batch>,
@@ -125,21 +131,16 @@ async fn pump(
     // AsyncFd (and the RingBuf inside it) is dropped.
     let mut ring = unsafe { AsyncFd::register(ring) }.map_err(io::Error::from)?;
     let mut tick = interval(POLL_INTERVAL);
-    let mut clock = MonoToUnix::now();
-    let mut clock_at = Instant::now();
+    let raw = MonoToUnix::identity();
     loop {
         let last = tokio::select! {
             g = ring.readable_mut() => { g?.clear_ready(); false }
             _ = tick.tick() => false,
             _ = stop.changed() => true,
         };
-        // Follow clock steps (NTP) in the capture times.
-        if clock_at.elapsed() > Duration::from_secs(60) {
-            (clock, clock_at) = (MonoToUnix::now(), Instant::now());
-        }
         loop {
             let mut records = Vec::with_capacity(BATCH);
-            let (n, bad_size) = sensor::drain(ring.get_mut(), &clock, BATCH, |r| records.push(r));
+            let (n, bad_size) = sensor::drain(ring.get_mut(), &raw, BATCH, |r| records.push(r));
             if n + bad_size == 0 {
                 break;
             }
@@ -178,6 +179,10 @@ struct Daemon {
     started: Instant,
     /// With several interfaces: records held until they can go in capture order.
     reorder: Option<Reorder>,
+    /// Kernel monotonic time to Unix time, refreshed to follow clock steps.
+    clock: MonoToUnix,
+    /// Clock estimates from the last clock sweep.
+    clocks: ClockEstimates,
 }
 
 fn records_output(r: Records) -> Option<Output<BufWriter<io::Stdout>>> {
@@ -220,12 +225,14 @@ impl Daemon {
             bad_size: 0,
             started: Instant::now(),
             reorder,
+            clock: MonoToUnix::now(),
+            clocks: ClockEstimates::default(),
         }
     }
 
     async fn run(
         mut self,
-        taps: &mut [aya::Ebpf],
+        mut taps: Vec<aya::Ebpf>,
         listener: Option<std::net::TcpListener>,
     ) -> Result<()> {
         let (tx, mut rx) = mpsc::channel(BATCHES_IN_FLIGHT);
@@ -263,15 +270,31 @@ impl Daemon {
         let mut release_tick = interval(POLL_INTERVAL);
         let mut sweep_tick = interval(SWEEP_EVERY);
         let mut stats_tick = interval(self.cfg.stats_every.unwrap_or(Duration::from_secs(3600)));
+        let mut clock_tick = interval(CLOCK_SWEEP_EVERY);
+        let mut failure = None;
         loop {
             tokio::select! {
-                Some(b) = rx.recv() => self.batch(b),
-                _ = release_tick.tick(), if self.reorder.is_some() => self.release(unix_now_ns()),
+                b = rx.recv() => match b {
+                    Some(b) => self.batch(b),
+                    // Every pump ended (each said why): no data would come any more.
+                    None => {
+                        failure = Some(anyhow::anyhow!("every ring-buffer reader stopped"));
+                        break;
+                    }
+                },
+                _ = release_tick.tick(), if self.reorder.is_some() => self.release(sensor::mono_now_ns()),
                 Some(q) = api_rx.recv() => self.answer(q),
-                _ = metrics_tick.tick() => self.update_metrics(&counters)?,
+                _ = metrics_tick.tick() => {
+                    if let Err(e) = self.update_metrics(&counters) {
+                        failure = Some(e.context("reading the kernel counters"));
+                        break;
+                    }
+                    self.clock = MonoToUnix::now();
+                }
                 _ = sweep_tick.tick() => self.sweep(),
+                _ = clock_tick.tick() => self.clock_sweep(),
                 _ = stats_tick.tick(), if self.cfg.stats_every.is_some() => {
-                    eprintln!("osfp: {}", self.stats(&counters)?);
+                    eprintln!("osfp: {}", self.stats(&counters));
                 }
                 _ = sighup.recv() => {
                     self.reload();
@@ -281,7 +304,11 @@ impl Daemon {
                 _ = sigterm.recv() => break,
             }
         }
-        // Last drain: the pumps empty their rings and end, which ends the channel.
+        // Detach first, so that the last drain ends even under a flood: the rings and
+        // counters were taken out of the programs and stay readable.
+        let names = self.ifaces.join(", ");
+        taps.clear();
+        eprintln!("osfp: detached from {names}");
         let _ = stop_tx.send(true);
         while let Some(b) = rx.recv().await {
             self.batch(b);
@@ -293,8 +320,8 @@ impl Daemon {
         self.pipeline.end_of_input(&mut self.scan_events);
         self.emit_scans(unix_now_ns());
         self.flush();
-        eprintln!("osfp: {}", self.stats(&counters)?);
-        Ok(())
+        eprintln!("osfp: {}", self.stats(&counters));
+        failure.map_or(Ok(()), Err)
     }
 
     /// A ring buffer's batch: straight through the pipeline with one interface, else
@@ -305,7 +332,7 @@ impl Daemon {
             None => b.records.iter().for_each(|r| self.record(r)),
             Some(q) => {
                 b.records.into_iter().for_each(|r| q.push(r));
-                self.release(unix_now_ns());
+                self.release(sensor::mono_now_ns());
                 return;
             }
         }
@@ -322,9 +349,12 @@ impl Daemon {
         self.flush();
     }
 
-    /// One record through the pipeline: the same stages as `osfp pcap`.
+    /// One record (kernel monotonic time) through the pipeline: the same stages as
+    /// `osfp pcap`.
     fn record(&mut self, rec: &PacketRecord) {
-        let ev = self.pipeline.process(rec);
+        let mut rec = *rec;
+        rec.ts_ns = self.clock.convert(rec.ts_ns);
+        let ev = self.pipeline.process(&rec);
         let fp = self.pipeline.observe(&ev, &mut self.scan_events);
         let seen = match fp {
             Some((s, v)) => {
@@ -375,8 +405,10 @@ impl Daemon {
     fn answer(&mut self, q: Query) {
         let (p, db) = (&self.pipeline, &*self.db);
         match q {
+            // Nobody waits for it any more (timed out): not worth a walk of the table.
+            Query::Sources(_, tx) if tx.is_closed() => {}
             Query::Sources(f, tx) => {
-                let _ = tx.send(api::sources(p, db, &f));
+                let _ = tx.send(api::sources(p, db, &f, self.watch.multiple_hosts()));
             }
             Query::Source(a, tx) => {
                 let _ = tx.send(api::source(p, db, a));
@@ -412,6 +444,7 @@ impl Daemon {
             self.metrics.update_iface(i, c);
         }
         self.metrics.update_pipeline(&self.pipeline);
+        self.metrics.ringbuf_bad(self.bad_size);
         if let Some(l) = &self.log {
             self.metrics.event_log(l);
         }
@@ -419,31 +452,45 @@ impl Daemon {
     }
 
     /// Periodic work over the tables: idle scans end (time passes without packets),
-    /// clock analysis for gauges and the event log.
+    /// table gauges.
     fn sweep(&mut self) {
         let now = unix_now_ns();
         self.pipeline.expire(now, &mut self.scan_events);
         self.emit_scans(now);
-        let clocks = self
-            .watch
-            .sweep(self.pipeline.sources.as_ref(), now, self.log.as_mut());
         self.metrics
-            .update_tables(&self.pipeline, &self.db, &clocks);
+            .update_tables(&self.pipeline, &self.db, &self.clocks);
         self.flush();
     }
 
-    fn stats(&self, counters: &[PerCpuArray<MapData, u64>]) -> Result<String> {
-        let mut total = FrameCounters::default();
-        for c in Self::read_counters(counters)? {
-            total.add(&c);
-        }
-        Ok(stats::summary(&total, &self.pipeline, self.bad_size))
+    /// The clock analysis of every source with clock state (up to ~0.5 s at the default
+    /// clock cap, so less often): gauges, the API's several-hosts filter, hosts and clock
+    /// lines of the event log.
+    fn clock_sweep(&mut self) {
+        self.clocks = self.watch.sweep(
+            self.pipeline.sources.as_ref(),
+            unix_now_ns(),
+            self.log.as_mut(),
+        );
     }
 
-    /// SIGHUP: check the configuration file and the database it names; apply both only
-    /// if both are good, else keep the running ones and say why. Always reopens the
-    /// event log file (log rotation).
+    fn stats(&self, counters: &[PerCpuArray<MapData, u64>]) -> String {
+        let mut total = FrameCounters::default();
+        match Self::read_counters(counters) {
+            Ok(v) => v.iter().for_each(|c| total.add(c)),
+            Err(e) => return format!("kernel counters unreadable: {e:#}"),
+        }
+        stats::summary(&total, &self.pipeline, self.bad_size)
+    }
+
+    /// SIGHUP: reopen the event log (log rotation, whatever else happens), check the
+    /// configuration file and the database it names; apply both only if both are good,
+    /// else keep the running ones and say why.
     fn reload(&mut self) {
+        if let Some(l) = self.log.as_mut() {
+            if let Err(e) = l.reopen() {
+                eprintln!("osfp: reopening the event log {:?}: {e}", l.target());
+            }
+        }
         let fail = |d: &mut Daemon, why: String| {
             eprintln!(
                 "osfp: reload refused, keeping the running configuration and database: {why}"
@@ -458,12 +505,9 @@ impl Daemon {
             Ok(db) => db,
             Err(e) => return fail(self, e),
         };
-        // A new log target must open before anything changes; the same one reopens.
+        // A new log target must open before anything changes (the same one reopened).
         let log = match (&cfg.event_log, self.log.as_mut()) {
-            (Some(t), Some(l)) if t == l.target() => match l.reopen() {
-                Ok(()) => None,
-                Err(e) => return fail(self, format!("event log {t:?}: {e}")),
-            },
+            (Some(t), Some(l)) if t == l.target() => None,
             (Some(t), _) => match EventLog::open(t.clone()) {
                 Ok(l) => Some(Some(l)),
                 Err(e) => return fail(self, format!("event log {t:?}: {e}")),
