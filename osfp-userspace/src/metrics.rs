@@ -37,6 +37,7 @@ pub struct Metrics {
     options_malformed: IntCounterVec,
     ringbuf_full: IntCounterVec,
     ringbuf_bad: IntCounter,
+    records_dropped: IntCounter,
     fragments: IntCounterVec,
     records: IntCounter,
     verdicts: IntCounterVec,
@@ -57,6 +58,7 @@ pub struct Metrics {
     scan_probes: IntCounterVec,
     last_logged: [u64; eventlog::KINDS.len()],
     last_log_errors: u64,
+    last_records_dropped: u64,
     last_evicted: u64,
     last_scans: [u64; ScanKind::COUNT],
     last_probes: [u64; ProbeKind::ALL.len()],
@@ -139,6 +141,11 @@ impl Metrics {
                 &r,
                 "osfp_ringbuf_bad_entries_total",
                 "Ring-buffer entries of the wrong size (not a record), skipped.",
+            ),
+            records_dropped: counter(
+                &r,
+                "osfp_records_output_dropped_total",
+                "Record lines not printed on stdout: its reader was too slow (queue full).",
             ),
             fragments: iface(
                 "osfp_fragments_skipped_total",
@@ -225,6 +232,7 @@ impl Metrics {
             ),
             last_logged: [0; eventlog::KINDS.len()],
             last_log_errors: 0,
+            last_records_dropped: 0,
             scan_probes: counter_vec(
                 &r,
                 "osfp_scan_probes_total",
@@ -413,6 +421,14 @@ impl Metrics {
     pub fn ringbuf_bad(&self, bad: u64) {
         self.ringbuf_bad
             .inc_by(bad.saturating_sub(self.ringbuf_bad.get()));
+    }
+
+    /// Brings the stdout drop counter up to `n` (a running total of one output; a new
+    /// output after a reload starts again at 0, so only increases are added).
+    pub fn records_dropped(&mut self, n: u64) {
+        self.records_dropped
+            .inc_by(n.saturating_sub(self.last_records_dropped));
+        self.last_records_dropped = n;
     }
 
     /// Brings the decoder's counters up to the pipeline's totals.

@@ -113,3 +113,87 @@ struct WithJa4t<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     ja4ts: Option<String>,
 }
+
+impl<W: Write> Output<W> {
+    /// The writer underneath.
+    pub fn writer(&self) -> &W {
+        &self.out
+    }
+}
+
+/// stdout behind a writer thread and a bounded queue, for `osfp run`: a slow or paused
+/// reader of stdout must not stall packet processing, metrics and signals. A flush hands
+/// the buffered lines to the thread; when its queue is full they are dropped and counted.
+pub struct StdoutPipe {
+    buf: Vec<u8>,
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    /// Closed by the thread when it has written everything.
+    done: std::sync::mpsc::Receiver<()>,
+    /// Lines dropped because the queue was full.
+    pub dropped_lines: u64,
+}
+
+impl StdoutPipe {
+    /// Batches (flushes) that may wait for the writer thread.
+    pub const QUEUE: usize = 256;
+
+    pub fn new() -> StdoutPipe {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(Self::QUEUE);
+        let (done_tx, done) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            // fd 1 itself, not `io::stdout()`: a write blocked on a full pipe would hold
+            // std's stdout lock, which the process takes again at exit.
+            use std::os::fd::FromRawFd;
+            // SAFETY: fd 1 is open for the life of the process; ManuallyDrop never
+            // closes it.
+            let mut out = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(1) });
+            for b in rx {
+                // A closed stdout is not our problem to report per line.
+                let _ = out.write_all(&b);
+            }
+            drop(done_tx);
+        });
+        StdoutPipe {
+            buf: Vec::new(),
+            tx: Some(tx),
+            done,
+            dropped_lines: 0,
+        }
+    }
+}
+
+impl Default for StdoutPipe {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Write for StdoutPipe {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let b = std::mem::take(&mut self.buf);
+        if let Some(tx) = &self.tx {
+            if let Err(std::sync::mpsc::TrySendError::Full(b)) = tx.try_send(b) {
+                self.dropped_lines += b.iter().filter(|c| **c == b'\n').count() as u64;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StdoutPipe {
+    /// Hands over what is left and gives the thread 2 s to write it all: a reader that
+    /// stopped reading must not keep the process from exiting.
+    fn drop(&mut self) {
+        let _ = self.flush();
+        self.tx = None;
+        let _ = self.done.recv_timeout(std::time::Duration::from_secs(2));
+    }
+}

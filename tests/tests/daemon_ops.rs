@@ -440,3 +440,75 @@ fn counters_per_interface() {
     drop(stops);
     sensor.stop().unwrap();
 }
+
+/// A reader of stdout that never reads: records go through a writer thread and a bounded
+/// queue, so the sensor keeps consuming, serving /metrics and answering signals; what
+/// did not fit is counted.
+#[test]
+fn unread_stdout_does_not_stall_the_sensor() {
+    if !privileged("unread_stdout_does_not_stall_the_sensor") {
+        return;
+    }
+    let lab = Lab::new().unwrap();
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &lab.ns_b])
+        .arg(osfp_bin())
+        .args(["run", "--json", "--iface", &lab.veth_b, "--xdp-mode", "skb"])
+        .stdout(std::process::Stdio::piped()) // never read: the pipe fills at 64 KiB
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Attached once /metrics answers.
+    let end = Instant::now() + Duration::from_secs(20);
+    while http_get_in_ns(&lab, &lab.ns_b, 9184, "/metrics").is_err() {
+        assert!(Instant::now() < end, "the sensor did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let dst_mac = lab.mac(&lab.ns_b, "vb").unwrap();
+    let src_mac = lab.mac(&lab.ns_a, "va").unwrap();
+    // 20,000 SYNs: about 14 MB of JSON lines, far beyond the pipe.
+    const N: u16 = 20_000;
+    let frames: Vec<Vec<u8>> = (0..N)
+        .map(|i| {
+            osfp::craft::TcpFrame::syn(lab.a4, lab.b4, 10_000 + i, 80)
+                .frame_with_macs(dst_mac, src_mac)
+        })
+        .collect();
+    lab.send_frames(&lab.ns_a, "va", frames).unwrap();
+    let end = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let t = http(&lab, "/metrics").1;
+        if metric(&t, "osfp_records_total") == Some(N as f64) || Instant::now() > end {
+            break t;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        metric(&text, "osfp_records_total"),
+        Some(N as f64),
+        "{text}"
+    );
+    let dropped = metric(&text, "osfp_records_output_dropped_total").unwrap();
+    assert!(dropped < N as f64, "{text}");
+    // Still answering signals: SIGTERM ends it although stdout is still not read.
+    // SAFETY: signalling our own child (`ip netns exec` execs osfp in place).
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let end = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > end {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "no clean exit within 10 s with stdout unread: {status:?}"
+    );
+}

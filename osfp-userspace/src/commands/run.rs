@@ -4,7 +4,7 @@
 //! configuration and database, SIGINT/SIGTERM detach cleanly.
 
 use std::{
-    io::{self, BufWriter, Write},
+    io::{self, Write},
     path::PathBuf,
     sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
@@ -28,7 +28,7 @@ use crate::{
     fingerprint::{self, Database},
     frame::FrameCounters,
     metrics::Metrics,
-    output::{Format, Output},
+    output::{Format, Output, StdoutPipe},
     pipeline::{ClockEstimates, Pipeline},
     reorder::Reorder,
     scan::ScanEvent,
@@ -171,7 +171,7 @@ struct Daemon {
     ifaces: Vec<String>,
     pipeline: Pipeline,
     metrics: Metrics,
-    records: Option<Output<BufWriter<io::Stdout>>>,
+    records: Option<Output<StdoutPipe>>,
     log: Option<EventLog>,
     watch: Watch,
     scan_events: Vec<ScanEvent>,
@@ -183,15 +183,17 @@ struct Daemon {
     clock: MonoToUnix,
     /// Clock estimates from the last clock sweep.
     clocks: ClockEstimates,
+    /// Record lines dropped by stdout outputs replaced in reloads.
+    records_dropped_before: u64,
 }
 
-fn records_output(r: Records) -> Option<Output<BufWriter<io::Stdout>>> {
+fn records_output(r: Records) -> Option<Output<StdoutPipe>> {
     let format = match r {
         Records::Off => return None,
         Records::Text => Format::Text,
         Records::Json => Format::Json,
     };
-    Some(Output::new(BufWriter::new(io::stdout()), format))
+    Some(Output::new(StdoutPipe::new(), format))
 }
 
 impl Daemon {
@@ -227,6 +229,7 @@ impl Daemon {
             reorder,
             clock: MonoToUnix::now(),
             clocks: ClockEstimates::default(),
+            records_dropped_before: 0,
         }
     }
 
@@ -445,6 +448,12 @@ impl Daemon {
         }
         self.metrics.update_pipeline(&self.pipeline);
         self.metrics.ringbuf_bad(self.bad_size);
+        let current = self
+            .records
+            .as_ref()
+            .map_or(0, |o| o.writer().dropped_lines);
+        self.metrics
+            .records_dropped(self.records_dropped_before + current);
         if let Some(l) = &self.log {
             self.metrics.event_log(l);
         }
@@ -534,6 +543,9 @@ impl Daemon {
         self.metrics.add_labels(&db);
         if cfg.records != self.cfg.records {
             self.flush();
+            if let Some(o) = &self.records {
+                self.records_dropped_before += o.writer().dropped_lines;
+            }
             self.records = records_output(cfg.records);
         }
         eprintln!(
