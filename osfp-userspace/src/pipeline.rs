@@ -16,7 +16,9 @@ use osfp_common::PacketRecord;
 use crate::{
     clock::ClockCounters,
     event::Event,
-    fingerprint::{Database, Fingerprinter, Signature, SourceTable, Verdict},
+    fingerprint::{
+        table::DEFAULT_CLOCK_SOURCES, Database, Fingerprinter, Signature, SourceTable, Verdict,
+    },
     options::OptionProblem,
     scan::{ScanConfig, ScanCounters, ScanEvent, ScanTracker},
 };
@@ -66,17 +68,13 @@ impl Pipeline {
 
     /// A pipeline that fingerprints with `db` and keeps at most `max_sources` sources.
     pub fn with_database(db: Arc<Database>, max_sources: usize) -> Self {
-        Pipeline {
-            fingerprinter: Some(Fingerprinter::new(db)),
-            sources: Some(SourceTable::new(max_sources)),
-            // The detection window's own cap (its per-source target table is the big
-            // part), never above the table's.
-            scans: Some(ScanTracker::new(ScanConfig {
-                max_sources: max_sources.min(ScanConfig::default().max_sources),
-                ..ScanConfig::default()
-            })),
-            ..Self::default()
-        }
+        // The detection window's own cap (its per-source target table is the big part),
+        // never above the table's.
+        let scan = ScanConfig {
+            max_sources: max_sources.min(ScanConfig::default().max_sources),
+            ..ScanConfig::default()
+        };
+        Self::configured(db, max_sources, DEFAULT_CLOCK_SOURCES, scan)
     }
 
     /// Like [`Pipeline::with_database`], with the clock-state cap and scan thresholds.
@@ -127,25 +125,29 @@ impl Pipeline {
         if let Some(t) = self.sources.as_mut() {
             t.set_caps(max_sources, max_clock_sources);
         }
+        self.scan_stage(scan_events, |t, out| t.reconfigure(scan, out));
+        db
+    }
+
+    /// Runs `f` on the scan tracker, if any, and records the scan events it appends to
+    /// `scan_events` in the source table.
+    fn scan_stage(
+        &mut self,
+        scan_events: &mut Vec<ScanEvent>,
+        f: impl FnOnce(&mut ScanTracker, &mut Vec<ScanEvent>),
+    ) {
         if let Some(t) = self.scans.as_mut() {
             let start = scan_events.len();
-            t.reconfigure(scan, scan_events);
+            f(t, scan_events);
             if let Some(tab) = self.sources.as_mut() {
                 scan_events[start..].iter().for_each(|e| tab.record_scan(e));
             }
         }
-        db
     }
 
     /// Ends scans idle at `now_ns` (live capture: packets stop, time goes on).
     pub fn expire(&mut self, now_ns: u64, scan_events: &mut Vec<ScanEvent>) {
-        if let Some(t) = self.scans.as_mut() {
-            let start = scan_events.len();
-            t.expire(now_ns, scan_events);
-            if let Some(tab) = self.sources.as_mut() {
-                scan_events[start..].iter().for_each(|e| tab.record_scan(e));
-            }
-        }
+        self.scan_stage(scan_events, |t, out| t.expire(now_ns, out));
     }
 
     /// Every stage for one event: scan detection (start / end events appended to
@@ -157,13 +159,7 @@ impl Pipeline {
         ev: &Event,
         scan_events: &mut Vec<ScanEvent>,
     ) -> Option<(Signature, Verdict<'_>)> {
-        if let Some(t) = self.scans.as_mut() {
-            let start = scan_events.len();
-            t.observe(ev, scan_events);
-            if let Some(tab) = self.sources.as_mut() {
-                scan_events[start..].iter().for_each(|e| tab.record_scan(e));
-            }
-        }
+        self.scan_stage(scan_events, |t, out| t.observe(ev, out));
         let fp = self.fingerprinter.as_mut().and_then(|fp| fp.signature(ev));
         let v = match (&fp, self.fingerprinter.as_ref()) {
             (Some(s), Some(f)) => Some(f.classify(s)),
@@ -185,13 +181,7 @@ impl Pipeline {
     /// End of input (a file, or shutdown): ends every scan in progress, records them
     /// and appends their end events to `scan_events`.
     pub fn end_of_input(&mut self, scan_events: &mut Vec<ScanEvent>) {
-        if let Some(t) = self.scans.as_mut() {
-            let start = scan_events.len();
-            t.flush(scan_events);
-            if let Some(tab) = self.sources.as_mut() {
-                scan_events[start..].iter().for_each(|e| tab.record_scan(e));
-            }
-        }
+        self.scan_stage(scan_events, |t, out| t.flush(out));
     }
 
     /// Scan counters (started by kind, probes by kind, evictions), if scans are tracked.

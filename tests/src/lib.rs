@@ -97,6 +97,56 @@ pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'sta
     .map_err(|_| anyhow::anyhow!("thread in {ns} panicked"))?
 }
 
+/// Sends raw Ethernet frames out of `iface` in namespace `ns` (AF_PACKET).
+pub fn send_frames(ns: &str, iface: &str, frames: Vec<Vec<u8>>) -> Result<()> {
+    let iface = iface.to_string();
+    in_netns(ns, move || -> Result<()> {
+        let idx = osfp::sensor::ifindex(&iface)?;
+        // SAFETY: plain socket syscalls with valid arguments; the fd is closed below.
+        unsafe {
+            let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
+            if fd < 0 {
+                bail!("AF_PACKET socket: {}", std::io::Error::last_os_error());
+            }
+            let mut sll: libc::sockaddr_ll = std::mem::zeroed();
+            sll.sll_family = libc::AF_PACKET as u16;
+            sll.sll_ifindex = idx as i32;
+            sll.sll_halen = 6;
+            for f in &frames {
+                let n = libc::sendto(
+                    fd,
+                    f.as_ptr() as *const _,
+                    f.len(),
+                    0,
+                    &sll as *const _ as *const libc::sockaddr,
+                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
+                );
+                if n < 0 {
+                    let e = std::io::Error::last_os_error();
+                    libc::close(fd);
+                    bail!("sendto: {e}");
+                }
+            }
+            libc::close(fd);
+        }
+        Ok(())
+    })?
+}
+
+/// GET `path` from `to` inside namespace `ns`: the whole HTTP/1.0 response.
+pub fn http_get_netns(ns: &str, to: std::net::SocketAddr, path: &str) -> Result<String> {
+    let path = path.to_string();
+    in_netns(ns, move || -> Result<String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect_timeout(&to, Duration::from_secs(3))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+        let mut body = String::new();
+        s.read_to_string(&mut body)?;
+        Ok(body)
+    })?
+}
+
 static LAB_SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// Two network namespaces, `a` (client side) and `b` (sensor side), joined by a veth pair
@@ -168,38 +218,7 @@ impl Lab {
 
     /// Sends raw Ethernet frames out of `iface` in namespace `ns` (AF_PACKET).
     pub fn send_frames(&self, ns: &str, iface: &str, frames: Vec<Vec<u8>>) -> Result<()> {
-        let iface = iface.to_string();
-        self.in_ns(ns, move || -> Result<()> {
-            let idx = osfp::sensor::ifindex(&iface)?;
-            // SAFETY: plain socket syscalls with valid arguments.
-            unsafe {
-                let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
-                if fd < 0 {
-                    bail!("AF_PACKET socket: {}", std::io::Error::last_os_error());
-                }
-                let mut sll: libc::sockaddr_ll = std::mem::zeroed();
-                sll.sll_family = libc::AF_PACKET as u16;
-                sll.sll_ifindex = idx as i32;
-                sll.sll_halen = 6;
-                for f in &frames {
-                    let n = libc::sendto(
-                        fd,
-                        f.as_ptr() as *const _,
-                        f.len(),
-                        0,
-                        &sll as *const _ as *const libc::sockaddr,
-                        std::mem::size_of::<libc::sockaddr_ll>() as u32,
-                    );
-                    if n < 0 {
-                        let e = std::io::Error::last_os_error();
-                        libc::close(fd);
-                        bail!("sendto: {e}");
-                    }
-                }
-                libc::close(fd);
-            }
-            Ok(())
-        })?
+        send_frames(ns, iface, frames)
     }
 
     /// MAC address of an interface in a namespace.
@@ -471,17 +490,8 @@ pub mod linux {
 }
 
 /// GET http://127.0.0.1:`port``path` from inside namespace `ns` (where the sensor runs).
-pub fn http_get_in_ns(lab: &Lab, ns: &str, port: u16, path: &str) -> Result<String> {
-    let path = path.to_string();
-    lab.in_ns(ns, move || -> Result<String> {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-        s.set_read_timeout(Some(Duration::from_secs(5)))?;
-        write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-        let mut body = String::new();
-        s.read_to_string(&mut body)?;
-        Ok(body)
-    })?
+pub fn http_get_in_ns(_lab: &Lab, ns: &str, port: u16, path: &str) -> Result<String> {
+    http_get_netns(ns, ([127, 0, 0, 1], port).into(), path)
 }
 
 /// The value of one sample line (`name{labels} value`) in a Prometheus text exposition.

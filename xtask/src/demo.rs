@@ -5,10 +5,8 @@
 
 use std::{
     collections::BTreeMap,
-    fs::File,
-    io::{BufRead, BufReader, Read, Write},
+    io::{BufRead, BufReader},
     net::{IpAddr, SocketAddr, TcpStream},
-    os::fd::AsRawFd,
     path::PathBuf,
     process::{Child, Command, Stdio},
     sync::{
@@ -21,6 +19,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use osfp::craft::stacks;
+use osfp_tests::{http_get_netns, in_netns, send_frames, sh};
 use serde_json::Value;
 
 /// The sensor's namespace and one namespace per kind of client, each on its own veth
@@ -133,84 +132,6 @@ fn build(release: bool) -> Result<PathBuf> {
     Ok(bin)
 }
 
-fn sh(cmd: &str) -> Result<String> {
-    let out = Command::new("sh").arg("-c").arg(cmd).output()?;
-    if !out.status.success() {
-        bail!(
-            "`{cmd}` failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Runs `f` on a thread that joined namespace `ns` (sockets it opens live there).
-fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    let path = format!("/var/run/netns/{ns}");
-    thread::spawn(move || -> Result<T> {
-        let fd = File::open(&path).with_context(|| format!("open {path}"))?;
-        // SAFETY: a valid namespace fd; setns affects this thread only.
-        if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            bail!("setns {path}: {}", std::io::Error::last_os_error());
-        }
-        f()
-    })
-    .join()
-    .map_err(|_| anyhow::anyhow!("thread in {ns} panicked"))?
-}
-
-/// Sends raw Ethernet frames out of `iface` of namespace `ns` (AF_PACKET).
-fn send_frames(ns: &str, iface: &str, frames: Vec<Vec<u8>>) -> Result<()> {
-    let iface = iface.to_string();
-    in_ns(ns, move || {
-        let idx = osfp::sensor::ifindex(&iface)?;
-        // SAFETY: plain socket syscalls with valid arguments; the fd is closed below.
-        unsafe {
-            let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
-            if fd < 0 {
-                bail!("AF_PACKET socket: {}", std::io::Error::last_os_error());
-            }
-            let mut sll: libc::sockaddr_ll = std::mem::zeroed();
-            sll.sll_family = libc::AF_PACKET as u16;
-            sll.sll_ifindex = idx as i32;
-            sll.sll_halen = 6;
-            let mut err = None;
-            for f in &frames {
-                let n = libc::sendto(
-                    fd,
-                    f.as_ptr() as *const _,
-                    f.len(),
-                    0,
-                    &sll as *const _ as *const libc::sockaddr,
-                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
-                );
-                if n < 0 {
-                    err = Some(std::io::Error::last_os_error());
-                    break;
-                }
-            }
-            libc::close(fd);
-            if let Some(e) = err {
-                bail!("sendto: {e}");
-            }
-        }
-        Ok(())
-    })
-}
-
-/// GET `path` from `to` inside namespace `ns`; the whole response (HTTP/1.0).
-fn http_get(ns: &str, to: SocketAddr, path: &str) -> Result<String> {
-    let path = path.to_string();
-    in_ns(ns, move || {
-        let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(3))?;
-        s.set_read_timeout(Some(Duration::from_secs(5)))?;
-        write!(s, "GET {path} HTTP/1.0\r\nHost: demo\r\n\r\n")?;
-        let mut body = String::new();
-        s.read_to_string(&mut body)?;
-        Ok(body)
-    })
-}
-
 fn server_addr(net: u8) -> IpAddr {
     IpAddr::from([10, 77, net, 1])
 }
@@ -267,7 +188,7 @@ impl DemoLab {
         let mut ok = 0;
         for to in [server_addr(linux.net), "fd77:1::1".parse()?] {
             for _ in 0..2 {
-                let r = http_get(linux.ns, SocketAddr::new(to, 80), "/")?;
+                let r = http_get_netns(linux.ns, SocketAddr::new(to, 80), "/")?;
                 ok += r.starts_with("HTTP/1.0 200") as u32;
             }
         }
@@ -336,13 +257,13 @@ impl DemoLab {
         let deadline = Instant::now() + Duration::from_secs(20);
         let metrics = loop {
             check_stop()?;
-            let text = http_get(SERVER, metrics_at, "/metrics")?;
+            let text = http_get_netns(SERVER, metrics_at, "/metrics")?;
             if sum(&text, "osfp_scanners_active") > 0.0 || Instant::now() > deadline {
                 break text;
             }
             thread::sleep(Duration::from_millis(500));
         };
-        let api = http_get(SERVER, metrics_at, "/api/v1/sources?limit=1000")?;
+        let api = http_get_netns(SERVER, metrics_at, "/api/v1/sources?limit=1000")?;
         let api: Value = api
             .split_once("\r\n\r\n")
             .and_then(|(_, body)| serde_json::from_str(body).ok())
@@ -427,7 +348,7 @@ impl DemoLab {
         self.children.push(child);
         let to = SocketAddr::new(server_addr(1), 80);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while in_ns(SERVER, move || Ok(TcpStream::connect(to)?)).is_err() {
+        while !in_netns(SERVER, move || TcpStream::connect(to).is_ok()).unwrap_or(false) {
             if Instant::now() > deadline {
                 bail!("python3 -m http.server did not start in {SERVER}");
             }
