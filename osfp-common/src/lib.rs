@@ -144,6 +144,10 @@ pub mod reason {
     pub const ALL: u8 = SYN | SYNACK | SCAN_PROBE | TS_SAMPLE | HANDSHAKE_ACK;
     /// Number of reason bits (counter slots SELECTED_BASE..).
     pub const COUNT: u32 = 5;
+    /// The name of each bit, in bit order: JSON `reasons` and `kind`, the `reason`
+    /// label of the selection metric, the counter summary.
+    pub const NAMES: [&str; COUNT as usize] =
+        ["syn", "synack", "scan_probe", "ts_sample", "handshake_ack"];
 }
 
 /// TCP flag bits as they sit in the 16-bit data-offset/flags word, data offset removed.

@@ -5,16 +5,18 @@ use std::{path::PathBuf, sync::Arc};
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use osfp::{
-    capture_file,
-    event::Event,
-    fingerprint::{self, Database},
-    frame::{SelectConfig, Selector},
+    analysis::fingerprint::{self, Database},
+    capture::{
+        file as capture_file,
+        frame::{SelectConfig, Selector},
+    },
+    decode::Event,
     pipeline::Pipeline,
 };
 use osfp_common::PacketRecord;
 
 fn corpus() -> Option<PathBuf> {
-    osfp::corpus::locate()
+    osfp_tests::corpus::locate()
 }
 
 /// Every SYN / SYN-ACK record of the corpus.

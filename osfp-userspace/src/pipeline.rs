@@ -14,13 +14,13 @@ use std::sync::Arc;
 use osfp_common::PacketRecord;
 
 use crate::{
-    clock::ClockCounters,
-    event::Event,
-    fingerprint::{
-        table::DEFAULT_CLOCK_SOURCES, Database, Fingerprinter, Signature, SourceTable, Verdict,
+    analysis::{
+        clock::ClockCounters,
+        fingerprint::{Database, Fingerprinter, Label, Signature, Verdict},
+        scan::{ScanConfig, ScanCounters, ScanEvent, ScanTracker},
     },
-    options::OptionProblem,
-    scan::{ScanConfig, ScanCounters, ScanEvent, ScanTracker},
+    decode::{Event, OptionProblem},
+    sources::{SourceTable, DEFAULT_CLOCK_SOURCES},
 };
 
 #[derive(Default)]
@@ -53,7 +53,7 @@ pub struct ClockEstimates {
 
 impl ClockEstimates {
     /// Counts one source's clock summary.
-    pub fn count(&mut self, sum: &crate::clock::ClockSummary) {
+    pub fn count(&mut self, sum: &crate::analysis::clock::ClockSummary) {
         self.sources += 1;
         self.with_rate += sum.clock.hz_raw.is_some() as u64;
         self.with_boot_time += sum.clock.boot_time.is_some() as u64;
@@ -106,8 +106,7 @@ impl Pipeline {
     ) -> Arc<Database> {
         if let (Some(fp), Some(t)) = (self.fingerprinter.as_ref(), self.sources.as_mut()) {
             let old = fp.db_arc().clone();
-            let key =
-                |l: &crate::fingerprint::Label| (l.display_name(), l.direction, l.class.clone());
+            let key = |l: &Label| (l.display_name(), l.direction, l.class.clone());
             let mut ids: std::collections::HashMap<_, u32> =
                 db.labels.iter().map(|l| (key(l), l.id)).collect();
             t.remap_labels(|id| {

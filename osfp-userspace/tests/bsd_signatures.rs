@@ -10,11 +10,11 @@
 use std::{net::IpAddr, sync::Arc};
 
 use osfp::{
-    craft::TcpFrame,
-    fingerprint::{self, Family, MatchKind},
-    frame::{Link, SelectConfig, Selector},
+    analysis::fingerprint::{self, Family, MatchKind},
+    capture::frame::{Link, SelectConfig, Selector},
     pipeline::Pipeline,
 };
+use osfp_tests::craft::TcpFrame;
 
 const MSS_1460: [u8; 4] = [2, 4, 0x05, 0xb4];
 const TS: [u8; 10] = [8, 10, 0x00, 0x12, 0x34, 0x56, 0, 0, 0, 0];

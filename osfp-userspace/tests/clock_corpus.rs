@@ -4,15 +4,19 @@
 use std::{net::IpAddr, path::PathBuf};
 
 use osfp::{
-    capture_file,
-    clock::{policy::OffsetPolicy, ClockConfig, ClockTable},
-    frame::{SelectConfig, Selector},
-    ipid::IpIdClass,
+    analysis::{
+        clock::{policy::OffsetPolicy, ClockConfig, ClockTable},
+        ipid::IpIdClass,
+    },
+    capture::{
+        file as capture_file,
+        frame::{SelectConfig, Selector},
+    },
     pipeline::Pipeline,
 };
 
 fn corpus() -> PathBuf {
-    osfp::corpus::locate()
+    osfp_tests::corpus::locate()
         .expect("corpus not found: set OSFP_CORPUS or put shared/ beside the checkout")
 }
 

@@ -19,9 +19,11 @@ use std::{
 };
 
 use osfp::{
-    capture_file,
-    clock::{policy::OffsetPolicy, ClockConfig, ClockTable},
-    frame::{SelectConfig, Selector},
+    analysis::clock::{policy::OffsetPolicy, ClockConfig, ClockTable},
+    capture::{
+        file as capture_file,
+        frame::{SelectConfig, Selector},
+    },
     pipeline::Pipeline,
 };
 

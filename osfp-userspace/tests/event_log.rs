@@ -6,14 +6,13 @@
 use std::{net::IpAddr, path::PathBuf, sync::Arc};
 
 use osfp::{
-    config::LogTarget,
-    craft::TcpFrame,
-    eventlog::{self, EventLog, Seen, Watch},
-    fingerprint,
-    frame::{Link, SelectConfig, Selector},
+    analysis::fingerprint,
+    capture::frame::{Link, SelectConfig, Selector},
+    export::eventlog::{self, EventLog, LogTarget, Seen, Watch},
     pipeline::Pipeline,
 };
 use osfp_common::tcp_flag::ACK;
+use osfp_tests::craft::TcpFrame;
 use serde_json::Value;
 
 const S: u64 = 1_000_000_000;

@@ -4,12 +4,12 @@
 use std::net::IpAddr;
 
 use osfp::{
-    craft::TcpFrame,
-    frame::{Link, SelectConfig, Selector},
-    options::OptionProblem,
+    capture::frame::{Link, SelectConfig, Selector},
+    decode::options::OptionProblem,
     pipeline::Pipeline,
 };
 use osfp_common::{counter, reason, rec_flag, tcp_flag::*, Malformed};
+use osfp_tests::craft::TcpFrame;
 
 fn v4() -> (IpAddr, IpAddr) {
     ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap())

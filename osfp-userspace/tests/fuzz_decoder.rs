@@ -1,13 +1,17 @@
 //! Property tests: arbitrary bytes, and mutated real frames, never panic the parser or the
 //! decoder, and whatever is selected decodes to a consistent event.
 
+use std::{cell::RefCell, sync::Arc};
+
 use osfp::{
-    craft::TcpFrame,
-    frame::{Link, SelectConfig, Selector},
-    options,
+    analysis::{fingerprint, scan::ScanEvent},
+    capture::frame::{Link, SelectConfig, Selector},
+    decode::options,
+    export::output::{Format, Output},
     pipeline::Pipeline,
 };
 use osfp_common::counter;
+use osfp_tests::craft::TcpFrame;
 use proptest::prelude::*;
 
 const LINKS: [Link; 8] = [
@@ -21,16 +25,40 @@ const LINKS: [Link; 8] = [
     Link::Loop,
 ];
 
+thread_local! {
+    /// The production path after selection: every stage, with the built-in database.
+    static PIPELINE: RefCell<Pipeline> = RefCell::new(Pipeline::with_database(
+        Arc::new(fingerprint::default_database().unwrap()),
+        1024,
+    ));
+}
+
 fn check(link: Link, bytes: &[u8]) {
     let mut sel = Selector::new(SelectConfig::default());
-    let mut p = Pipeline::new();
     if let Some(r) = sel.frame(link, bytes, 42) {
         assert!(r.opt_len as usize <= 40);
         assert!(r.doff >= 5);
         assert!(r.reason != 0);
-        let ev = p.process(&r);
-        let _ = ev.to_text();
-        let _ = serde_json::to_string(&ev.to_json()).unwrap();
+        PIPELINE.with_borrow_mut(|p| {
+            let db = p.fingerprinter.as_ref().unwrap().db_arc().clone();
+            let ev = p.process(&r);
+            let mut scans: Vec<ScanEvent> = Vec::new();
+            let fp = p.observe(&ev, &mut scans);
+            // Both line forms; the JSON one parses back as one object.
+            for format in [Format::Json, Format::Text] {
+                let mut out = Output::new(Vec::new(), format);
+                match &fp {
+                    Some((s, v)) => out.event_fingerprinted(&ev, &db, s, v),
+                    None => out.event(&ev),
+                }
+                .unwrap();
+                let line = out.writer();
+                assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1, "one line");
+                if format == Format::Json {
+                    let _: serde_json::Value = serde_json::from_slice(line).expect("JSON");
+                }
+            }
+        });
     }
     assert_eq!(sel.counters.get(counter::SEEN), 1);
     let malformed: u64 = (0..osfp_common::Malformed::COUNT as u32)

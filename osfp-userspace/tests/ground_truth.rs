@@ -21,9 +21,11 @@ use std::{
 };
 
 use osfp::{
-    capture_file,
-    fingerprint::{self, Database, MatchKind},
-    frame::{SelectConfig, Selector},
+    analysis::fingerprint::{self, Database, MatchKind},
+    capture::{
+        file as capture_file,
+        frame::{SelectConfig, Selector},
+    },
     pipeline::Pipeline,
 };
 
@@ -149,7 +151,7 @@ const IOT: &[(&str, &str)] = &[
 ];
 
 fn corpus() -> Option<PathBuf> {
-    osfp::corpus::locate()
+    osfp_tests::corpus::locate()
 }
 
 /// Expected hosts of a ground-truth file: address -> families; `Err` for a file with
@@ -195,8 +197,8 @@ fn family_name(tool: bool, kind: MatchKind, fam: fingerprint::Family) -> &'stati
 
 fn run_file(path: &Path, ours: &Arc<Database>, p0f: &Arc<Database>) -> FileResult {
     let mut sel = Selector::new(SelectConfig::default());
-    let mut p_ours = Pipeline::with_database(ours.clone(), fingerprint::table::DEFAULT_CAP);
-    let mut p_p0f = Pipeline::with_database(p0f.clone(), fingerprint::table::DEFAULT_CAP);
+    let mut p_ours = Pipeline::with_database(ours.clone(), osfp::sources::DEFAULT_CAP);
+    let mut p_p0f = Pipeline::with_database(p0f.clone(), osfp::sources::DEFAULT_CAP);
     for p in [&mut p_ours, &mut p_p0f] {
         // Nearest candidates are for display; not needed for the verdicts.
         p.fingerprinter.as_mut().unwrap().candidates = false;

@@ -17,7 +17,7 @@ const FILES: &[&str] = &[
 ];
 
 fn corpus() -> Option<PathBuf> {
-    osfp::corpus::locate()
+    osfp_tests::corpus::locate()
 }
 
 fn tshark_strings(file: &Path) -> Vec<String> {

@@ -19,16 +19,18 @@ use std::{
 };
 
 use osfp::{
-    capture_file,
-    fingerprint::{Database, Direction, Fingerprinter, MatchKind},
-    frame::{SelectConfig, Selector},
+    analysis::fingerprint::{Database, Direction, Fingerprinter, MatchKind},
+    capture::{
+        file as capture_file,
+        frame::{SelectConfig, Selector},
+    },
     pipeline::Pipeline,
 };
 
 const P0F_DB: &str = "/etc/p0f/p0f.fp";
 
 fn corpus() -> Option<PathBuf> {
-    osfp::corpus::locate()
+    osfp_tests::corpus::locate()
 }
 
 /// p0f's address text: dotted quad, or eight unpadded hex groups.

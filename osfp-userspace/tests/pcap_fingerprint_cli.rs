@@ -11,7 +11,7 @@ use std::{
 use serde_json::Value;
 
 fn corpus() -> Option<PathBuf> {
-    osfp::corpus::locate()
+    osfp_tests::corpus::locate()
 }
 
 fn osfp(args: &[&str], files: &[PathBuf]) -> Vec<Value> {

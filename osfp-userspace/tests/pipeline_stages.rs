@@ -4,13 +4,15 @@
 use std::{net::IpAddr, sync::Arc};
 
 use osfp::{
-    craft::TcpFrame,
-    fingerprint,
-    frame::{Link, SelectConfig, Selector},
+    analysis::{
+        fingerprint,
+        scan::{ScanEvent, ScanKind},
+    },
+    capture::frame::{Link, SelectConfig, Selector},
     pipeline::Pipeline,
-    scan::{ScanEvent, ScanKind},
 };
 use osfp_common::tcp_flag::{ACK, FIN};
+use osfp_tests::craft::TcpFrame;
 
 const S: u64 = 1_000_000_000;
 
@@ -134,12 +136,9 @@ fn scans_recorded_per_source_with_a_bounded_list() {
 /// default cap. Printed for the report.
 #[test]
 fn memory_bound_with_clocks() {
-    let f = Feed::new(fingerprint::table::DEFAULT_CAP);
+    let f = Feed::new(osfp::sources::DEFAULT_CAP);
     let t = f.pipe.sources.as_ref().unwrap();
-    assert_eq!(
-        t.max_clock_sources(),
-        fingerprint::table::DEFAULT_CLOCK_SOURCES
-    );
+    assert_eq!(t.max_clock_sources(), osfp::sources::DEFAULT_CLOCK_SOURCES);
     assert_eq!(
         t.approx_bytes_with_clocks(),
         t.approx_bytes() + (t.max_clock_sources() + 1) * t.clock_bytes_bound()
@@ -156,7 +155,7 @@ fn memory_bound_with_clocks() {
     );
     eprintln!(
         "per source: entry {} B, clock {} B; cap {} ({} with clocks): {} MiB without clocks, {} MiB with",
-        osfp::fingerprint::SourceTable::approx_entry_bytes(),
+        osfp::sources::SourceTable::approx_entry_bytes(),
         t.clock_bytes_bound(),
         t.cap(),
         t.max_clock_sources(),
@@ -171,7 +170,7 @@ fn memory_bound_with_clocks() {
 #[test]
 fn clock_state_has_its_own_cap() {
     let mut f = Feed::new(4);
-    f.pipe.sources = Some(fingerprint::SourceTable::with_clock_cap(4, 2));
+    f.pipe.sources = Some(osfp::sources::SourceTable::with_clock_cap(4, 2));
     f.connection(ip("10.0.0.1"), 1000, 10 * S, 5_000);
     f.connection(ip("10.0.0.2"), 1000, 20 * S, 9_000);
     f.connection(ip("10.0.0.3"), 1000, 30 * S, 1_000);

@@ -6,16 +6,18 @@
 use std::{collections::BTreeSet, net::IpAddr, path::PathBuf};
 
 use osfp::{
-    capture_file,
-    frame::{SelectConfig, Selector},
+    analysis::scan::{Phase, ScanConfig, ScanCounters, ScanEvent, ScanKind, ScanTracker, Tool},
+    capture::{
+        file as capture_file,
+        frame::{SelectConfig, Selector},
+    },
     pipeline::Pipeline,
-    scan::{Phase, ScanConfig, ScanCounters, ScanEvent, ScanKind, ScanTracker, Tool},
 };
 
 /// `OSFP_CORPUS`, else `shared/corpus` beside the workspace root or one level up (the
 /// lead's checkout has it beside, a worktree under /work/wt one level higher).
 fn corpus() -> PathBuf {
-    osfp::corpus::locate()
+    osfp_tests::corpus::locate()
         .expect("corpus not found: set OSFP_CORPUS or put shared/ beside the checkout")
 }
 
@@ -198,7 +200,7 @@ fn ppa_os_detection() {
     // 6 SEQ + ECN + 4 rounds of T2, T3, T5, T7 (T4/T6 are ACKs, not selected).
     assert_eq!(e.packets, 23);
     assert_eq!(
-        r.counters.probes(osfp::scan::ProbeKind::NmapOs),
+        r.counters.probes(osfp::analysis::scan::ProbeKind::NmapOs),
         23,
         "every probe classified"
     );

@@ -14,10 +14,12 @@ use std::{
 };
 
 use osfp::{
-    capture_file,
-    frame::{SelectConfig, Selector},
+    analysis::scan::{Phase, ScanConfig, ScanKind, ScanTracker, Tool},
+    capture::{
+        file as capture_file,
+        frame::{SelectConfig, Selector},
+    },
     pipeline::Pipeline,
-    scan::{Phase, ScanConfig, ScanKind, ScanTracker, Tool},
 };
 
 /// Tests run in parallel in one process: names carry the pid and a per-lab number.
@@ -168,7 +170,7 @@ impl Lab {
 }
 
 /// The capture through the real pcap path into the scan tracker.
-fn detect(pcap: &std::path::Path) -> Vec<osfp::scan::ScanEvent> {
+fn detect(pcap: &std::path::Path) -> Vec<osfp::analysis::scan::ScanEvent> {
     let mut sel = Selector::new(SelectConfig::default());
     let mut pipeline = Pipeline::new();
     let mut tracker = ScanTracker::new(ScanConfig::default());

@@ -4,8 +4,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use osfp::{
-    event::Event,
-    fingerprint::{Database, Signature, SourceTable},
+    analysis::fingerprint::{Database, Signature},
+    decode::Event,
+    sources::SourceTable,
 };
 use osfp_common::{reason, tcp_flag, PacketRecord};
 

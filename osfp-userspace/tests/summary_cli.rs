@@ -11,20 +11,22 @@ use std::{
 };
 
 use osfp::{
-    capture_file,
-    clock::{policy::OffsetPolicy, ClockConfig, ClockTable},
-    craft::TcpFrame,
-    frame::{SelectConfig, Selector},
+    analysis::clock::{policy::OffsetPolicy, ClockConfig, ClockTable},
+    capture::{
+        file as capture_file,
+        frame::{SelectConfig, Selector},
+    },
     pipeline::Pipeline,
 };
 use osfp_common::tcp_flag::{ACK, SYN};
+use osfp_tests::craft::TcpFrame;
 use pcap_file::pcap::{PcapPacket, PcapWriter};
 use serde_json::Value;
 
 /// `OSFP_CORPUS`, or `shared/corpus` beside the workspace root (or its parent, for a
 /// worktree under /work/wt).
 fn corpus() -> PathBuf {
-    osfp::corpus::locate()
+    osfp_tests::corpus::locate()
         .expect("corpus not found: set OSFP_CORPUS or put shared/ beside the checkout")
 }
 

@@ -1,6 +1,8 @@
 //! Harness for osfp's integration tests: root checks, network namespaces joined by a veth
 //! pair, running code or commands inside a namespace, and the `osfp` binary as a sensor.
 
+pub mod corpus;
+pub mod craft;
 pub mod promtext;
 
 use std::{
@@ -101,7 +103,7 @@ pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'sta
 pub fn send_frames(ns: &str, iface: &str, frames: Vec<Vec<u8>>) -> Result<()> {
     let iface = iface.to_string();
     in_netns(ns, move || -> Result<()> {
-        let idx = osfp::sensor::ifindex(&iface)?;
+        let idx = osfp::capture::xdp::ifindex(&iface)?;
         // SAFETY: plain socket syscalls with valid arguments; the fd is closed below.
         unsafe {
             let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);

@@ -10,8 +10,8 @@ use osfp_tests::workspace_root;
 /// the built-in database, as `osfp run` does). Rules and dashboard may use nothing else
 /// (besides Prometheus' own `up`).
 fn osfp_metrics() -> Vec<String> {
-    let db = osfp::fingerprint::default_database().unwrap();
-    let m = osfp::metrics::Metrics::new(&["eth0".to_string()], &db);
+    let db = osfp::analysis::fingerprint::default_database().unwrap();
+    let m = osfp::export::metrics::Metrics::new(&["eth0".to_string()], &db);
     let names: Vec<String> = m
         .registry
         .gather()

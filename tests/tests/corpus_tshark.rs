@@ -13,8 +13,8 @@ use std::{
     thread,
 };
 
-use osfp::{
-    capture_file,
+use osfp::capture::{
+    file as capture_file,
     frame::{SelectConfig, Selector},
 };
 use osfp_common::tcp_flag::{ACK, SYN};

@@ -347,13 +347,13 @@ fn api_event_log_and_reload() {
 #[test]
 fn shipped_configuration_is_valid() {
     let p = osfp_tests::workspace_root().join("deploy/config/osfp.toml");
-    let c = osfp::config::load(Some(&p), &osfp::config::Settings::default())
+    let c = osfp::daemon::config::load(Some(&p), &osfp::daemon::config::Settings::default())
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(c.records, osfp::config::Records::Off);
+    assert_eq!(c.records, osfp::daemon::config::Records::Off);
     assert_eq!(c.listen, Some("127.0.0.1:9184".parse().unwrap()));
     assert_eq!(
         c.event_log,
-        Some(osfp::config::LogTarget::File(
+        Some(osfp::export::eventlog::LogTarget::File(
             "/var/log/osfp/events.ndjson".into()
         ))
     );
@@ -470,7 +470,7 @@ fn unread_stdout_does_not_stall_the_sensor() {
     const N: u16 = 20_000;
     let frames: Vec<Vec<u8>> = (0..N)
         .map(|i| {
-            osfp::craft::TcpFrame::syn(lab.a4, lab.b4, 10_000 + i, 80)
+            osfp_tests::craft::TcpFrame::syn(lab.a4, lab.b4, 10_000 + i, 80)
                 .frame_with_macs(dst_mac, src_mac)
         })
         .collect();

@@ -13,8 +13,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use osfp::craft::{stacks, TcpFrame};
 use osfp_common::tcp_flag::{FIN, PSH, URG};
+use osfp_tests::{craft::stacks, craft::TcpFrame};
 use osfp_tests::{
     http_get_in_ns, osfp_bin, privileged,
     promtext::{samples, sum},

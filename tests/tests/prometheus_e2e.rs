@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use osfp::craft::stacks;
+use osfp_tests::craft::stacks;
 use osfp_tests::{
     connect_from_ns, http_get_in_ns, listen_in_ns, privileged, workspace_root, Lab, Sensor,
 };

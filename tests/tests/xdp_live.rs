@@ -5,8 +5,8 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use osfp::craft::TcpFrame;
 use osfp_common::tcp_flag::*;
+use osfp_tests::craft::TcpFrame;
 use osfp_tests::{
     connect_from_ns, http_get_in_ns, linux, listen_in_ns, metric, privileged, Lab, Sensor,
 };

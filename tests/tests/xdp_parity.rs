@@ -8,10 +8,12 @@ use aya::{
     programs::{TestRun, TestRunOptions},
 };
 use osfp::{
-    capture_file,
-    frame::{Link, SelectConfig, Selector},
-    options::{self, OptKind},
-    sensor::{self, LoadConfig},
+    capture::{
+        file as capture_file,
+        frame::{Link, SelectConfig, Selector},
+        xdp::{self, LoadConfig},
+    },
+    decode::options::{self, OptKind},
 };
 use osfp_common::{counter, map_name, reason, rec_flag, PacketRecord};
 use osfp_tests::{corpus_files, privileged};
@@ -31,7 +33,7 @@ fn xdp_program_and_pcap_path_agree_on_the_corpus() {
         ts_sample_max_per_flow: u32::MAX,
         ..LoadConfig::default()
     };
-    let mut ebpf = sensor::load(&cfg).unwrap();
+    let mut ebpf = xdp::load(&cfg).unwrap();
     let mut ring = RingBuf::try_from(ebpf.take_map(map_name::EVENTS).unwrap()).unwrap();
     let mut sel = Selector::new(SelectConfig {
         ts_sample_interval_ns: 0,
@@ -44,7 +46,7 @@ fn xdp_program_and_pcap_path_agree_on_the_corpus() {
     let (mut hs4, mut hs6) = (0u64, 0u64);
     let mut mismatches = Vec::new();
     {
-        let prog = sensor::program(&mut ebpf).unwrap();
+        let prog = xdp::program(&mut ebpf).unwrap();
         for path in corpus_files() {
             let mut used = false;
             let _ = capture_file::for_each_frame(&path, |link, frame, ts| {
@@ -115,7 +117,7 @@ fn xdp_program_and_pcap_path_agree_on_the_corpus() {
 
     let counters: PerCpuArray<&MapData, u64> =
         PerCpuArray::try_from(ebpf.map(map_name::COUNTERS).unwrap()).unwrap();
-    let kc = sensor::read_counters(&counters).unwrap();
+    let kc = xdp::read_counters(&counters).unwrap();
     for slot in 0..counter::COUNT {
         assert_eq!(kc.get(slot), sel.counters.get(slot), "counter slot {slot}");
     }

@@ -5,8 +5,10 @@ use std::time::Instant;
 
 use anyhow::Result;
 use osfp::{
-    capture_file,
-    frame::{Link, SelectConfig, Selector},
+    capture::{
+        file as capture_file,
+        frame::{Link, SelectConfig, Selector},
+    },
     pipeline::Pipeline,
 };
 use osfp_common::PacketRecord;

@@ -13,7 +13,7 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use osfp::{capture_file, frame::Link};
+use osfp::capture::{file as capture_file, frame::Link};
 use osfp_common::tcp_flag;
 
 use crate::median;

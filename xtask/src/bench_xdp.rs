@@ -7,11 +7,9 @@ use aya::{
     programs::{TestRun, TestRunOptions, Xdp},
     Ebpf,
 };
-use osfp::{
-    craft::TcpFrame,
-    sensor::{self, LoadConfig},
-};
+use osfp::capture::xdp::{self, LoadConfig};
 use osfp_common::{map_name, tcp_flag, BASELINE_PROGRAM_NAME, PROGRAM_NAME};
+use osfp_tests::craft::TcpFrame;
 
 use crate::median;
 
@@ -103,7 +101,7 @@ fn load(wakeup_batch: u32, ring_mib: u32) -> Result<Ebpf> {
         ring_bytes: ring_mib << 20,
         ..LoadConfig::default()
     };
-    let mut ebpf = sensor::load(&cfg)?;
+    let mut ebpf = xdp::load(&cfg)?;
     let base: &mut Xdp = ebpf
         .program_mut(BASELINE_PROGRAM_NAME)
         .context("baseline program")?

@@ -18,7 +18,7 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use osfp::craft::stacks;
+use osfp_tests::craft::stacks;
 use osfp_tests::{http_get_netns, in_netns, send_frames, sh};
 use serde_json::Value;
 

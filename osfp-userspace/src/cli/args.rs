@@ -1,0 +1,97 @@
+//! Command-line interface.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "osfp",
+    version,
+    about = "Passive OS fingerprinting from an XDP sensor or capture files"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Attach the XDP sensor to interfaces and print what it selects.
+    Run(RunArgs),
+    /// Read pcap/pcapng files through the same selection and decoder.
+    Pcap(PcapArgs),
+    /// Fingerprint database tools.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DbCommand {
+    /// Validate a p0f.fp-format database: every error as file:line:column.
+    Check {
+        /// The database file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct OutputArgs {
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SelectArgs {
+    /// Minimum gap between timestamp samples of one flow.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    pub ts_sample_interval: Duration,
+    /// Most timestamp samples taken from one flow.
+    #[arg(long, default_value_t = osfp_common::tunable::DEFAULT_TS_SAMPLE_MAX_PER_FLOW)]
+    pub ts_samples_per_flow: u32,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// TOML configuration file; its keys are the long flags below (flags given here
+    /// win). Reloaded with the database on SIGHUP.
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// Shorthand for --records json.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub settings: crate::daemon::config::Settings,
+}
+
+#[derive(Args, Debug)]
+pub struct PcapArgs {
+    /// pcap or pcapng files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Do not print records; only the counter summary (for throughput measurements).
+    #[arg(long)]
+    pub quiet: bool,
+    /// Detect scans and print scan events as NDJSON lines (`{"event":"scan",...}`),
+    /// also with --quiet.
+    #[arg(long)]
+    pub scans: bool,
+    /// Fingerprint database (p0f.fp format). Default: the built-in one.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Print one line per source (from the per-source table) instead of records.
+    #[arg(long)]
+    pub summary: bool,
+    /// Most sources kept in the per-source table (least recently seen evicted).
+    #[arg(long, default_value_t = crate::sources::DEFAULT_CAP)]
+    pub max_sources: usize,
+    /// Most sources in the table with clock / IP ID state (further sources' clock
+    /// events are counted as refused).
+    #[arg(long, default_value_t = crate::sources::DEFAULT_CLOCK_SOURCES)]
+    pub max_clock_sources: usize,
+}

@@ -1,0 +1,168 @@
+//! `osfp pcap FILE...`
+
+use std::{
+    io::{self, BufWriter},
+    sync::Arc,
+};
+
+use anyhow::{Context, Result};
+
+use super::args::PcapArgs;
+use crate::{
+    analysis::{
+        fingerprint::{self, Database},
+        scan::ScanEvent,
+    },
+    capture::{
+        file as capture_file,
+        frame::{FrameCounters, SelectConfig, Selector},
+    },
+    export::{
+        output::{Format, Output},
+        stats,
+    },
+    pipeline::Pipeline,
+    sources::{SourceJson, SourceTable},
+};
+
+pub fn run(args: &PcapArgs) -> Result<i32> {
+    let cfg = SelectConfig {
+        ts_sample_interval_ns: args.select.ts_sample_interval.as_nanos() as u64,
+        ts_sample_max_per_flow: args.select.ts_samples_per_flow,
+    };
+    let stdout = io::stdout().lock();
+    let mut out = Output::new(
+        BufWriter::with_capacity(1 << 16, stdout),
+        super::format(&args.output),
+    );
+    let db = match &args.db {
+        Some(p) => Database::load(p).with_context(|| format!("{}: bad database", p.display()))?,
+        None => fingerprint::default_database().context("built-in database")?,
+    };
+    let db = Arc::new(db);
+    let mut pipeline = Pipeline::with_database(db.clone(), args.max_sources);
+    pipeline.sources = Some(SourceTable::with_clock_cap(
+        args.max_sources,
+        args.max_clock_sources,
+    ));
+    // Verdicts are printed only through `Output`, which finds the nearest candidates
+    // of the unknown ones it prints: none are searched for unprinted verdicts.
+    if let Some(f) = pipeline.fingerprinter.as_mut() {
+        f.candidates = false;
+    }
+    let print_records = !args.quiet && !args.summary;
+    let mut totals = FrameCounters::default();
+    let mut failed = 0;
+    for path in &args.files {
+        // Flow state is per file: files are separate captures.
+        let mut sel = Selector::new(cfg);
+        let mut scan_events: Vec<ScanEvent> = Vec::new();
+        let mut write_err = None;
+        // Scan events always feed the summary; they are printed only with --scans.
+        let print_scans =
+            |events: &mut Vec<ScanEvent>, out: &mut Output<_>, err: &mut Option<io::Error>| {
+                for e in events.drain(..) {
+                    if args.scans && err.is_none() {
+                        *err = out.text_line(&e.to_json_line()).err();
+                    }
+                }
+            };
+        let res = capture_file::for_each_frame(path, |link, frame, ts| {
+            if let Some(rec) = sel.frame(link, frame, ts) {
+                let ev = pipeline.process(&rec);
+                let fp = pipeline.observe(&ev, &mut scan_events);
+                if print_records && write_err.is_none() {
+                    write_err = match &fp {
+                        Some((s, v)) => out.event_fingerprinted(&ev, &db, s, v),
+                        None => out.event(&ev),
+                    }
+                    .err();
+                }
+                print_scans(&mut scan_events, &mut out, &mut write_err);
+            }
+        });
+        // Scans are per file too: files are separate captures.
+        pipeline.end_of_input(&mut scan_events);
+        print_scans(&mut scan_events, &mut out, &mut write_err);
+        if let Some(e) = write_err {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                return Ok(0);
+            }
+            return Err(e.into());
+        }
+        match res {
+            Ok(report) => {
+                if let Some(e) = &report.read_error {
+                    eprintln!("osfp: {}: stopped early: {e}", path.display());
+                }
+                for (lt, n) in &report.unsupported_link {
+                    eprintln!(
+                        "osfp: {}: {n} frames of unsupported link type {lt} skipped",
+                        path.display()
+                    );
+                }
+            }
+            Err(e) => {
+                eprintln!("osfp: {e:#}");
+                failed += 1;
+            }
+        }
+        totals.add(&sel.counters);
+    }
+    if args.summary {
+        if let Some(t) = &pipeline.sources {
+            for (src, st) in t.iter() {
+                let j = st.to_json(*src, &db);
+                let r = match out.format() {
+                    Format::Json => out.json_line(&j),
+                    Format::Text => out.text_line(&summary_text(&j)),
+                };
+                if let Err(e) = r {
+                    if e.kind() == io::ErrorKind::BrokenPipe {
+                        return Ok(0);
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+    out.flush()?;
+    eprintln!("osfp: {}", stats::summary(&totals, &pipeline, 0));
+    let m = pipeline.matches;
+    let (evictions, refused) = pipeline
+        .sources
+        .as_ref()
+        .map_or((0, 0), |t| (t.evictions, t.clock_events_refused));
+    eprintln!(
+        "osfp: fingerprinted exact={} generic={} fuzzy={} unknown={} sources_evicted={evictions} clock_events_refused={refused}",
+        m[0], m[1], m[2], m[3]
+    );
+    // The command ends the process: its tables (up to hundreds of thousands of
+    // allocations) go with it, which is much faster than freeing them one by one.
+    std::mem::forget(pipeline);
+    Ok(if failed > 0 { 1 } else { 0 })
+}
+
+fn summary_text(j: &SourceJson) -> String {
+    let os: Vec<String> =
+        j.os.iter()
+            .map(|o| {
+                format!(
+                    "{}({},{})x{}",
+                    o.label.as_deref().unwrap_or("???"),
+                    o.family,
+                    o.kind,
+                    o.count
+                )
+            })
+            .collect();
+    format!(
+        "{} packets={} os=[{}] hops={:?} sigs={}{}",
+        j.src,
+        j.packets,
+        os.join(" "),
+        j.hops,
+        j.signatures.len(),
+        if j.nat_hint { " nat_hint" } else { "" }
+    )
+}

@@ -1,0 +1,606 @@
+//! `osfp run`'s settings: a TOML file whose keys are exactly the long flags (one struct
+//! derives both, so every key is also a flag), flags winning over the file, then checked
+//! into a [`RunConfig`]. Every problem is reported as `file:line:column: what (text)`.
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+
+use crate::{
+    analysis::scan::ScanConfig,
+    capture::xdp::AttachMode,
+    export::eventlog::LogTarget,
+    sources::{DEFAULT_CAP, DEFAULT_CLOCK_SOURCES},
+};
+
+/// What `osfp run` prints per selected record on stdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Records {
+    Off,
+    Text,
+    Json,
+}
+
+/// The settings, as flags and as TOML keys (`ring-mib = 16`, `iface = ["eth0"]`, a
+/// `[scan]` table). `None` = not given here.
+#[derive(Args, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Settings {
+    /// Interface to attach to (repeatable). [default: the interface of the default route]
+    #[arg(long = "iface", short = 'i')]
+    #[serde(default)]
+    pub iface: Vec<String>,
+    /// XDP attach mode. [default: auto]
+    #[arg(long, value_enum)]
+    pub xdp_mode: Option<AttachMode>,
+    /// Ring buffer size per interface in MiB, a power of two up to 1024. [default: 8]
+    #[arg(long)]
+    pub ring_mib: Option<u32>,
+    /// Serve /metrics and the JSON API on this address, "off" for neither.
+    /// [default: 127.0.0.1:9184]
+    #[arg(long, alias = "metrics-addr")]
+    pub listen: Option<String>,
+    /// Print the kernel counters to stderr this often, 0 for only at exit. [default: 0s]
+    #[arg(long, value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde::option")]
+    pub stats_every: Option<Duration>,
+    /// Fingerprint database (p0f.fp format), reloaded on SIGHUP. [default: built in]
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Minimum gap between timestamp samples of one flow. [default: 1s]
+    #[arg(long, value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde::option")]
+    pub ts_sample_interval: Option<Duration>,
+    /// Most timestamp samples taken from one flow, 0 for none. [default: 16]
+    #[arg(long)]
+    pub ts_samples_per_flow: Option<u32>,
+    /// Most sources kept in the per-source table (least recently seen evicted).
+    /// [default: 65536]
+    #[arg(long)]
+    pub max_sources: Option<usize>,
+    /// Most sources holding clock state (TSval fits, ~15 KB each at most); further
+    /// sources' clock events are counted, not analysed. [default: 12288]
+    #[arg(long)]
+    pub max_clock_sources: Option<usize>,
+    /// Records on stdout: off, text or json. [default: text]
+    #[arg(long, value_enum)]
+    pub records: Option<Records>,
+    /// NDJSON event log (new verdicts, unknown fingerprints, scans, several hosts, clock
+    /// estimates): a file, reopened on SIGHUP, or "-" for stdout. [default: none]
+    #[arg(long)]
+    pub event_log: Option<String>,
+    /// A scan-detection threshold, `KEY=VALUE` (repeatable; keys as in the `[scan]`
+    /// table, e.g. `port_sweep_min_ports=50`).
+    #[arg(long = "scan", value_name = "KEY=VALUE")]
+    #[serde(skip)]
+    pub scan_set: Vec<String>,
+    /// The `[scan]` table of the file.
+    #[arg(skip)]
+    #[serde(default)]
+    pub scan: Option<toml::Table>,
+}
+
+/// Checked settings with defaults filled in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunConfig {
+    /// Empty: the interface of the default route.
+    pub ifaces: Vec<String>,
+    pub xdp_mode: AttachMode,
+    pub ring_bytes: u32,
+    pub listen: Option<SocketAddr>,
+    pub stats_every: Option<Duration>,
+    pub db: Option<PathBuf>,
+    pub ts_sample_interval: Duration,
+    pub ts_samples_per_flow: u32,
+    pub max_sources: usize,
+    pub max_clock_sources: usize,
+    pub records: Records,
+    pub event_log: Option<LogTarget>,
+    pub scan: ScanConfig,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9184";
+/// Above this the table alone is several GiB (see `SourceTable::approx_bytes`).
+pub const MAX_SOURCES_LIMIT: usize = 10_000_000;
+
+/// Every problem found, one line each.
+#[derive(Debug, PartialEq)]
+pub struct ConfigError(pub Vec<String>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("\n"))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The file, if any, under the command line's flags, checked.
+pub fn load(file: Option<&Path>, flags: &Settings) -> Result<RunConfig, ConfigError> {
+    let Some(path) = file else {
+        return flags.clone().check(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(vec![format!("{}: cannot read: {e}", path.display())]))?;
+    let from_file = parse(&text, path)?;
+    flags
+        .over(from_file)
+        .check_located(Some((path, &text)), &flags.given())
+}
+
+/// Parses a TOML text; errors carry `path:line:column`.
+pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
+    let mut s: Settings = toml::from_str(text).map_err(|e| {
+        let at = e.span().map_or(0, |s| s.start);
+        ConfigError(vec![located(path, text, at, e.message())])
+    })?;
+    // Paths in the file are relative to the file.
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if let Some(db) = &mut s.db {
+        if db.is_relative() {
+            *db = dir.join(&*db);
+        }
+    }
+    if let Some(log) = &mut s.event_log {
+        if log != "-" && Path::new(log).is_relative() {
+            *log = dir.join(&*log).display().to_string();
+        }
+    }
+    Ok(s)
+}
+
+/// `path:line:column: message (the line's text)` for a byte offset.
+fn located(path: &Path, text: &str, at: usize, message: &str) -> String {
+    let at = at.min(text.len());
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_no = text[..at].matches('\n').count() + 1;
+    let col = text[line_start..at].chars().count() + 1;
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    let message = message.trim_end();
+    format!("{}:{line_no}:{col}: {message} ({line:?})", path.display())
+}
+
+/// Where `key = ...` (or a `[key]` table) is in the file, for value errors.
+fn key_offset(text: &str, key: &str) -> Option<usize> {
+    let mut off = 0;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.trim_end() == format!("[{key}]") {
+            return Some(off + (line.len() - t.len()));
+        }
+        if let Some(rest) = t.strip_prefix(key) {
+            if rest.trim_start().starts_with('=') {
+                return Some(off + (line.len() - t.len()));
+            }
+        }
+        off += line.len();
+    }
+    None
+}
+
+impl Settings {
+    /// These flags over `file`'s keys: a flag given wins, the file fills the rest.
+    pub fn over(&self, file: Settings) -> Settings {
+        let f = self.clone();
+        Settings {
+            iface: if f.iface.is_empty() {
+                file.iface
+            } else {
+                f.iface
+            },
+            xdp_mode: f.xdp_mode.or(file.xdp_mode),
+            ring_mib: f.ring_mib.or(file.ring_mib),
+            listen: f.listen.or(file.listen),
+            stats_every: f.stats_every.or(file.stats_every),
+            db: f.db.or(file.db),
+            ts_sample_interval: f.ts_sample_interval.or(file.ts_sample_interval),
+            ts_samples_per_flow: f.ts_samples_per_flow.or(file.ts_samples_per_flow),
+            max_sources: f.max_sources.or(file.max_sources),
+            max_clock_sources: f.max_clock_sources.or(file.max_clock_sources),
+            records: f.records.or(file.records),
+            event_log: f.event_log.or(file.event_log),
+            scan_set: f.scan_set,
+            scan: file.scan,
+        }
+    }
+
+    /// The keys given here (as flags), whose errors are the flag's, not the file's.
+    pub fn given(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        let mut key = |set: bool, k| {
+            if set {
+                v.push(k)
+            }
+        };
+        key(!self.iface.is_empty(), "iface");
+        key(self.xdp_mode.is_some(), "xdp-mode");
+        key(self.ring_mib.is_some(), "ring-mib");
+        key(self.listen.is_some(), "listen");
+        key(self.stats_every.is_some(), "stats-every");
+        key(self.db.is_some(), "db");
+        key(self.ts_sample_interval.is_some(), "ts-sample-interval");
+        key(self.ts_samples_per_flow.is_some(), "ts-samples-per-flow");
+        key(self.max_sources.is_some(), "max-sources");
+        key(self.max_clock_sources.is_some(), "max-clock-sources");
+        key(self.records.is_some(), "records");
+        key(self.event_log.is_some(), "event-log");
+        key(!self.scan_set.is_empty(), "scan");
+        v
+    }
+
+    /// Fills defaults and checks every value; `file` locates errors of keys it set.
+    pub fn check(self, file: Option<(&Path, &str)>) -> Result<RunConfig, ConfigError> {
+        self.check_located(file, &[])
+    }
+
+    /// As [`Settings::check`]; errors of `flag_keys` name the flag, not the file.
+    fn check_located(
+        self,
+        file: Option<(&Path, &str)>,
+        flag_keys: &[&str],
+    ) -> Result<RunConfig, ConfigError> {
+        let mut errors = Vec::new();
+        let mut bad = |key: &str, msg: String| {
+            let file = file.filter(|_| !flag_keys.contains(&key));
+            let at = file.and_then(|(p, t)| key_offset(t, key).map(|o| (p, t, o)));
+            errors.push(match at {
+                Some((p, t, o)) => located(p, t, o, &format!("{key}: {msg}")),
+                None => format!("--{key}: {msg}"),
+            });
+        };
+        let ring_mib = self.ring_mib.unwrap_or(8);
+        if !(1..=1024).contains(&ring_mib) || !ring_mib.is_power_of_two() {
+            bad(
+                "ring-mib",
+                format!("{ring_mib} is not a power of two from 1 to 1024"),
+            );
+        }
+        let listen = match self.listen.as_deref().unwrap_or(DEFAULT_LISTEN) {
+            "off" => None,
+            a => match a.parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    bad(
+                        "listen",
+                        format!("{a:?} is not an address:port (or \"off\")"),
+                    );
+                    None
+                }
+            },
+        };
+        let ts_sample_interval = self.ts_sample_interval.unwrap_or(Duration::from_secs(1));
+        if ts_sample_interval < Duration::from_millis(1)
+            || ts_sample_interval > Duration::from_secs(3600)
+        {
+            bad(
+                "ts-sample-interval",
+                format!("{ts_sample_interval:?} is not from 1ms to 1h"),
+            );
+        }
+        let ts_samples_per_flow = self
+            .ts_samples_per_flow
+            .unwrap_or(osfp_common::tunable::DEFAULT_TS_SAMPLE_MAX_PER_FLOW);
+        if ts_samples_per_flow > 1_000_000 {
+            bad(
+                "ts-samples-per-flow",
+                format!("{ts_samples_per_flow} is above 1000000"),
+            );
+        }
+        let max_sources = self.max_sources.unwrap_or(DEFAULT_CAP);
+        if !(1..=MAX_SOURCES_LIMIT).contains(&max_sources) {
+            bad(
+                "max-sources",
+                format!("{max_sources} is not from 1 to {MAX_SOURCES_LIMIT}"),
+            );
+        }
+        let max_clock_sources = self.max_clock_sources.unwrap_or(DEFAULT_CLOCK_SOURCES);
+        if max_clock_sources > MAX_SOURCES_LIMIT {
+            bad(
+                "max-clock-sources",
+                format!("{max_clock_sources} is above {MAX_SOURCES_LIMIT}"),
+            );
+        }
+        for i in &self.iface {
+            if i.is_empty() || i.len() >= libc::IFNAMSIZ || i.contains(['/', ' ', '\0']) {
+                bad("iface", format!("{i:?} is not an interface name"));
+            }
+        }
+        let event_log = match self.event_log.as_deref() {
+            None | Some("") => None,
+            Some("-") => Some(LogTarget::Stdout),
+            Some(p) => Some(LogTarget::File(PathBuf::from(p))),
+        };
+        let records = self.records.unwrap_or(Records::Text);
+        if event_log == Some(LogTarget::Stdout) && records != Records::Off {
+            // Two writers on one stream would interleave inside lines.
+            bad(
+                "event-log",
+                "\"-\" (stdout) needs records = \"off\": both would share stdout".into(),
+            );
+        }
+        let scan = match scan_config(self.scan.clone(), &self.scan_set) {
+            Ok(s) => s,
+            Err(e) => {
+                bad("scan", e);
+                ScanConfig::default()
+            }
+        };
+        if !errors.is_empty() {
+            return Err(ConfigError(errors));
+        }
+        Ok(RunConfig {
+            ifaces: self.iface,
+            xdp_mode: self.xdp_mode.unwrap_or(AttachMode::Auto),
+            ring_bytes: ring_mib << 20,
+            listen,
+            stats_every: self.stats_every.filter(|d| !d.is_zero()),
+            db: self.db,
+            ts_sample_interval,
+            ts_samples_per_flow,
+            max_sources,
+            max_clock_sources,
+            records,
+            event_log,
+            scan,
+        })
+    }
+}
+
+/// The `[scan]` table with `--scan KEY=VALUE` pairs on top, into a checked ScanConfig.
+fn scan_config(table: Option<toml::Table>, pairs: &[String]) -> Result<ScanConfig, String> {
+    let mut t = table.unwrap_or_default();
+    for p in pairs {
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| format!("{p:?} is not KEY=VALUE"))?;
+        let v: toml::Value = format!("v = {v}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .ok_or_else(|| format!("{p:?}: the value is not a number or string"))?;
+        t.insert(k.trim().to_string(), v);
+    }
+    let c: ScanConfig = t
+        .try_into()
+        .map_err(|e: toml::de::Error| format!("[scan]: {}", e.message().trim_end()))?;
+    if !(0.0..=1.0).contains(&c.sweep_max_answered_share) {
+        return Err(format!(
+            "[scan]: sweep_max_answered_share {} is not from 0 to 1",
+            c.sweep_max_answered_share
+        ));
+    }
+    if c.window_ms == 0 || c.idle_end_ms == 0 {
+        return Err("[scan]: window_ms and idle_end_ms must be above 0".into());
+    }
+    if [
+        c.min_probes,
+        c.tool_min_probes,
+        c.port_sweep_min_ports,
+        c.host_sweep_min_hosts,
+    ]
+    .contains(&0)
+    {
+        return Err("[scan]: min_probes, tool_min_probes, port_sweep_min_ports and host_sweep_min_hosts must be above 0".into());
+    }
+    if !(1..=MAX_SOURCES_LIMIT).contains(&c.max_sources)
+        || !(1..=65_536).contains(&c.max_targets_per_source)
+        || c.sample_size > 1024
+    {
+        return Err(format!(
+            "[scan]: max_sources must be from 1 to {MAX_SOURCES_LIMIT}, max_targets_per_source from 1 to 65536, sample_size at most 1024"
+        ));
+    }
+    Ok(c)
+}
+
+impl RunConfig {
+    /// Keys whose change needs a restart (the XDP program's load and attach, the
+    /// listener): a reload reports them and keeps the running values.
+    pub fn restart_keys(&self, new: &RunConfig) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.ifaces != new.ifaces {
+            v.push("iface");
+        }
+        if self.xdp_mode != new.xdp_mode {
+            v.push("xdp-mode");
+        }
+        if self.ring_bytes != new.ring_bytes {
+            v.push("ring-mib");
+        }
+        if self.listen != new.listen {
+            v.push("listen");
+        }
+        if self.ts_sample_interval != new.ts_sample_interval {
+            v.push("ts-sample-interval");
+        }
+        if self.ts_samples_per_flow != new.ts_samples_per_flow {
+            v.push("ts-samples-per-flow");
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        s: Settings,
+    }
+
+    fn flags(args: &[&str]) -> Settings {
+        Cli::parse_from(std::iter::once("osfp").chain(args.iter().copied())).s
+    }
+
+    fn file(text: &str) -> Result<RunConfig, ConfigError> {
+        let s = parse(text, Path::new("/etc/osfp/osfp.toml"))?;
+        Settings::default()
+            .over(s)
+            .check(Some((Path::new("/etc/osfp/osfp.toml"), text)))
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Settings::default().check(None).unwrap();
+        assert_eq!(c.listen, Some(DEFAULT_LISTEN.parse().unwrap()));
+        assert_eq!(c.ring_bytes, 8 << 20);
+        assert_eq!(c.records, Records::Text);
+        assert_eq!(c.event_log, None);
+        assert_eq!(c.scan, ScanConfig::default());
+    }
+
+    #[test]
+    fn every_key_is_a_flag() {
+        // The same struct is both; a key the file accepts is a flag clap accepts.
+        let text = r#"
+iface = ["eth1", "eth2"]
+xdp-mode = "skb"
+ring-mib = 16
+listen = "127.0.0.1:9999"
+stats-every = "30s"
+db = "my.fp"
+ts-sample-interval = "500ms"
+ts-samples-per-flow = 4
+max-sources = 1000
+max-clock-sources = 500
+records = "off"
+event-log = "events.ndjson"
+[scan]
+port_sweep_min_ports = 50
+"#;
+        let c = file(text).unwrap();
+        let f = flags(&[
+            "--iface=eth1",
+            "--iface=eth2",
+            "--xdp-mode=skb",
+            "--ring-mib=16",
+            "--listen=127.0.0.1:9999",
+            "--stats-every=30s",
+            "--db=/etc/osfp/my.fp",
+            "--ts-sample-interval=500ms",
+            "--ts-samples-per-flow=4",
+            "--max-sources=1000",
+            "--max-clock-sources=500",
+            "--records=off",
+            "--event-log=/etc/osfp/events.ndjson",
+            "--scan=port_sweep_min_ports=50",
+        ])
+        .check(None)
+        .unwrap();
+        assert_eq!(c, f);
+        assert_eq!(c.scan.port_sweep_min_ports, 50);
+        assert_eq!(
+            c.db,
+            Some(PathBuf::from("/etc/osfp/my.fp")),
+            "relative to the file"
+        );
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let s = parse("ring-mib = 16\nmax-sources = 10\n", Path::new("f.toml")).unwrap();
+        let c = flags(&["--ring-mib", "32"]).over(s).check(None).unwrap();
+        assert_eq!(c.ring_bytes, 32 << 20);
+        assert_eq!(c.max_sources, 10);
+    }
+
+    #[test]
+    fn errors_carry_file_line_column_and_text() {
+        let e = file("ring-mib = 16\nring_mb = 3\n").unwrap_err();
+        assert_eq!(e.0.len(), 1);
+        assert!(
+            e.0[0].starts_with("/etc/osfp/osfp.toml:2:1: unknown field `ring_mb`"),
+            "{e}"
+        );
+        assert!(e.0[0].ends_with("(\"ring_mb = 3\")"), "{e}");
+
+        let e = file("listen = [\n").unwrap_err();
+        assert!(e.0[0].starts_with("/etc/osfp/osfp.toml:"), "{e}");
+
+        let e = file("max-sources = \"many\"\n").unwrap_err();
+        assert!(
+            e.0[0].starts_with("/etc/osfp/osfp.toml:1:15: invalid type"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn impossible_values_are_each_reported_where_they_are() {
+        let e = file(
+            "ring-mib = 3\nlisten = \"nowhere\"\nmax-sources = 0\nts-sample-interval = \"0s\"\niface = [\"a/b\"]\n[scan]\nsweep_max_answered_share = 2.0\n",
+        )
+        .unwrap_err();
+        let want = [
+            "osfp.toml:1:1: ring-mib: 3 is not a power of two",
+            "osfp.toml:2:1: listen: \"nowhere\" is not an address",
+            "osfp.toml:4:1: ts-sample-interval: 0ns is not from 1ms to 1h",
+            "osfp.toml:3:1: max-sources: 0 is not from 1",
+            "osfp.toml:5:1: iface: \"a/b\" is not an interface name",
+            "osfp.toml:6:1: scan: [scan]: sweep_max_answered_share 2 is not from 0 to 1",
+        ];
+        assert_eq!(e.0.len(), want.len(), "{e}");
+        for (got, w) in e.0.iter().zip(want) {
+            assert!(got.contains(w), "{got:?} lacks {w:?}");
+        }
+        // A bad flag names the flag.
+        let e = flags(&["--ring-mib", "0"]).check(None).unwrap_err();
+        assert!(e.0[0].starts_with("--ring-mib: 0"), "{e}");
+        let e = flags(&["--scan", "window_ms"]).check(None).unwrap_err();
+        assert!(e.0[0].contains("not KEY=VALUE"), "{e}");
+        let e = flags(&["--scan", "no_such=1"]).check(None).unwrap_err();
+        assert!(e.0[0].contains("unknown field `no_such`"), "{e}");
+        // Values that would abort or silence the sensor later.
+        for (arg, why) in [
+            (
+                "--scan=max_sources=1000000000000000",
+                "max_sources must be from 1",
+            ),
+            ("--scan=port_sweep_min_ports=0", "must be above 0"),
+            ("--ts-sample-interval=600years", "is not from 1ms to 1h"),
+        ] {
+            let e = flags(&[arg]).check(None).unwrap_err();
+            assert!(e.0[0].contains(why), "{arg}: {e}");
+        }
+        // The event log on stdout only without records there.
+        let e = flags(&["--event-log=-"]).check(None).unwrap_err();
+        assert!(
+            e.0[0].starts_with("--event-log: \"-\" (stdout) needs records"),
+            "{e}"
+        );
+        assert!(flags(&["--event-log=-", "--records=off"])
+            .check(None)
+            .is_ok());
+    }
+
+    #[test]
+    fn a_bad_flag_is_the_flags_fault_not_the_files() {
+        let dir = std::env::temp_dir().join(format!("osfp-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("osfp.toml");
+        std::fs::write(&p, "ring-mib = 16\n").unwrap();
+        let e = load(Some(&p), &flags(&["--ring-mib", "3"])).unwrap_err();
+        assert!(e.0[0].starts_with("--ring-mib: 3"), "{e}");
+        std::fs::write(&p, "ring-mib = 3\n").unwrap();
+        let e = load(Some(&p), &flags(&[])).unwrap_err();
+        assert!(e.0[0].contains("osfp.toml:1:1: ring-mib: 3"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn restart_keys_name_what_a_reload_cannot_change() {
+        let a = file("ring-mib = 8\nmax-sources = 5\n").unwrap();
+        let b = file("ring-mib = 16\nmax-sources = 6\nlisten = \"off\"\n").unwrap();
+        assert_eq!(a.restart_keys(&b), vec!["ring-mib", "listen"]);
+        assert!(a.restart_keys(&a).is_empty());
+    }
+}

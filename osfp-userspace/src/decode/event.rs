@@ -1,0 +1,155 @@
+//! A [`PacketRecord`] becomes an [`Event`] with addresses, kind and parsed options.
+
+use std::{
+    fmt::Write as _,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+};
+
+use osfp_common::{ip_flag, reason, rec_flag, tcp_flag, PacketRecord};
+use serde::Serialize;
+
+use super::options::{self, OptKind, TcpOptions};
+
+/// The primary reason a record exists; `reasons` on the event keeps all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Syn,
+    Synack,
+    ScanProbe,
+    /// The ACK completing a tracked SYN's handshake (scan detection's half-open split).
+    HandshakeAck,
+    TsSample,
+}
+
+impl Kind {
+    /// Scan-like wins (the packet is odd first of all), then SYN, SYN-ACK, handshake
+    /// ACK, sample.
+    pub fn of(reason_bits: u8) -> Kind {
+        if reason_bits & reason::SCAN_PROBE != 0 {
+            Kind::ScanProbe
+        } else if reason_bits & reason::SYN != 0 {
+            Kind::Syn
+        } else if reason_bits & reason::SYNACK != 0 {
+            Kind::Synack
+        } else if reason_bits & reason::HANDSHAKE_ACK != 0 {
+            Kind::HandshakeAck
+        } else {
+            Kind::TsSample
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Syn => "syn",
+            Kind::Synack => "synack",
+            Kind::ScanProbe => "scan_probe",
+            Kind::HandshakeAck => "handshake_ack",
+            Kind::TsSample => "ts_sample",
+        }
+    }
+}
+
+/// A decoded record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Capture time, ns since the Unix epoch.
+    pub ts_ns: u64,
+    pub kind: Kind,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub options: TcpOptions,
+    pub record: PacketRecord,
+}
+
+fn addr(family: u8, a: &[u8; 16]) -> IpAddr {
+    if family == 4 {
+        IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))
+    } else {
+        IpAddr::V6(Ipv6Addr::from(*a))
+    }
+}
+
+impl Event {
+    /// Decodes a record whose `ts_ns` is already Unix time.
+    pub fn decode(record: &PacketRecord) -> Event {
+        let len = (record.opt_len as usize).min(record.options.len());
+        let truncated = record.rec_flags & rec_flag::OPTIONS_TRUNCATED != 0;
+        Event {
+            ts_ns: record.ts_ns,
+            kind: Kind::of(record.reason),
+            src: addr(record.family, &record.src),
+            dst: addr(record.family, &record.dst),
+            options: options::parse(&record.options[..len], truncated),
+            record: *record,
+        }
+    }
+
+    pub fn has(&self, reason_bit: u8) -> bool {
+        self.record.reason & reason_bit != 0
+    }
+    pub fn is_syn(&self) -> bool {
+        self.has(reason::SYN)
+    }
+    pub fn is_synack(&self) -> bool {
+        self.has(reason::SYNACK)
+    }
+    pub fn df(&self) -> bool {
+        self.record.ip_flags & ip_flag::DF != 0
+    }
+    pub fn flag(&self, f: u16) -> bool {
+        self.record.tcp_flags & f != 0
+    }
+}
+
+/// tcpdump's letters: F S R P A U E C, then N for AE (ex-NS) and X for reserved bits.
+pub fn flags_string(f: u16) -> String {
+    let mut s = String::with_capacity(10);
+    for (bit, c) in [
+        (tcp_flag::FIN, 'F'),
+        (tcp_flag::SYN, 'S'),
+        (tcp_flag::RST, 'R'),
+        (tcp_flag::PSH, 'P'),
+        (tcp_flag::ACK, 'A'),
+        (tcp_flag::URG, 'U'),
+        (tcp_flag::ECE, 'E'),
+        (tcp_flag::CWR, 'C'),
+        (tcp_flag::AE, 'N'),
+    ] {
+        if f & bit != 0 {
+            s.push(c);
+        }
+    }
+    if f & tcp_flag::RESERVED != 0 {
+        s.push('X');
+    }
+    if s.is_empty() {
+        s.push('.');
+    }
+    s
+}
+
+/// Option layout in p0f's notation: `mss,nop,ws,sok,ts`, `eol+N`, `?N` for unknown kinds.
+pub fn layout_string(o: &TcpOptions) -> String {
+    let mut s = String::with_capacity(32);
+    for (i, k) in o.layout.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        match k {
+            OptKind::Eol => {
+                let _ = write!(s, "eol+{}", o.eol_pad);
+            }
+            OptKind::Nop => s.push_str("nop"),
+            OptKind::Mss => s.push_str("mss"),
+            OptKind::Ws => s.push_str("ws"),
+            OptKind::SackOk => s.push_str("sok"),
+            OptKind::Sack => s.push_str("sack"),
+            OptKind::Ts => s.push_str("ts"),
+            OptKind::Unknown(n) => {
+                let _ = write!(s, "?{n}");
+            }
+        }
+    }
+    s
+}

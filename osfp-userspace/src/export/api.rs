@@ -1,0 +1,314 @@
+//! The HTTP side of `osfp run`: /metrics, the JSON API and the health checks.
+//!
+//! The per-source table belongs to the consumer loop; handlers never touch it. They
+//! send a [`Query`] over a channel and the loop answers between two ring-buffer batches,
+//! so an answer is a consistent snapshot and no lock sits on the packet path. A loop
+//! that does not answer within [`ANSWER_TIMEOUT`] makes /readyz fail.
+//!
+//! - `GET /api/v1/sources?family=&unknown=&scanning=&multiple_hosts=&limit=&after=`:
+//!   sources by address, `limit` (1..=1000, default 100) per page; `next` is the `after`
+//!   of the next page.
+//! - `GET /api/v1/sources/{addr}`: all we know of one address.
+//! - `GET /healthz`: the process serves HTTP. `GET /readyz`: attached and consuming.
+
+use std::{
+    collections::{HashMap, HashSet},
+    net::IpAddr,
+    sync::Arc,
+    time::Duration,
+};
+
+use axum::{
+    extract::{Path, Query as UrlQuery, State},
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use prometheus::{Registry, TextEncoder};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    analysis::fingerprint::{Database, Family, MatchKind},
+    pipeline::Pipeline,
+    sources::{source_family, SourceJson, SourceState},
+};
+
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(3);
+pub const MAX_LIMIT: usize = 1000;
+pub const DEFAULT_LIMIT: usize = 100;
+
+/// A question for the consumer loop.
+pub enum Query {
+    Sources(Filter, oneshot::Sender<Value>),
+    Source(IpAddr, oneshot::Sender<Option<Value>>),
+    Ready(oneshot::Sender<Value>),
+}
+
+/// `/api/v1/sources` parameters, checked.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Filter {
+    /// The family of the source's most frequent verdict.
+    pub family: Option<Family>,
+    /// Some fingerprint of the source matched nothing (or none did, with false).
+    pub unknown: Option<bool>,
+    /// A scan in progress or one that ended.
+    pub scanning: Option<bool>,
+    /// Several machines behind the address (clock analysis).
+    pub multiple_hosts: Option<bool>,
+    pub limit: usize,
+    pub after: Option<IpAddr>,
+}
+
+fn boolean(k: &str, v: &str) -> Result<bool, String> {
+    match v {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(format!("{k}={v:?}: expected true or false")),
+    }
+}
+
+impl Filter {
+    pub fn parse(params: &HashMap<String, String>) -> Result<Filter, String> {
+        let mut f = Filter {
+            limit: DEFAULT_LIMIT,
+            ..Filter::default()
+        };
+        let mut keys: Vec<_> = params.iter().collect();
+        keys.sort();
+        for (k, v) in keys {
+            match k.as_str() {
+                "family" => {
+                    f.family = Some(
+                        Family::ALL
+                            .into_iter()
+                            .find(|x| x.name() == v)
+                            .ok_or_else(|| {
+                                let names: Vec<_> = Family::ALL.iter().map(|x| x.name()).collect();
+                                format!("family={v:?}: expected one of {}", names.join(", "))
+                            })?,
+                    )
+                }
+                "unknown" => f.unknown = Some(boolean(k, v)?),
+                "scanning" => f.scanning = Some(boolean(k, v)?),
+                "multiple_hosts" => f.multiple_hosts = Some(boolean(k, v)?),
+                "limit" => {
+                    f.limit = v
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=MAX_LIMIT).contains(n))
+                        .ok_or_else(|| format!("limit={v:?}: expected 1 to {MAX_LIMIT}"))?
+                }
+                "after" => {
+                    f.after = Some(
+                        v.parse()
+                            .map_err(|_| format!("after={v:?}: not an IP address"))?,
+                    )
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown parameter {k:?} (family, unknown, scanning, multiple_hosts, limit, after)"
+                    ))
+                }
+            }
+        }
+        Ok(f)
+    }
+}
+
+fn scanning(p: &Pipeline, src: &IpAddr, s: &SourceState) -> (bool, bool) {
+    let active = p.scans.as_ref().is_some_and(|t| t.is_active(src));
+    (active, active || !s.scans.is_empty())
+}
+
+#[derive(Serialize)]
+struct SourceOut {
+    /// The family of the most frequent verdict.
+    family: &'static str,
+    scan_active: bool,
+    #[serde(flatten)]
+    source: SourceJson,
+}
+
+fn source_json(p: &Pipeline, db: &Database, src: IpAddr, s: &SourceState) -> Value {
+    serde_json::to_value(SourceOut {
+        family: source_family(s, db).name(),
+        scan_active: scanning(p, &src, s).0,
+        source: s.to_json(src, db),
+    })
+    .unwrap_or(Value::Null)
+}
+
+/// One page of sources matching `f`, ordered by address. `multi`: the sources with
+/// several machines behind them at the last clock sweep (the analysis is too slow to
+/// run per request).
+pub fn sources(p: &Pipeline, db: &Database, f: &Filter, multi: &HashSet<IpAddr>) -> Value {
+    let Some(table) = &p.sources else {
+        return json!({"total": 0, "sources": [], "next": null});
+    };
+    let mut hits: Vec<IpAddr> = table
+        .iter()
+        .filter(|(src, s)| {
+            f.family.is_none_or(|x| source_family(s, db) == x)
+                && f.unknown
+                    .is_none_or(|u| u == s.os.verdicts.iter().any(|v| v.kind == MatchKind::Unknown))
+                && f.scanning.is_none_or(|x| x == scanning(p, src, s).1)
+                && f.multiple_hosts.is_none_or(|m| m == multi.contains(src))
+        })
+        .map(|(a, _)| *a)
+        .collect();
+    hits.sort_unstable();
+    let total = hits.len();
+    let start = f.after.map_or(0, |a| hits.partition_point(|x| *x <= a));
+    let page = &hits[start..(start + f.limit).min(total)];
+    let next = (start + page.len() < total)
+        .then(|| page.last().copied())
+        .flatten();
+    let list: Vec<Value> = page
+        .iter()
+        .filter_map(|a| table.get(a).map(|s| source_json(p, db, *a, s)))
+        .collect();
+    json!({"total": total, "sources": list, "next": next})
+}
+
+/// Everything about one address, if it is in the table.
+pub fn source(p: &Pipeline, db: &Database, src: IpAddr) -> Option<Value> {
+    let s = p.sources.as_ref()?.get(&src)?;
+    Some(source_json(p, db, src, s))
+}
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub registry: Arc<Registry>,
+    pub queries: mpsc::Sender<Query>,
+}
+
+fn error(code: StatusCode, msg: impl Into<String>) -> Response {
+    (code, Json(json!({"error": msg.into()}))).into_response()
+}
+
+/// Sends a query and waits for the loop's answer.
+async fn ask<T>(st: &ApiState, q: impl FnOnce(oneshot::Sender<T>) -> Query) -> Result<T, Response> {
+    let (tx, rx) = oneshot::channel();
+    let busy = || {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the consumer loop did not answer",
+        )
+    };
+    st.queries.try_send(q(tx)).map_err(|_| busy())?;
+    match tokio::time::timeout(ANSWER_TIMEOUT, rx).await {
+        Ok(Ok(v)) => Ok(v),
+        _ => Err(busy()),
+    }
+}
+
+async fn list(
+    State(st): State<ApiState>,
+    params: Result<UrlQuery<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let params = match params {
+        Ok(UrlQuery(p)) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let f = match Filter::parse(&params) {
+        Ok(f) => f,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    match ask(&st, |tx| Query::Sources(f, tx)).await {
+        Ok(v) => Json(v).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn one(State(st): State<ApiState>, Path(addr): Path<String>) -> Response {
+    let Ok(ip) = addr.parse::<IpAddr>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("{addr:?} is not an IPv4 or IPv6 address"),
+        );
+    };
+    match ask(&st, |tx| Query::Source(ip, tx)).await {
+        Ok(Some(v)) => Json(v).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!("no source {ip} in the table"),
+        ),
+        Err(r) => r,
+    }
+}
+
+async fn ready(State(st): State<ApiState>) -> Response {
+    match ask(&st, Query::Ready).await {
+        Ok(v) => Json(v).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn metrics(State(st): State<ApiState>) -> Response {
+    let body = TextEncoder::new()
+        .encode_to_string(&st.registry.gather())
+        .unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+pub fn router(st: ApiState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/api/v1/sources", get(list))
+        .route("/api/v1/sources/{addr}", get(one))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .with_state(st)
+}
+
+/// Serves on an already bound listener until the runtime stops.
+pub async fn serve(listener: std::net::TcpListener, st: ApiState) -> anyhow::Result<()> {
+    listener.set_nonblocking(true)?;
+    let l = tokio::net::TcpListener::from_std(listener)?;
+    axum::serve(l, router(st)).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(q: &[(&str, &str)]) -> HashMap<String, String> {
+        q.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn filters_parse_and_bad_ones_say_why() {
+        let f = Filter::parse(&params(&[
+            ("family", "linux"),
+            ("unknown", "false"),
+            ("scanning", "true"),
+            ("limit", "5"),
+            ("after", "fd00::1"),
+        ]))
+        .unwrap();
+        assert_eq!(f.family, Some(Family::Linux));
+        assert_eq!(f.unknown, Some(false));
+        assert_eq!(f.scanning, Some(true));
+        assert_eq!(f.limit, 5);
+        assert_eq!(f.after, Some("fd00::1".parse().unwrap()));
+        assert_eq!(Filter::parse(&params(&[])).unwrap().limit, DEFAULT_LIMIT);
+        for (q, why) in [
+            (("family", "solaris"), "expected one of windows"),
+            (("unknown", "yes"), "expected true or false"),
+            (("limit", "0"), "expected 1 to 1000"),
+            (("limit", "1001"), "expected 1 to 1000"),
+            (("after", "10.0.0.300"), "not an IP address"),
+            (("fmaily", "linux"), "unknown parameter \"fmaily\""),
+        ] {
+            let e = Filter::parse(&params(&[q])).unwrap_err();
+            assert!(e.contains(why), "{q:?}: {e}");
+        }
+    }
+}

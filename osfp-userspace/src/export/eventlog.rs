@@ -1,0 +1,269 @@
+//! The NDJSON event log of `osfp run`: what changed about a source, one line each —
+//! a new verdict, an unknown fingerprint, scan start and end, several hosts behind an
+//! address, a first clock estimate. To a file (reopened on SIGHUP, for logrotate) or
+//! stdout.
+//!
+//! Verdicts and unknown fingerprints are noticed per packet from the source table's
+//! counts (a count of 1 is a first sighting); hosts and clocks need the clock analysis
+//! and are found by [`Watch::sweep`], run every few seconds.
+
+use std::{
+    collections::{HashMap, HashSet},
+    fs::OpenOptions,
+    io::{self, BufWriter, Write},
+    net::IpAddr,
+    path::PathBuf,
+};
+
+use serde::Serialize;
+
+use super::record::{os_json, OsJson};
+use crate::{
+    analysis::{
+        clock::{hosts::Hosts, ClockReport},
+        fingerprint::{MatchKind, Signature, Verdict},
+        scan::ScanEvent,
+    },
+    decode::Event,
+    pipeline::ClockEstimates,
+    sources::{same_sig, SourceTable},
+};
+
+/// The kinds of line, a fixed set (also the metric's label values).
+pub const KINDS: [&str; 5] = ["verdict", "unknown_fingerprint", "scan", "hosts", "clock"];
+
+/// Where the event log goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogTarget {
+    Stdout,
+    File(PathBuf),
+}
+
+pub struct EventLog {
+    target: LogTarget,
+    out: BufWriter<Box<dyn Write + Send>>,
+    /// Lines written, by [`KINDS`] index.
+    pub written: [u64; KINDS.len()],
+    /// Lines that could not be written.
+    pub errors: u64,
+}
+
+fn open(target: &LogTarget) -> io::Result<Box<dyn Write + Send>> {
+    Ok(match target {
+        LogTarget::Stdout => Box::new(io::stdout()),
+        LogTarget::File(p) => Box::new(OpenOptions::new().create(true).append(true).open(p)?),
+    })
+}
+
+#[derive(Serialize)]
+struct Line<'a, T: Serialize> {
+    ts: f64,
+    event: &'static str,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+impl EventLog {
+    pub fn open(target: LogTarget) -> io::Result<EventLog> {
+        let out = BufWriter::new(open(&target)?);
+        Ok(EventLog {
+            target,
+            out,
+            written: [0; KINDS.len()],
+            errors: 0,
+        })
+    }
+
+    pub fn target(&self) -> &LogTarget {
+        &self.target
+    }
+
+    /// Closes and opens the file again by name (after logrotate moved it).
+    pub fn reopen(&mut self) -> io::Result<()> {
+        let _ = self.out.flush();
+        self.out = BufWriter::new(open(&self.target)?);
+        Ok(())
+    }
+
+    /// One line `{"ts":..,"event":kind,...body}`; `ts` is Unix seconds.
+    pub fn write(&mut self, ts_ns: u64, kind: &'static str, body: &impl Serialize) {
+        let line = Line {
+            ts: ts_ns as f64 / 1e9,
+            event: kind,
+            body,
+        };
+        let ok = serde_json::to_writer(&mut self.out, &line).is_ok()
+            && self.out.write_all(b"\n").is_ok();
+        match ok {
+            true => {
+                if let Some(i) = KINDS.iter().position(|k| *k == kind) {
+                    self.written[i] += 1;
+                }
+            }
+            false => self.errors += 1,
+        }
+    }
+
+    pub fn scan(&mut self, ts_ns: u64, e: &ScanEvent) {
+        self.write(ts_ns, "scan", e);
+    }
+
+    pub fn flush(&mut self) {
+        if self.out.flush().is_err() {
+            self.errors += 1;
+        }
+    }
+}
+
+/// A first verdict of a kind for a source, or an unknown signature new for it.
+#[derive(Serialize)]
+pub struct VerdictLine {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub dport: u16,
+    pub direction: &'static str,
+    pub signature: String,
+    pub os: OsJson,
+}
+
+/// The verdict's parts a log line needs, taken before the pipeline is used again.
+pub struct Seen {
+    pub sig: Signature,
+    pub label: Option<u32>,
+    pub kind: MatchKind,
+    pub os: OsJson,
+}
+
+impl Seen {
+    pub fn new(sig: &Signature, v: &Verdict<'_>) -> Seen {
+        Seen {
+            sig: *sig,
+            label: v.label.map(|l| l.id),
+            kind: v.kind,
+            os: os_json(v),
+        }
+    }
+}
+
+/// What to log for a fingerprinted packet, after the table counted it: the first
+/// time a (label, match) pair is seen for its source (`verdict`), or, for an unknown
+/// one, the first time its signature is seen for its source (`unknown_fingerprint`).
+pub fn fingerprinted(
+    table: &SourceTable,
+    ev: &Event,
+    seen: Seen,
+) -> Option<(&'static str, VerdictLine)> {
+    let s = table.get(&ev.src)?;
+    let first = if seen.kind == MatchKind::Unknown {
+        s.os.sigs
+            .iter()
+            .any(|c| c.count == 1 && same_sig(&c.sig, &seen.sig))
+    } else {
+        s.os.verdicts
+            .iter()
+            .any(|c| c.count == 1 && c.label == seen.label && c.kind == seen.kind)
+    };
+    first.then(|| {
+        let kind = match seen.kind {
+            MatchKind::Unknown => "unknown_fingerprint",
+            _ => "verdict",
+        };
+        let line = VerdictLine {
+            src: ev.src,
+            dst: ev.dst,
+            dport: ev.record.dport,
+            direction: if ev.is_syn() { "syn" } else { "synack" },
+            signature: seen.sig.p0f().to_string(),
+            os: seen.os,
+        };
+        (kind, line)
+    })
+}
+
+#[derive(Serialize)]
+pub struct HostsLine<'a> {
+    pub src: IpAddr,
+    #[serde(flatten)]
+    pub hosts: &'a Hosts,
+}
+
+#[derive(Serialize)]
+pub struct ClockLine<'a> {
+    pub src: IpAddr,
+    pub clock: &'a ClockReport,
+}
+
+/// What was already logged per source for the swept kinds (bounded: only sources still
+/// in the table are kept).
+#[derive(Default)]
+pub struct Watch {
+    reported: HashMap<IpAddr, Reported>,
+    /// Sources with several machines behind them at the last sweep.
+    multi: HashSet<IpAddr>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Reported {
+    hosts: u32,
+    clock: bool,
+}
+
+impl Watch {
+    /// Sources with several machines behind them, as of the last sweep.
+    pub fn multiple_hosts(&self) -> &HashSet<IpAddr> {
+        &self.multi
+    }
+
+    /// Runs every source's clock analysis once: returns the counts for the metrics and,
+    /// with a log, writes `hosts` when more machines are seen behind an address than
+    /// were last logged, and `clock` for a source's first rate estimate.
+    pub fn sweep(
+        &mut self,
+        table: Option<&SourceTable>,
+        now_ns: u64,
+        mut log: Option<&mut EventLog>,
+    ) -> ClockEstimates {
+        let mut e = ClockEstimates::default();
+        self.multi.clear();
+        let Some(table) = table else { return e };
+        for (src, s) in table.iter() {
+            let Some(c) = &s.clock else { continue };
+            let sum = c.summary();
+            e.count(&sum);
+            if sum.hosts.count > 1 {
+                self.multi.insert(*src);
+            }
+            let Some(log) = log.as_deref_mut() else {
+                continue;
+            };
+            let r = self.reported.entry(*src).or_default();
+            if sum.hosts.count > 1 && sum.hosts.count > r.hosts {
+                r.hosts = sum.hosts.count;
+                log.write(
+                    now_ns,
+                    "hosts",
+                    &HostsLine {
+                        src: *src,
+                        hosts: &sum.hosts,
+                    },
+                );
+            }
+            if sum.clock.hz_raw.is_some() && !r.clock {
+                r.clock = true;
+                log.write(
+                    now_ns,
+                    "clock",
+                    &ClockLine {
+                        src: *src,
+                        clock: &sum.clock,
+                    },
+                );
+            }
+        }
+        self.reported.retain(|a, _| table.get(a).is_some());
+        if let Some(log) = log {
+            log.flush();
+        }
+        e
+    }
+}

@@ -1,0 +1,450 @@
+//! Prometheus metrics of the running sensor, served on /metrics. Label values come only
+//! from fixed sets (interfaces, reasons, problems, families, kinds) and from the loaded
+//! database's labels (which a reload can add to, never an observed value); never an
+//! address, port or fingerprint.
+
+use osfp_common::{counter, Malformed};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+use super::eventlog::{self, EventLog};
+use crate::{
+    analysis::{
+        fingerprint::{Database, Family, MatchKind, Verdict},
+        scan::{ProbeKind, ScanKind},
+    },
+    capture::frame::FrameCounters,
+    decode::OptionProblem,
+    pipeline::{ClockEstimates, Pipeline},
+    sources::source_family,
+};
+
+const MATCHES: [MatchKind; 4] = [
+    MatchKind::Exact,
+    MatchKind::Generic,
+    MatchKind::Fuzzy,
+    MatchKind::Unknown,
+];
+
+/// Label per reason bit, in bit order (counter slots SELECTED_BASE + bit).
+const SELECTED: [&str; osfp_common::reason::COUNT as usize] =
+    ["syn", "synack", "scan_probe", "ts_sample", "handshake_ack"];
+
+pub struct Metrics {
+    pub registry: Registry,
+    /// Interface names, the `iface` label's fixed set (index = position).
+    ifaces: Vec<String>,
+    seen: IntCounterVec,
+    tcp: IntCounterVec,
+    selected: IntCounterVec,
+    malformed: IntCounterVec,
+    options_malformed: IntCounterVec,
+    ringbuf_full: IntCounterVec,
+    ringbuf_bad: IntCounter,
+    records_dropped: IntCounter,
+    fragments: IntCounterVec,
+    records: IntCounter,
+    verdicts: IntCounterVec,
+    verdicts_by_label: IntCounterVec,
+    unknown: IntCounter,
+    sources: prometheus::IntGaugeVec,
+    sources_tracked: IntGauge,
+    sources_cap: IntGauge,
+    sources_evicted: IntCounter,
+    multiple_hosts: IntGauge,
+    scan_events: IntCounterVec,
+    scanners_active: IntGauge,
+    clock_estimates: prometheus::IntGaugeVec,
+    events_logged: IntCounterVec,
+    event_log_errors: IntCounter,
+    reloads: IntCounterVec,
+    reload_ok: IntGauge,
+    scan_probes: IntCounterVec,
+    last_logged: [u64; eventlog::KINDS.len()],
+    last_log_errors: u64,
+    last_records_dropped: u64,
+    last_evicted: u64,
+    last_scans: [u64; ScanKind::COUNT],
+    last_probes: [u64; ProbeKind::ALL.len()],
+    /// Last kernel totals per interface, to turn them into counter increments.
+    last: Vec<FrameCounters>,
+    last_records: u64,
+    last_options: [u64; OptionProblem::ALL.len()],
+}
+
+fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).unwrap();
+    r.register(Box::new(c.clone())).unwrap();
+    c
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).unwrap();
+    r.register(Box::new(g.clone())).unwrap();
+    g
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, label: &str) -> IntCounterVec {
+    counter_vec_n(r, name, help, &[label])
+}
+
+fn counter_vec_n(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).unwrap();
+    r.register(Box::new(c.clone())).unwrap();
+    c
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, label: &str) -> prometheus::IntGaugeVec {
+    let g = prometheus::IntGaugeVec::new(Opts::new(name, help), &[label]).unwrap();
+    r.register(Box::new(g.clone())).unwrap();
+    g
+}
+
+impl Metrics {
+    /// Metrics for a sensor on `ifaces`, with `db`'s labels as the label set.
+    pub fn new(ifaces: &[String], db: &Database) -> Self {
+        let r = Registry::new();
+        let build = IntGauge::with_opts(
+            Opts::new("osfp_build_info", "osfp version")
+                .const_label("version", env!("CARGO_PKG_VERSION")),
+        )
+        .unwrap();
+        build.set(1);
+        r.register(Box::new(build)).unwrap();
+        let iface = |name: &str, help: &str| counter_vec(&r, name, help, "iface");
+        let m = Metrics {
+            ifaces: ifaces.to_vec(),
+            seen: iface("osfp_packets_seen_total", "Frames the XDP program ran on."),
+            tcp: iface(
+                "osfp_packets_tcp_total",
+                "TCP packets parsed up to the TCP header.",
+            ),
+            selected: counter_vec_n(
+                &r,
+                "osfp_packets_selected_total",
+                "Packets selected, by reason.",
+                &["iface", "reason"],
+            ),
+            malformed: counter_vec_n(
+                &r,
+                "osfp_packets_malformed_total",
+                "Malformed frames, by reason.",
+                &["iface", "reason"],
+            ),
+            options_malformed: counter_vec(
+                &r,
+                "osfp_tcp_options_malformed_total",
+                "Selected packets whose TCP options are malformed, by problem.",
+                "problem",
+            ),
+            ringbuf_full: iface(
+                "osfp_ringbuf_dropped_total",
+                "Selected records dropped: ring buffer full.",
+            ),
+            ringbuf_bad: counter(
+                &r,
+                "osfp_ringbuf_bad_entries_total",
+                "Ring-buffer entries of the wrong size (not a record), skipped.",
+            ),
+            records_dropped: counter(
+                &r,
+                "osfp_records_output_dropped_total",
+                "Record lines not printed on stdout: its reader was too slow (queue full).",
+            ),
+            fragments: iface(
+                "osfp_fragments_skipped_total",
+                "Non-first fragments passed over.",
+            ),
+            records: counter(&r, "osfp_records_total", "Records decoded by userspace."),
+            verdicts: counter_vec_n(
+                &r,
+                "osfp_verdicts_total",
+                "SYN / SYN-ACK verdicts, by OS family and match kind.",
+                &["family", "match"],
+            ),
+            verdicts_by_label: counter_vec_n(
+                &r,
+                "osfp_verdicts_by_label_total",
+                "SYN / SYN-ACK verdicts, by the database's label (\"unknown\": none).",
+                &["family", "label"],
+            ),
+            unknown: counter(
+                &r,
+                "osfp_unknown_fingerprints_total",
+                "SYN / SYN-ACK signatures no signature matched.",
+            ),
+            sources: gauge_vec(
+                &r,
+                "osfp_sources",
+                "Tracked sources, by the OS family of their most frequent verdict.",
+                "family",
+            ),
+            sources_tracked: gauge(
+                &r,
+                "osfp_sources_tracked",
+                "Sources in the per-source table.",
+            ),
+            sources_cap: gauge(&r, "osfp_sources_cap", "The per-source table's cap."),
+            sources_evicted: counter(
+                &r,
+                "osfp_sources_evicted_total",
+                "Sources evicted from the per-source table.",
+            ),
+            multiple_hosts: gauge(
+                &r,
+                "osfp_sources_multiple_hosts",
+                "Sources with several machines behind the address (clocks).",
+            ),
+            scan_events: counter_vec(
+                &r,
+                "osfp_scan_events_total",
+                "Scans started, by kind.",
+                "kind",
+            ),
+            scanners_active: gauge(
+                &r,
+                "osfp_scanners_active",
+                "Sources with a scan in progress.",
+            ),
+            clock_estimates: gauge_vec(
+                &r,
+                "osfp_clock_estimates",
+                "Sources with a TSval clock estimate: rate, or boot time (boot-relative clocks).",
+                "estimate",
+            ),
+            events_logged: counter_vec(
+                &r,
+                "osfp_events_logged_total",
+                "Event log lines written, by event.",
+                "event",
+            ),
+            event_log_errors: counter(
+                &r,
+                "osfp_event_log_errors_total",
+                "Event log lines that could not be written.",
+            ),
+            reloads: counter_vec(
+                &r,
+                "osfp_config_reloads_total",
+                "SIGHUP reloads of configuration and database, by result.",
+                "result",
+            ),
+            reload_ok: gauge(
+                &r,
+                "osfp_config_last_reload_successful",
+                "1 if the last reload succeeded (or none happened), 0 if it was refused.",
+            ),
+            last_logged: [0; eventlog::KINDS.len()],
+            last_log_errors: 0,
+            last_records_dropped: 0,
+            scan_probes: counter_vec(
+                &r,
+                "osfp_scan_probes_total",
+                "Packets classified as scan probes, by probe kind.",
+                "kind",
+            ),
+            last_evicted: 0,
+            last_scans: [0; ScanKind::COUNT],
+            last_probes: [0; ProbeKind::ALL.len()],
+            registry: r,
+            last: vec![FrameCounters::default(); ifaces.len()],
+            last_records: 0,
+            last_options: [0; OptionProblem::ALL.len()],
+        };
+        // Every label value exists from the start, so series never appear later.
+        for i in ifaces {
+            m.seen.with_label_values(&[i]);
+            m.tcp.with_label_values(&[i]);
+            m.ringbuf_full.with_label_values(&[i]);
+            m.fragments.with_label_values(&[i]);
+            for s in SELECTED {
+                m.selected.with_label_values(&[i, s]);
+            }
+            for x in Malformed::ALL {
+                m.malformed.with_label_values(&[i, x.name()]);
+            }
+        }
+        for p in OptionProblem::ALL {
+            m.options_malformed.with_label_values(&[p.name()]);
+        }
+        for f in Family::ALL {
+            m.sources.with_label_values(&[f.name()]);
+            for k in MATCHES {
+                m.verdicts.with_label_values(&[f.name(), k.name()]);
+            }
+        }
+        m.add_labels(db);
+        for k in ScanKind::ALL {
+            m.scan_events.with_label_values(&[k.name()]);
+        }
+        for e in ["rate", "boot_time"] {
+            m.clock_estimates.with_label_values(&[e]);
+        }
+        for k in eventlog::KINDS {
+            m.events_logged.with_label_values(&[k]);
+        }
+        for r in ["ok", "error"] {
+            m.reloads.with_label_values(&[r]);
+        }
+        m.reload_ok.set(1);
+        for k in ProbeKind::ALL {
+            m.scan_probes.with_label_values(&[k.name()]);
+        }
+        m
+    }
+
+    /// The label series of a database (at start and after a reload that brings new
+    /// labels; series of labels gone stay, as counters must).
+    pub fn add_labels(&self, db: &Database) {
+        self.verdicts_by_label
+            .with_label_values(&[Family::Unknown.name(), "unknown"]);
+        for l in &db.labels {
+            self.verdicts_by_label
+                .with_label_values(&[l.family.name(), &l.display_name()]);
+        }
+    }
+
+    /// A reload's result.
+    pub fn reloaded(&self, ok: bool) {
+        self.reloads
+            .with_label_values(&[if ok { "ok" } else { "error" }])
+            .inc();
+        self.reload_ok.set(ok as i64);
+    }
+
+    /// Brings the event log counters up to the log's totals.
+    pub fn event_log(&mut self, log: &EventLog) {
+        for (i, k) in eventlog::KINDS.iter().enumerate() {
+            self.events_logged
+                .with_label_values(&[k])
+                .inc_by(log.written[i].saturating_sub(self.last_logged[i]));
+            self.last_logged[i] = log.written[i];
+        }
+        self.event_log_errors
+            .inc_by(log.errors.saturating_sub(self.last_log_errors));
+        self.last_log_errors = log.errors;
+    }
+
+    /// One SYN / SYN-ACK verdict.
+    pub fn verdict(&self, v: &Verdict<'_>) {
+        self.verdicts
+            .with_label_values(&[v.family().name(), v.kind.name()])
+            .inc();
+        match v.label {
+            Some(l) => self
+                .verdicts_by_label
+                .with_label_values(&[l.family.name(), &l.display_name()]),
+            None => self
+                .verdicts_by_label
+                .with_label_values(&[Family::Unknown.name(), "unknown"]),
+        }
+        .inc();
+        if v.kind == MatchKind::Unknown {
+            self.unknown.inc();
+        }
+    }
+
+    /// Gauges and counters taken from the per-source and scan tables. Walks every
+    /// source: call it every few seconds, not per record. `clocks` comes from the
+    /// same sweep ([`super::eventlog::Watch::sweep`]).
+    pub fn update_tables(&mut self, p: &Pipeline, db: &Database, clocks: &ClockEstimates) {
+        if let Some(t) = &p.sources {
+            let mut by_family = [0i64; Family::ALL.len()];
+            for (_, s) in t.iter() {
+                let f = source_family(s, db);
+                by_family[Family::ALL.iter().position(|x| *x == f).unwrap_or(0)] += 1;
+            }
+            for (i, f) in Family::ALL.iter().enumerate() {
+                self.sources
+                    .with_label_values(&[f.name()])
+                    .set(by_family[i]);
+            }
+            self.sources_tracked.set(t.len() as i64);
+            self.sources_cap.set(t.cap() as i64);
+            self.sources_evicted
+                .inc_by(t.evictions.saturating_sub(self.last_evicted));
+            self.last_evicted = t.evictions;
+        }
+        self.multiple_hosts.set(clocks.multi_machine as i64);
+        self.clock_estimates
+            .with_label_values(&["rate"])
+            .set(clocks.with_rate as i64);
+        self.clock_estimates
+            .with_label_values(&["boot_time"])
+            .set(clocks.with_boot_time as i64);
+        if let Some(c) = p.scan_counters() {
+            for (i, k) in ScanKind::ALL.iter().enumerate() {
+                let v = c.started(*k);
+                self.scan_events
+                    .with_label_values(&[k.name()])
+                    .inc_by(v.saturating_sub(self.last_scans[i]));
+                self.last_scans[i] = v;
+            }
+            for (i, k) in ProbeKind::ALL.iter().enumerate() {
+                let v = c.probes(*k);
+                self.scan_probes
+                    .with_label_values(&[k.name()])
+                    .inc_by(v.saturating_sub(self.last_probes[i]));
+                self.last_probes[i] = v;
+            }
+        }
+        if let Some(t) = &p.scans {
+            self.scanners_active.set(t.active_sources() as i64);
+        }
+    }
+
+    /// Brings interface `i`'s counters up to its kernel totals.
+    pub fn update_iface(&mut self, i: usize, k: &FrameCounters) {
+        let (Some(name), Some(last)) = (self.ifaces.get(i), self.last.get(i)) else {
+            return;
+        };
+        let d = |slot: u32| k.get(slot).saturating_sub(last.get(slot));
+        let n = name.as_str();
+        self.seen.with_label_values(&[n]).inc_by(d(counter::SEEN));
+        self.tcp.with_label_values(&[n]).inc_by(d(counter::TCP));
+        for (j, s) in SELECTED.iter().enumerate() {
+            self.selected
+                .with_label_values(&[n, s])
+                .inc_by(d(counter::SELECTED_BASE + j as u32));
+        }
+        for x in Malformed::ALL {
+            self.malformed
+                .with_label_values(&[n, x.name()])
+                .inc_by(d(counter::malformed(x)));
+        }
+        self.ringbuf_full
+            .with_label_values(&[n])
+            .inc_by(d(counter::RINGBUF_FULL));
+        self.fragments
+            .with_label_values(&[n])
+            .inc_by(d(counter::FRAGMENT_SKIPPED));
+        self.last[i] = k.clone();
+    }
+
+    /// Brings the ring-buffer entry counter up to `bad` (a running total).
+    pub fn ringbuf_bad(&self, bad: u64) {
+        self.ringbuf_bad
+            .inc_by(bad.saturating_sub(self.ringbuf_bad.get()));
+    }
+
+    /// Brings the stdout drop counter up to `n` (a running total of one output; a new
+    /// output after a reload starts again at 0, so only increases are added).
+    pub fn records_dropped(&mut self, n: u64) {
+        self.records_dropped
+            .inc_by(n.saturating_sub(self.last_records_dropped));
+        self.last_records_dropped = n;
+    }
+
+    /// Brings the decoder's counters up to the pipeline's totals.
+    pub fn update_pipeline(&mut self, p: &Pipeline) {
+        self.records
+            .inc_by(p.records.saturating_sub(self.last_records));
+        for (i, o) in OptionProblem::ALL.iter().enumerate() {
+            let v = p.option_problem(*o);
+            self.options_malformed
+                .with_label_values(&[o.name()])
+                .inc_by(v.saturating_sub(self.last_options[i]));
+            self.last_options[i] = v;
+        }
+        self.last_records = p.records;
+    }
+}
