@@ -495,6 +495,22 @@ pub fn is_pure_ack(flags: u16, payload_len: usize) -> bool {
 
 const _: () = assert!(core::mem::size_of::<FlowSlot>() == 24);
 
+/// The flag combinations a normal stack does not send, selected as scan probes: no flags
+/// (of FIN/SYN/RST/PSH/ACK/URG), FIN without ACK, FIN+PSH+URG, SYN with FIN or RST, any
+/// reserved bit, an urgent pointer without URG. Shared so the kernel and the pcap path
+/// select alike.
+#[inline(always)]
+pub fn is_scan_like(flags: u16, urg_ptr: u16) -> bool {
+    use tcp_flag::*;
+    let syn = flags & SYN != 0;
+    flags & (FIN | SYN | RST | PSH | ACK | URG) == 0
+        || flags & (FIN | ACK) == FIN
+        || flags & (FIN | PSH | URG) == FIN | PSH | URG
+        || (syn && flags & (FIN | RST) != 0)
+        || flags & RESERVED != 0
+        || (urg_ptr != 0 && flags & URG == 0)
+}
+
 /// The slot of a flow hash.
 #[inline(always)]
 pub fn flow_slot(hash: u64) -> u32 {

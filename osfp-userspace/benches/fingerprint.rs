@@ -1,5 +1,6 @@
-//! Records per second through fingerprint + match + per-source table update, over the
-//! corpus' real SYN / SYN-ACKs with /etc/p0f/p0f.fp (the built-in database if absent).
+//! Records per second through the pipeline's stages as production runs them (scan,
+//! fingerprint and match, the per-source table with clock state), over the corpus' real
+//! SYN / SYN-ACKs with /etc/p0f/p0f.fp (the built-in database if absent).
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -54,27 +55,31 @@ fn bench(c: &mut Criterion) {
     g.sample_size(20);
     for candidates in [false, true] {
         let name = if candidates {
-            "sig+match+table (with nearest candidates)"
+            "observe (with nearest candidates)"
         } else {
-            "sig+match+table"
+            "observe"
         };
         let mut p = Pipeline::with_database(db.clone(), 65_536);
         p.fingerprinter.as_mut().unwrap().candidates = candidates;
+        let mut scans = Vec::new();
         g.bench_function(name, |b| {
             b.iter(|| {
                 for ev in &events {
-                    black_box(p.fingerprint(ev).map(|(s, v)| (s.mss, v.score)));
+                    black_box(p.observe(ev, &mut scans).map(|(s, v)| (s.mss, v.score)));
+                    scans.clear();
                 }
             })
         });
     }
     let mut p = Pipeline::with_database(db.clone(), 65_536);
     p.fingerprinter.as_mut().unwrap().candidates = false;
-    g.bench_function("decode+sig+match+table", |b| {
+    let mut scans = Vec::new();
+    g.bench_function("decode+observe", |b| {
         b.iter(|| {
             for r in &recs {
                 let ev = p.process(r);
-                black_box(p.fingerprint(&ev).map(|(s, v)| (s.mss, v.score)));
+                black_box(p.observe(&ev, &mut scans).map(|(s, v)| (s.mss, v.score)));
+                scans.clear();
             }
         })
     });

@@ -205,19 +205,6 @@ impl Pipeline {
         e
     }
 
-    /// Fingerprints a SYN or SYN-ACK event, classifies it and updates the source
-    /// table; `None` for other events or without a database.
-    pub fn fingerprint(&mut self, ev: &Event) -> Option<(Signature, Verdict<'_>)> {
-        let fp = self.fingerprinter.as_mut()?;
-        let s = fp.signature(ev)?;
-        let v = self.fingerprinter.as_ref()?.classify(&s);
-        self.matches[v.kind as usize] += 1;
-        if let Some(t) = self.sources.as_mut() {
-            t.observe(ev.src, ev.ts_ns, &s, &v);
-        }
-        Some((s, v))
-    }
-
     pub fn process(&mut self, record: &PacketRecord) -> Event {
         let ev = Event::decode(record);
         self.records += 1;

@@ -28,7 +28,9 @@ fn classify(f: &TcpFrame) -> (Family, String, MatchKind) {
         .frame(Link::Ethernet, &f.frame(), 1_700_000_000_000_000_000)
         .expect("SYN selected");
     let ev = pipe.process(&rec);
-    let (_, v) = pipe.fingerprint(&ev).expect("a SYN is fingerprinted");
+    let (_, v) = pipe
+        .observe(&ev, &mut Vec::new())
+        .expect("a SYN is fingerprinted");
     let name = v
         .label
         .map(|l| l.display_name())

@@ -1,43 +1,20 @@
-//! Clock analysis on real captures from the corpus, fed through the real pcap path
-//! (`capture_file` + `frame::Selector` + `pipeline::Pipeline`).
+//! Clock analysis on real captures from the corpus, fed through the production pcap
+//! path (selection, decoding, the pipeline and its source table).
 
 use std::{net::IpAddr, path::PathBuf};
 
-use osfp::{
-    analysis::{
-        clock::{policy::OffsetPolicy, ClockConfig, ClockTable},
-        ipid::IpIdClass,
-    },
-    capture::{
-        file as capture_file,
-        frame::{SelectConfig, Selector},
-    },
-    pipeline::Pipeline,
-};
+use osfp::analysis::{clock::policy::OffsetPolicy, ipid::IpIdClass};
+use osfp_tests::{run_pcap, PcapRun};
 
 fn corpus() -> PathBuf {
     osfp_tests::corpus::locate()
         .expect("corpus not found: set OSFP_CORPUS or put shared/ beside the checkout")
 }
 
-fn table(rel: &str) -> ClockTable {
+fn table(rel: &str) -> PcapRun {
     let path = corpus().join(rel);
     assert!(path.exists(), "corpus file missing: {}", path.display());
-    let mut sel = Selector::new(SelectConfig::default());
-    let mut pipe = Pipeline::new();
-    let mut tab = ClockTable::new(4096, ClockConfig::default());
-    let report = capture_file::for_each_frame(&path, |link, frame, ts| {
-        if let Some(rec) = sel.frame(link, frame, ts) {
-            tab.observe(&pipe.process(&rec));
-        }
-    })
-    .unwrap();
-    assert!(
-        report.read_error.is_none(),
-        "{rel}: {:?}",
-        report.read_error
-    );
-    tab
+    run_pcap(&path)
 }
 
 /// Lists, for every corpus file, the sources with three or more timestamped
@@ -62,16 +39,8 @@ fn survey() {
         if syns + synacks < 3 {
             continue;
         }
-        let path = corpus().join(rel);
-        let mut sel = Selector::new(SelectConfig::default());
-        let mut pipe = Pipeline::new();
-        let mut tab = ClockTable::new(4096, ClockConfig::default());
-        let _ = capture_file::for_each_frame(&path, |link, frame, ts| {
-            if let Some(rec) = sel.frame(link, frame, ts) {
-                tab.observe(&pipe.process(&rec));
-            }
-        });
-        for (src, t) in tab.iter() {
+        let tab = table(rel);
+        for (src, t) in tab.clocks() {
             let s = t.summary();
             if s.clock.connections >= 3 {
                 println!(
@@ -94,9 +63,9 @@ fn survey() {
 
 /// Boot time from each connection on its own: its fitted line's value at its start,
 /// or its SYN's TSval, over the source's rate; in the epoch nearest the median.
-fn per_connection_boots(tab: &ClockTable, a: &str) -> (f64, Vec<f64>) {
+fn per_connection_boots(tab: &PcapRun, a: &str) -> (f64, Vec<f64>) {
     let a: IpAddr = a.parse().unwrap();
-    let t = tab.get(&a).unwrap_or_else(|| panic!("{a} not seen"));
+    let t = tab.clock(&a).unwrap_or_else(|| panic!("{a} not seen"));
     let hz = t.summary().clock.hz.expect("a common rate");
     let p = 4_294_967_296.0 / hz;
     let mut boots: Vec<f64> = t
@@ -136,7 +105,7 @@ fn boot_times_agree_across_connections() {
         let tab = table(file);
         let (hz, boots) = per_connection_boots(&tab, host);
         let spread = boots.last().unwrap() - boots.first().unwrap();
-        let s = tab.get(&host.parse().unwrap()).unwrap().summary();
+        let s = tab.clock(&host.parse().unwrap()).unwrap().summary();
         println!(
             "{file} {host}: {hz} Hz, {} connections, boot spread {spread:.3} s, policy {:?}, boot {:?}, machines {}",
             boots.len(),
@@ -180,26 +149,26 @@ fn boot_times_agree_across_connections() {
 fn linux_ip_ids_classified_consistently() {
     // Linux VNC server (file name: "vnc-mac-to-linux"): its SYN-ACKs.
     let tab = table("zeek/rfb__vnc-mac-to-linux.pcap");
-    let s = tab.get(&src(&tab, "192.168.2.125")).unwrap().summary();
+    let s = tab.clock(&src(&tab, "192.168.2.125")).unwrap().summary();
     println!("vnc linux server: {:?}", s.ip_id);
     assert_eq!(s.ip_id.handshake_class, Some(IpIdClass::Z));
     // Android 10 client (Linux kernel): per-connection counters.
     let tab = table("ndpi/googledns_android10.pcap");
-    let s = tab.get(&src(&tab, "192.168.1.159")).unwrap().summary();
+    let s = tab.clock(&src(&tab, "192.168.1.159")).unwrap().summary();
     println!("android 10 client: {:?}", s.ip_id);
     assert_eq!(s.ip_id.per_flow_class, Some(IpIdClass::I));
     assert_eq!(s.ip_id.handshake_class, Some(IpIdClass::Rd));
     assert_eq!(s.ip_id.class, Some(IpIdClass::Rd));
     // The same device class in another capture.
     let tab = table("ndpi/android.pcap");
-    let s = tab.get(&src(&tab, "192.168.2.16")).unwrap().summary();
+    let s = tab.clock(&src(&tab, "192.168.2.16")).unwrap().summary();
     println!("android client: {:?}", s.ip_id);
     assert_eq!(s.ip_id.handshake_class, Some(IpIdClass::Rd));
 }
 
-fn src(t: &ClockTable, a: &str) -> IpAddr {
+fn src(t: &PcapRun, a: &str) -> IpAddr {
     let a: IpAddr = a.parse().unwrap();
-    assert!(t.get(&a).is_some(), "{a} not seen");
+    assert!(t.clock(&a).is_some(), "{a} not seen");
     a
 }
 
@@ -212,7 +181,7 @@ fn inspect() {
         return;
     };
     let tab = table(&f);
-    let t = tab.get(&src(&tab, &a)).unwrap();
+    let t = tab.clock(&src(&tab, &a)).unwrap();
     let s = t.summary();
     let hz = s.clock.hz.or(s.clock.hz_raw).unwrap_or(1000.0);
     for c in t.connections() {

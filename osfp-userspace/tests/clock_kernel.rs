@@ -18,14 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use osfp::{
-    analysis::clock::{policy::OffsetPolicy, ClockConfig, ClockTable},
-    capture::{
-        file as capture_file,
-        frame::{SelectConfig, Selector},
-    },
-    pipeline::Pipeline,
-};
+use osfp::analysis::clock::policy::OffsetPolicy;
 
 const SERVER: &str = r#"
 import socket, threading
@@ -278,19 +271,11 @@ fn kernel_clock_rate_and_offset_policy() {
         unsafe { libc::kill(cap.0.id() as i32, libc::SIGINT) };
         let _ = cap.0.wait();
 
-        let mut sel = Selector::new(SelectConfig::default());
-        let mut pipe = Pipeline::new();
-        let mut tab = ClockTable::new(16, ClockConfig::default());
-        capture_file::for_each_frame(&pcap, |link, frame, ts| {
-            if let Some(rec) = sel.frame(link, frame, ts) {
-                tab.observe(&pipe.process(&rec));
-            }
-        })
-        .unwrap();
+        let run = osfp_tests::run_pcap(&pcap);
         let tsvals = syn_tsvals(&pcap);
         let _ = std::fs::remove_file(&pcap);
         let (expected, offs) = measured_policy(&conns, &tsvals);
-        let t = tab.get(&client).expect("client seen");
+        let t = run.clock(&client).expect("client seen");
         let s = t.summary();
         eprintln!(
             "tcp_timestamps={mode}: TSval - CLOCK_MONOTONIC ms per connection {offs:?} -> kernel does {expected:?}; \

@@ -1,5 +1,5 @@
 //! The built-in database against the corpus, through the real pcap path
-//! (`capture_file` -> `Selector` -> `Pipeline::with_database` -> `fingerprint`):
+//! (`capture_file` -> `Selector` -> `Pipeline::with_database` -> `observe`):
 //!
 //! - every corpus file with ground truth (INDEX.tsv `gt`) gives its labelled host the
 //!   right family: at least one of its SYN / SYN-ACK records in an expected family and
@@ -203,13 +203,14 @@ fn run_file(path: &Path, ours: &Arc<Database>, p0f: &Arc<Database>) -> FileResul
         // Nearest candidates are for display; not needed for the verdicts.
         p.fingerprinter.as_mut().unwrap().candidates = false;
     }
+    let (mut scans_ours, mut scans_p0f) = (Vec::new(), Vec::new());
     let mut r = FileResult::default();
     let res = capture_file::for_each_frame(path, |link, frame, ts| {
         let Some(rec) = sel.frame(link, frame, ts) else {
             return;
         };
         let ev = p_ours.process(&rec);
-        let Some((_, v)) = p_ours.fingerprint(&ev) else {
+        let Some((_, v)) = p_ours.observe(&ev, &mut scans_ours) else {
             return;
         };
         r.records += 1;
@@ -223,7 +224,9 @@ fn run_file(path: &Path, ours: &Arc<Database>, p0f: &Arc<Database>) -> FileResul
             .or_default()
             .entry(fam)
             .or_default() += 1;
-        let (_, v2) = p_p0f.fingerprint(&ev).expect("same event, same direction");
+        let (_, v2) = p_p0f
+            .observe(&ev, &mut scans_p0f)
+            .expect("same event, same direction");
         if v2.kind != MatchKind::Unknown {
             r.labelled_p0f += 1;
         }

@@ -10,14 +10,7 @@ use std::{
     time::Duration,
 };
 
-use osfp::{
-    analysis::clock::{policy::OffsetPolicy, ClockConfig, ClockTable},
-    capture::{
-        file as capture_file,
-        frame::{SelectConfig, Selector},
-    },
-    pipeline::Pipeline,
-};
+use osfp::analysis::clock::policy::OffsetPolicy;
 use osfp_common::tcp_flag::{ACK, SYN};
 use osfp_tests::craft::TcpFrame;
 use pcap_file::pcap::{PcapPacket, PcapWriter};
@@ -279,16 +272,9 @@ fn corpus_host_boot_time_in_summary() {
     assert_eq!(v["hosts"]["count"], 1);
     let boot = v["clock"]["boot_time"].as_f64().expect("boot time");
 
-    let mut sel = Selector::new(SelectConfig::default());
-    let mut pipe = Pipeline::new();
-    let mut tab = ClockTable::new(4096, ClockConfig::default());
-    capture_file::for_each_frame(&path, |link, frame, ts| {
-        if let Some(rec) = sel.frame(link, frame, ts) {
-            tab.observe(&pipe.process(&rec));
-        }
-    })
-    .unwrap();
-    let direct = tab.get(&host.parse().unwrap()).unwrap().summary();
+    // The library's pipeline on the same file, against the command's summary.
+    let run = osfp_tests::run_pcap(&path);
+    let direct = run.clock(&host.parse().unwrap()).unwrap().summary();
     assert_eq!(direct.clock.offset_policy, OffsetPolicy::BootRelative);
     let want = direct.clock.boot_time.unwrap();
     assert!(

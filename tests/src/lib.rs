@@ -503,3 +503,55 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
 }
+
+/// A capture file through the production pcap path: selection, decoding, every stage
+/// of the pipeline with the built-in database and the per-source table (what
+/// `osfp pcap` does), with the scan events it produced.
+pub struct PcapRun {
+    pub pipeline: osfp::pipeline::Pipeline,
+    pub scan_events: Vec<osfp::analysis::scan::ScanEvent>,
+}
+
+/// Runs `path` through [`PcapRun`]'s path; panics on a file that cannot be read.
+pub fn run_pcap(path: &std::path::Path) -> PcapRun {
+    use osfp::capture::frame::{SelectConfig, Selector};
+    let db = osfp::analysis::fingerprint::default_database().expect("built-in database");
+    let mut pipeline =
+        osfp::pipeline::Pipeline::with_database(Arc::new(db), osfp::sources::DEFAULT_CAP);
+    let mut scan_events = Vec::new();
+    let mut sel = Selector::new(SelectConfig::default());
+    let report = osfp::capture::file::for_each_frame(path, |link, frame, ts| {
+        if let Some(rec) = sel.frame(link, frame, ts) {
+            let ev = pipeline.process(&rec);
+            pipeline.observe(&ev, &mut scan_events);
+        }
+    })
+    .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+    assert!(
+        report.read_error.is_none(),
+        "{}: {:?}",
+        path.display(),
+        report.read_error
+    );
+    pipeline.end_of_input(&mut scan_events);
+    PcapRun {
+        pipeline,
+        scan_events,
+    }
+}
+
+impl PcapRun {
+    /// The clock / IP ID state of `src` in the source table.
+    pub fn clock(&self, src: &IpAddr) -> Option<&osfp::analysis::clock::ClockTracker> {
+        self.pipeline.sources.as_ref()?.get(src)?.clock.as_deref()
+    }
+
+    /// Every source with clock state.
+    pub fn clocks(&self) -> impl Iterator<Item = (&IpAddr, &osfp::analysis::clock::ClockTracker)> {
+        self.pipeline
+            .sources
+            .iter()
+            .flat_map(|t| t.iter())
+            .filter_map(|(a, s)| s.clock.as_deref().map(|c| (a, c)))
+    }
+}

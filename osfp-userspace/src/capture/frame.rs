@@ -3,10 +3,10 @@
 //! compares the records byte for byte; keep the two in step.
 
 use osfp_common::{
-    counter, flow_flag, flow_hash, flow_slot, ip_flag, is_pure_ack, layer, reason, rec_flag,
-    tcp_flag, ts_option_offset, tunable, FlowSlot, Malformed, PacketRecord, GTP_MAX_EXTENSIONS,
-    MAX_HEADER_BYTES, MAX_IPV6_EXT_BYTES, MAX_IPV6_EXT_HEADERS, MAX_LAYERS, MAX_TCP_OPTION_BYTES,
-    MAX_VLAN_TAGS,
+    counter, flow_flag, flow_hash, flow_slot, ip_flag, is_pure_ack, is_scan_like, layer, reason,
+    rec_flag, tcp_flag, ts_option_offset, tunable, FlowSlot, Malformed, PacketRecord,
+    GTP_MAX_EXTENSIONS, MAX_HEADER_BYTES, MAX_IPV6_EXT_BYTES, MAX_IPV6_EXT_HEADERS, MAX_LAYERS,
+    MAX_TCP_OPTION_BYTES, MAX_VLAN_TAGS,
 };
 
 /// Link types a capture file may have (pcap LINKTYPE_* numbers).
@@ -779,16 +779,4 @@ fn gtp_u(f: &[u8], mut off: usize) -> Result<Option<(u16, usize)>, Malformed> {
     }
     let v = f.get(off).ok_or(Malformed::TunnelTruncated)? >> 4;
     Ok(layer::from_ip_version(v).map(|p| (p, off)))
-}
-
-/// The scan-like flag combinations (the XDP program has the same test).
-pub fn is_scan_like(flags: u16, urg_ptr: u16) -> bool {
-    use tcp_flag::*;
-    let syn = flags & SYN != 0;
-    flags & (FIN | SYN | RST | PSH | ACK | URG) == 0
-        || flags & (FIN | ACK) == FIN
-        || flags & (FIN | PSH | URG) == FIN | PSH | URG
-        || (syn && flags & (FIN | RST) != 0)
-        || flags & RESERVED != 0
-        || (urg_ptr != 0 && flags & URG == 0)
 }

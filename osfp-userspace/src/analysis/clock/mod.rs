@@ -9,8 +9,7 @@
 //! Wiring: one [`ClockTracker`] per source address (route by `Event::src`), call
 //! [`ClockTracker::observe`] for every event of that source, and
 //! [`ClockTracker::summary`] when reporting (it serializes to the issue's `clock`,
-//! `hosts` and `ip_id` objects). [`ClockTable`] does the routing under an LRU cap for
-//! callers without a per-source table.
+//! `hosts` and `ip_id` objects).
 //!
 //! A connection is one direction of a 4-tuple: the SYN (or the SYN-ACK, for the
 //! answering side) starts its TSval series, `ts_sample` records of the same direction
@@ -22,7 +21,6 @@ pub mod policy;
 
 use std::{collections::VecDeque, net::IpAddr};
 
-use lru::LruCache;
 use serde::Serialize;
 
 use crate::{
@@ -690,50 +688,6 @@ fn per_flow_class(conns: &[ConnClock]) -> Option<IpIdClass> {
         }
     }
     counts.into_iter().max_by_key(|&(_, n)| n).map(|(k, _)| k)
-}
-
-/// Trackers for many sources under one cap (least recently seen source evicted), for
-/// callers without their own per-source table (tests, offline analysis).
-pub struct ClockTable {
-    cfg: ClockConfig,
-    map: LruCache<IpAddr, ClockTracker>,
-    pub sources_evicted: u64,
-}
-
-impl ClockTable {
-    pub fn new(max_sources: usize, cfg: ClockConfig) -> Self {
-        ClockTable {
-            cfg,
-            map: LruCache::new(std::num::NonZeroUsize::new(max_sources.max(1)).unwrap()),
-            sources_evicted: 0,
-        }
-    }
-
-    pub fn observe(&mut self, ev: &Event) {
-        if ev.record.reason == osfp_common::reason::HANDSHAKE_ACK {
-            return;
-        }
-        if !self.map.contains(&ev.src) && self.map.len() == self.map.cap().get() {
-            self.sources_evicted += 1;
-        }
-        let cfg = self.cfg;
-        self.map
-            .get_or_insert_mut(ev.src, || ClockTracker::new(cfg))
-            .observe(ev);
-    }
-
-    pub fn get(&self, src: &IpAddr) -> Option<&ClockTracker> {
-        self.map.peek(src)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&IpAddr, &ClockTracker)> {
-        self.map.iter()
-    }
-
-    /// Bound on all trackers' memory together.
-    pub fn memory_bound(&self) -> usize {
-        self.map.cap().get() * ClockTracker::memory_bound(&self.cfg)
-    }
 }
 
 #[cfg(test)]

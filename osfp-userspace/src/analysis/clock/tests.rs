@@ -583,17 +583,6 @@ fn ip_ids_per_source_and_per_flow() {
     }
 }
 
-#[test]
-fn table_caps_sources() {
-    let mut tab = ClockTable::new(4, ClockConfig::default());
-    for k in 0..10u8 {
-        tab.observe(&event(Kind::Syn, T0, ip(k), ip(200), 1, 2, 3));
-    }
-    assert_eq!(tab.iter().count(), 4);
-    assert_eq!(tab.sources_evicted, 6);
-    assert!(tab.get(&ip(9)).is_some() && tab.get(&ip(0)).is_none());
-}
-
 proptest::proptest! {
     /// Any sequence of events: no panic, caps hold, no boot time without its policy.
     #[test]

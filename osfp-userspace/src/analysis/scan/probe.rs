@@ -258,7 +258,7 @@ pub(crate) mod tests {
         } else {
             0
         };
-        if crate::capture::frame::is_scan_like(flags, 0) {
+        if osfp_common::is_scan_like(flags, 0) {
             r.reason |= reason::SCAN_PROBE;
         }
         r
