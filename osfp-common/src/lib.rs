@@ -186,71 +186,78 @@ pub mod rec_flag {
     pub const OPTIONS_TRUNCATED: u8 = 1 << 0;
 }
 
-/// Why a frame could not be parsed up to its TCP header. Shared so that the kernel
-/// counters and the pcap path's counters have the same slots and names.
-#[repr(u8)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Malformed {
-    EthernetTruncated = 0,
-    VlanTruncated = 1,
-    VlanTooDeep = 2,
-    Ipv4Truncated = 3,
-    Ipv4BadHeaderLength = 4,
-    Ipv4BadTotalLength = 5,
-    Ipv6Truncated = 6,
-    Ipv6ExtensionTruncated = 7,
-    Ipv6ExtensionChainTooLong = 8,
-    TcpTruncated = 9,
-    TcpBadDataOffset = 10,
-    TcpOptionsTruncated = 11,
-    /// The version nibble disagrees with the EtherType (or an unknown raw-IP version).
-    IpBadVersion = 12,
-    /// A tunnel or link header (MPLS, PPPoE, GRE, ERSPAN, VXLAN, Geneve, GTP-U,
-    /// CAPWAP, 802.11, ...) cut short.
-    TunnelTruncated = 13,
-    /// More than [`MAX_LAYERS`] headers before TCP, or headers past [`MAX_HEADER_BYTES`].
-    EncapsulationTooDeep = 14,
+/// An enum whose variants carry their counter slot (the discriminant) and their name,
+/// written once: the enum, `ALL` in slot order, `COUNT`, `name()` and `from_repr()` come
+/// from the one list (no_std, so the kernel uses the same table).
+macro_rules! named_slots {
+    (
+        $(#[$meta:meta])*
+        pub enum $ty:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $slot:literal => $name:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[repr(u8)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $ty {
+            $( $(#[$vmeta])* $variant = $slot, )+
+        }
+
+        impl $ty {
+            /// Every variant, in slot order.
+            pub const ALL: [$ty; [$($slot),+].len()] = [$($ty::$variant),+];
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// Label value for metrics and JSON: a small fixed set.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $( $ty::$variant => $name, )+
+                }
+            }
+
+            /// The variant in slot `v`.
+            pub const fn from_repr(v: u8) -> Option<$ty> {
+                match v {
+                    $( $slot => Some($ty::$variant), )+
+                    _ => None,
+                }
+            }
+        }
+
+        // Slots are 0..COUNT in order, so `ALL[i] as usize == i`.
+        const _: () = {
+            let mut i = 0;
+            while i < $ty::COUNT {
+                assert!($ty::ALL[i] as usize == i);
+                i += 1;
+            }
+        };
+    };
 }
 
-impl Malformed {
-    pub const COUNT: usize = 15;
-    pub const ALL: [Malformed; Self::COUNT] = [
-        Malformed::EthernetTruncated,
-        Malformed::VlanTruncated,
-        Malformed::VlanTooDeep,
-        Malformed::Ipv4Truncated,
-        Malformed::Ipv4BadHeaderLength,
-        Malformed::Ipv4BadTotalLength,
-        Malformed::Ipv6Truncated,
-        Malformed::Ipv6ExtensionTruncated,
-        Malformed::Ipv6ExtensionChainTooLong,
-        Malformed::TcpTruncated,
-        Malformed::TcpBadDataOffset,
-        Malformed::TcpOptionsTruncated,
-        Malformed::IpBadVersion,
-        Malformed::TunnelTruncated,
-        Malformed::EncapsulationTooDeep,
-    ];
-
-    /// Label value for metrics and JSON: a small fixed set.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Malformed::EthernetTruncated => "ethernet_truncated",
-            Malformed::VlanTruncated => "vlan_truncated",
-            Malformed::VlanTooDeep => "vlan_too_deep",
-            Malformed::Ipv4Truncated => "ipv4_truncated",
-            Malformed::Ipv4BadHeaderLength => "ipv4_bad_header_length",
-            Malformed::Ipv4BadTotalLength => "ipv4_bad_total_length",
-            Malformed::Ipv6Truncated => "ipv6_truncated",
-            Malformed::Ipv6ExtensionTruncated => "ipv6_extension_truncated",
-            Malformed::Ipv6ExtensionChainTooLong => "ipv6_extension_chain_too_long",
-            Malformed::TcpTruncated => "tcp_truncated",
-            Malformed::TcpBadDataOffset => "tcp_bad_data_offset",
-            Malformed::TcpOptionsTruncated => "tcp_options_truncated",
-            Malformed::IpBadVersion => "ip_bad_version",
-            Malformed::TunnelTruncated => "tunnel_truncated",
-            Malformed::EncapsulationTooDeep => "encapsulation_too_deep",
-        }
+named_slots! {
+    /// Why a frame could not be parsed up to its TCP header. Shared so that the kernel
+    /// counters and the pcap path's counters have the same slots and names.
+    pub enum Malformed {
+        EthernetTruncated = 0 => "ethernet_truncated",
+        VlanTruncated = 1 => "vlan_truncated",
+        VlanTooDeep = 2 => "vlan_too_deep",
+        Ipv4Truncated = 3 => "ipv4_truncated",
+        Ipv4BadHeaderLength = 4 => "ipv4_bad_header_length",
+        Ipv4BadTotalLength = 5 => "ipv4_bad_total_length",
+        Ipv6Truncated = 6 => "ipv6_truncated",
+        Ipv6ExtensionTruncated = 7 => "ipv6_extension_truncated",
+        Ipv6ExtensionChainTooLong = 8 => "ipv6_extension_chain_too_long",
+        TcpTruncated = 9 => "tcp_truncated",
+        TcpBadDataOffset = 10 => "tcp_bad_data_offset",
+        TcpOptionsTruncated = 11 => "tcp_options_truncated",
+        /// The version nibble disagrees with the EtherType (or an unknown raw-IP version).
+        IpBadVersion = 12 => "ip_bad_version",
+        /// A tunnel or link header (MPLS, PPPoE, GRE, ERSPAN, VXLAN, Geneve, GTP-U,
+        /// CAPWAP, 802.11, ...) cut short.
+        TunnelTruncated = 13 => "tunnel_truncated",
+        /// More than [`MAX_LAYERS`] headers before TCP, or headers past [`MAX_HEADER_BYTES`].
+        EncapsulationTooDeep = 14 => "encapsulation_too_deep",
     }
 }
 

@@ -11,6 +11,8 @@
 
 use std::sync::Arc;
 
+use strum::EnumCount;
+
 use osfp_common::PacketRecord;
 
 use crate::{
@@ -27,7 +29,7 @@ use crate::{
 pub struct Pipeline {
     pub records: u64,
     /// Option-list problems by [`OptionProblem`] (as index).
-    pub option_problems: [u64; OptionProblem::ALL.len()],
+    pub option_problems: [u64; OptionProblem::COUNT],
     /// Fingerprinting stage, when a database is loaded.
     pub fingerprinter: Option<Fingerprinter>,
     /// Per-source table, fed by the fingerprinting stage.

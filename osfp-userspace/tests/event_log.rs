@@ -132,13 +132,7 @@ fn verdicts_and_unknowns_are_logged_once_each() {
     assert_eq!(u.len(), 2, "{lines:#?}");
     assert_eq!(u[0]["os"]["match"], "unknown");
     assert_ne!(u[0]["signature"], u[1]["signature"]);
-    assert_eq!(
-        f.log.written[eventlog::KINDS
-            .iter()
-            .position(|k| *k == "verdict")
-            .unwrap()],
-        2
-    );
+    assert_eq!(f.log.written[eventlog::LogKind::Verdict as usize], 2);
 }
 
 #[test]

@@ -3,6 +3,8 @@
 
 use std::net::IpAddr;
 
+use strum::IntoEnumIterator;
+
 use osfp::{
     capture::frame::{Link, SelectConfig, Selector},
     decode::options::OptionProblem,
@@ -202,7 +204,7 @@ fn malformed_options_counted_by_reason() {
         let (r, _) = run(&f.frame());
         let mut p = Pipeline::new();
         p.process(&r.expect("SYN selected"));
-        for o in OptionProblem::ALL {
+        for o in OptionProblem::iter() {
             assert_eq!(
                 p.option_problem(o),
                 (o == want) as u64,

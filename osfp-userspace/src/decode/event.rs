@@ -12,7 +12,7 @@ use super::options::{self, OptKind, TcpOptions};
 
 /// The primary reason a record exists; `reasons` on the event keeps all of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(into = "&'static str")]
 pub enum Kind {
     Syn,
     Synack,
@@ -39,14 +39,26 @@ impl Kind {
         }
     }
 
-    pub fn name(self) -> &'static str {
+    /// The selection reason bit this kind stands for.
+    pub fn reason(self) -> u8 {
         match self {
-            Kind::Syn => "syn",
-            Kind::Synack => "synack",
-            Kind::ScanProbe => "scan_probe",
-            Kind::HandshakeAck => "handshake_ack",
-            Kind::TsSample => "ts_sample",
+            Kind::Syn => reason::SYN,
+            Kind::Synack => reason::SYNACK,
+            Kind::ScanProbe => reason::SCAN_PROBE,
+            Kind::HandshakeAck => reason::HANDSHAKE_ACK,
+            Kind::TsSample => reason::TS_SAMPLE,
         }
+    }
+
+    /// The reason's name (`syn`, `synack`, ...).
+    pub fn name(self) -> &'static str {
+        reason::NAMES[self.reason().trailing_zeros() as usize]
+    }
+}
+
+impl From<Kind> for &'static str {
+    fn from(k: Kind) -> &'static str {
+        k.name()
     }
 }
 

@@ -5,6 +5,7 @@
 
 use arrayvec::ArrayVec;
 use serde::Serialize;
+use strum::{EnumCount, EnumIter, IntoStaticStr};
 
 /// p0f stops at this many options and calls the list malformed.
 pub const MAX_OPTIONS: usize = 24;
@@ -53,42 +54,46 @@ impl OptKind {
 }
 
 /// Why an option list is malformed. The first problem found is kept.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    IntoStaticStr,
+    EnumIter,
+    EnumCount,
+)]
+#[serde(into = "&'static str")]
 pub enum OptionProblem {
     /// A length byte of 0 or 1.
+    #[strum(serialize = "option_length_too_short")]
     LengthTooShort,
     /// An option (or its length byte) runs past the end of the option bytes.
+    #[strum(serialize = "option_runs_past_header")]
     RunsPastHeader,
     /// A known option with the wrong length (e.g. MSS not 4 bytes).
+    #[strum(serialize = "option_wrong_length")]
     WrongLength,
     /// More than [`MAX_OPTIONS`] options (40 bytes of NOPs, say).
+    #[strum(serialize = "too_many_options")]
     TooManyOptions,
     /// Non-zero bytes after EOL (p0f's `opt+`; not `bad` by itself).
+    #[strum(serialize = "data_after_eol")]
     DataAfterEol,
     /// The TCP header claimed more option bytes than the packet held.
+    #[strum(serialize = "options_truncated")]
     Truncated,
 }
 
 impl OptionProblem {
-    pub const ALL: [OptionProblem; 6] = [
-        OptionProblem::LengthTooShort,
-        OptionProblem::RunsPastHeader,
-        OptionProblem::WrongLength,
-        OptionProblem::TooManyOptions,
-        OptionProblem::DataAfterEol,
-        OptionProblem::Truncated,
-    ];
-
+    /// The label value (JSON `options_malformed`, metrics).
     pub fn name(self) -> &'static str {
-        match self {
-            OptionProblem::LengthTooShort => "option_length_too_short",
-            OptionProblem::RunsPastHeader => "option_runs_past_header",
-            OptionProblem::WrongLength => "option_wrong_length",
-            OptionProblem::TooManyOptions => "too_many_options",
-            OptionProblem::DataAfterEol => "data_after_eol",
-            OptionProblem::Truncated => "options_truncated",
-        }
+        self.into()
     }
 }
 

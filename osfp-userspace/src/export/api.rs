@@ -30,6 +30,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
+use strum::IntoEnumIterator;
+
 use crate::{
     analysis::fingerprint::{Database, Family, MatchKind},
     pipeline::Pipeline,
@@ -82,11 +84,11 @@ impl Filter {
             match k.as_str() {
                 "family" => {
                     f.family = Some(
-                        Family::ALL
+                        Family::iter()
                             .into_iter()
                             .find(|x| x.name() == v)
                             .ok_or_else(|| {
-                                let names: Vec<_> = Family::ALL.iter().map(|x| x.name()).collect();
+                                let names: Vec<_> = Family::iter().map(|x| x.name()).collect();
                                 format!("family={v:?}: expected one of {}", names.join(", "))
                             })?,
                     )

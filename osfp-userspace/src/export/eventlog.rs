@@ -16,6 +16,7 @@ use std::{
 };
 
 use serde::Serialize;
+use strum::{EnumCount, EnumIter, IntoStaticStr};
 
 use super::record::{os_json, OsJson};
 use crate::{
@@ -29,8 +30,23 @@ use crate::{
     sources::{same_sig, SourceTable},
 };
 
-/// The kinds of line, a fixed set (also the metric's label values).
-pub const KINDS: [&str; 5] = ["verdict", "unknown_fingerprint", "scan", "hosts", "clock"];
+/// The kinds of line, a fixed set (the `event` field and the metric's label values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, IntoStaticStr, EnumIter, EnumCount)]
+#[serde(into = "&'static str")]
+#[strum(serialize_all = "snake_case")]
+pub enum LogKind {
+    Verdict,
+    UnknownFingerprint,
+    Scan,
+    Hosts,
+    Clock,
+}
+
+impl LogKind {
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
 
 /// Where the event log goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,8 +58,8 @@ pub enum LogTarget {
 pub struct EventLog {
     target: LogTarget,
     out: BufWriter<Box<dyn Write + Send>>,
-    /// Lines written, by [`KINDS`] index.
-    pub written: [u64; KINDS.len()],
+    /// Lines written, by [`LogKind`].
+    pub written: [u64; LogKind::COUNT],
     /// Lines that could not be written.
     pub errors: u64,
 }
@@ -58,7 +74,7 @@ fn open(target: &LogTarget) -> io::Result<Box<dyn Write + Send>> {
 #[derive(Serialize)]
 struct Line<'a, T: Serialize> {
     ts: f64,
-    event: &'static str,
+    event: LogKind,
     #[serde(flatten)]
     body: &'a T,
 }
@@ -69,7 +85,7 @@ impl EventLog {
         Ok(EventLog {
             target,
             out,
-            written: [0; KINDS.len()],
+            written: [0; LogKind::COUNT],
             errors: 0,
         })
     }
@@ -86,7 +102,7 @@ impl EventLog {
     }
 
     /// One line `{"ts":..,"event":kind,...body}`; `ts` is Unix seconds.
-    pub fn write(&mut self, ts_ns: u64, kind: &'static str, body: &impl Serialize) {
+    pub fn write(&mut self, ts_ns: u64, kind: LogKind, body: &impl Serialize) {
         let line = Line {
             ts: ts_ns as f64 / 1e9,
             event: kind,
@@ -95,17 +111,13 @@ impl EventLog {
         let ok = serde_json::to_writer(&mut self.out, &line).is_ok()
             && self.out.write_all(b"\n").is_ok();
         match ok {
-            true => {
-                if let Some(i) = KINDS.iter().position(|k| *k == kind) {
-                    self.written[i] += 1;
-                }
-            }
+            true => self.written[kind as usize] += 1,
             false => self.errors += 1,
         }
     }
 
     pub fn scan(&mut self, ts_ns: u64, e: &ScanEvent) {
-        self.write(ts_ns, "scan", e);
+        self.write(ts_ns, LogKind::Scan, e);
     }
 
     pub fn flush(&mut self) {
@@ -152,7 +164,7 @@ pub fn fingerprinted(
     table: &SourceTable,
     ev: &Event,
     seen: Seen,
-) -> Option<(&'static str, VerdictLine)> {
+) -> Option<(LogKind, VerdictLine)> {
     let s = table.get(&ev.src)?;
     let first = if seen.kind == MatchKind::Unknown {
         s.os.sigs
@@ -165,8 +177,8 @@ pub fn fingerprinted(
     };
     first.then(|| {
         let kind = match seen.kind {
-            MatchKind::Unknown => "unknown_fingerprint",
-            _ => "verdict",
+            MatchKind::Unknown => LogKind::UnknownFingerprint,
+            _ => LogKind::Verdict,
         };
         let line = VerdictLine {
             src: ev.src,
@@ -241,7 +253,7 @@ impl Watch {
                 r.hosts = sum.hosts.count;
                 log.write(
                     now_ns,
-                    "hosts",
+                    LogKind::Hosts,
                     &HostsLine {
                         src: *src,
                         hosts: &sum.hosts,
@@ -252,7 +264,7 @@ impl Watch {
                 r.clock = true;
                 log.write(
                     now_ns,
-                    "clock",
+                    LogKind::Clock,
                     &ClockLine {
                         src: *src,
                         clock: &sum.clock,

@@ -3,10 +3,12 @@
 //! database's labels (which a reload can add to, never an observed value); never an
 //! address, port or fingerprint.
 
-use osfp_common::{counter, Malformed};
+use strum::{EnumCount, IntoEnumIterator};
+
+use osfp_common::{counter, reason, Malformed};
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
-use super::eventlog::{self, EventLog};
+use super::eventlog::{EventLog, LogKind};
 use crate::{
     analysis::{
         fingerprint::{Database, Family, MatchKind, Verdict},
@@ -17,17 +19,6 @@ use crate::{
     pipeline::{ClockEstimates, Pipeline},
     sources::source_family,
 };
-
-const MATCHES: [MatchKind; 4] = [
-    MatchKind::Exact,
-    MatchKind::Generic,
-    MatchKind::Fuzzy,
-    MatchKind::Unknown,
-];
-
-/// Label per reason bit, in bit order (counter slots SELECTED_BASE + bit).
-const SELECTED: [&str; osfp_common::reason::COUNT as usize] =
-    ["syn", "synack", "scan_probe", "ts_sample", "handshake_ack"];
 
 pub struct Metrics {
     pub registry: Registry,
@@ -59,16 +50,16 @@ pub struct Metrics {
     reloads: IntCounterVec,
     reload_ok: IntGauge,
     scan_probes: IntCounterVec,
-    last_logged: [u64; eventlog::KINDS.len()],
+    last_logged: [u64; LogKind::COUNT],
     last_log_errors: u64,
     last_records_dropped: u64,
     last_evicted: u64,
     last_scans: [u64; ScanKind::COUNT],
-    last_probes: [u64; ProbeKind::ALL.len()],
+    last_probes: [u64; ProbeKind::COUNT],
     /// Last kernel totals per interface, to turn them into counter increments.
     last: Vec<FrameCounters>,
     last_records: u64,
-    last_options: [u64; OptionProblem::ALL.len()],
+    last_options: [u64; OptionProblem::COUNT],
 }
 
 fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
@@ -233,7 +224,7 @@ impl Metrics {
                 "osfp_config_last_reload_successful",
                 "1 if the last reload succeeded (or none happened), 0 if it was refused.",
             ),
-            last_logged: [0; eventlog::KINDS.len()],
+            last_logged: [0; LogKind::COUNT],
             last_log_errors: 0,
             last_records_dropped: 0,
             scan_probes: counter_vec(
@@ -244,11 +235,11 @@ impl Metrics {
             ),
             last_evicted: 0,
             last_scans: [0; ScanKind::COUNT],
-            last_probes: [0; ProbeKind::ALL.len()],
+            last_probes: [0; ProbeKind::COUNT],
             registry: r,
             last: vec![FrameCounters::default(); ifaces.len()],
             last_records: 0,
-            last_options: [0; OptionProblem::ALL.len()],
+            last_options: [0; OptionProblem::COUNT],
         };
         // Every label value exists from the start, so series never appear later.
         for i in ifaces {
@@ -256,37 +247,37 @@ impl Metrics {
             m.tcp.with_label_values(&[i]);
             m.ringbuf_full.with_label_values(&[i]);
             m.fragments.with_label_values(&[i]);
-            for s in SELECTED {
+            for s in reason::NAMES {
                 m.selected.with_label_values(&[i, s]);
             }
             for x in Malformed::ALL {
                 m.malformed.with_label_values(&[i, x.name()]);
             }
         }
-        for p in OptionProblem::ALL {
+        for p in OptionProblem::iter() {
             m.options_malformed.with_label_values(&[p.name()]);
         }
-        for f in Family::ALL {
+        for f in Family::iter() {
             m.sources.with_label_values(&[f.name()]);
-            for k in MATCHES {
+            for k in MatchKind::iter() {
                 m.verdicts.with_label_values(&[f.name(), k.name()]);
             }
         }
         m.add_labels(db);
-        for k in ScanKind::ALL {
+        for k in ScanKind::iter() {
             m.scan_events.with_label_values(&[k.name()]);
         }
         for e in ["rate", "boot_time"] {
             m.clock_estimates.with_label_values(&[e]);
         }
-        for k in eventlog::KINDS {
-            m.events_logged.with_label_values(&[k]);
+        for k in LogKind::iter() {
+            m.events_logged.with_label_values(&[k.name()]);
         }
         for r in ["ok", "error"] {
             m.reloads.with_label_values(&[r]);
         }
         m.reload_ok.set(1);
-        for k in ProbeKind::ALL {
+        for k in ProbeKind::iter() {
             m.scan_probes.with_label_values(&[k.name()]);
         }
         m
@@ -313,9 +304,9 @@ impl Metrics {
 
     /// Brings the event log counters up to the log's totals.
     pub fn event_log(&mut self, log: &EventLog) {
-        for (i, k) in eventlog::KINDS.iter().enumerate() {
+        for (i, k) in LogKind::iter().enumerate() {
             self.events_logged
-                .with_label_values(&[k])
+                .with_label_values(&[k.name()])
                 .inc_by(log.written[i].saturating_sub(self.last_logged[i]));
             self.last_logged[i] = log.written[i];
         }
@@ -348,12 +339,12 @@ impl Metrics {
     /// same sweep ([`super::eventlog::Watch::sweep`]).
     pub fn update_tables(&mut self, p: &Pipeline, db: &Database, clocks: &ClockEstimates) {
         if let Some(t) = &p.sources {
-            let mut by_family = [0i64; Family::ALL.len()];
+            let mut by_family = [0i64; Family::COUNT];
             for (_, s) in t.iter() {
                 let f = source_family(s, db);
-                by_family[Family::ALL.iter().position(|x| *x == f).unwrap_or(0)] += 1;
+                by_family[f as usize] += 1;
             }
-            for (i, f) in Family::ALL.iter().enumerate() {
+            for (i, f) in Family::iter().enumerate() {
                 self.sources
                     .with_label_values(&[f.name()])
                     .set(by_family[i]);
@@ -372,15 +363,15 @@ impl Metrics {
             .with_label_values(&["boot_time"])
             .set(clocks.with_boot_time as i64);
         if let Some(c) = p.scan_counters() {
-            for (i, k) in ScanKind::ALL.iter().enumerate() {
-                let v = c.started(*k);
+            for (i, k) in ScanKind::iter().enumerate() {
+                let v = c.started(k);
                 self.scan_events
                     .with_label_values(&[k.name()])
                     .inc_by(v.saturating_sub(self.last_scans[i]));
                 self.last_scans[i] = v;
             }
-            for (i, k) in ProbeKind::ALL.iter().enumerate() {
-                let v = c.probes(*k);
+            for (i, k) in ProbeKind::iter().enumerate() {
+                let v = c.probes(k);
                 self.scan_probes
                     .with_label_values(&[k.name()])
                     .inc_by(v.saturating_sub(self.last_probes[i]));
@@ -401,7 +392,8 @@ impl Metrics {
         let n = name.as_str();
         self.seen.with_label_values(&[n]).inc_by(d(counter::SEEN));
         self.tcp.with_label_values(&[n]).inc_by(d(counter::TCP));
-        for (j, s) in SELECTED.iter().enumerate() {
+        // Counter slots SELECTED_BASE + bit, named in bit order.
+        for (j, s) in reason::NAMES.iter().enumerate() {
             self.selected
                 .with_label_values(&[n, s])
                 .inc_by(d(counter::SELECTED_BASE + j as u32));
@@ -438,8 +430,8 @@ impl Metrics {
     pub fn update_pipeline(&mut self, p: &Pipeline) {
         self.records
             .inc_by(p.records.saturating_sub(self.last_records));
-        for (i, o) in OptionProblem::ALL.iter().enumerate() {
-            let v = p.option_problem(*o);
+        for (i, o) in OptionProblem::iter().enumerate() {
+            let v = p.option_problem(o);
             self.options_malformed
                 .with_label_values(&[o.name()])
                 .inc_by(v.saturating_sub(self.last_options[i]));

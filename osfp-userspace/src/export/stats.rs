@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use strum::IntoEnumIterator;
+
 use osfp_common::{counter, Malformed};
 
 use crate::{capture::frame::FrameCounters, decode::OptionProblem, pipeline::Pipeline};
@@ -16,10 +18,7 @@ pub fn summary(c: &FrameCounters, p: &Pipeline, ringbuf_bad_size: u64) -> String
     };
     put("frames", c.get(counter::SEEN));
     put("tcp", c.get(counter::TCP));
-    for (i, name) in ["syn", "synack", "scan_probe", "ts_sample", "handshake_ack"]
-        .iter()
-        .enumerate()
-    {
+    for (i, name) in osfp_common::reason::NAMES.iter().enumerate() {
         put(
             &format!("selected_{name}"),
             c.get(counter::SELECTED_BASE + i as u32),
@@ -30,7 +29,7 @@ pub fn summary(c: &FrameCounters, p: &Pipeline, ringbuf_bad_size: u64) -> String
     for m in Malformed::ALL {
         put(&format!("malformed_{}", m.name()), c.malformed(m));
     }
-    for o in OptionProblem::ALL {
+    for o in OptionProblem::iter() {
         put(&format!("options_{}", o.name()), p.option_problem(o));
     }
     put("ringbuf_bad_size", ringbuf_bad_size);

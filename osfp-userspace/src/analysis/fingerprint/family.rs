@@ -19,9 +19,13 @@
 //! - no match at all                                               -> unknown
 
 use serde::Serialize;
+use strum::{EnumCount, EnumIter, IntoStaticStr};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, IntoStaticStr, EnumIter, EnumCount,
+)]
+#[serde(into = "&'static str")]
+#[strum(serialize_all = "snake_case")]
 pub enum Family {
     Windows,
     Linux,
@@ -35,30 +39,9 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 9] = [
-        Family::Windows,
-        Family::Linux,
-        Family::Android,
-        Family::Macos,
-        Family::Ios,
-        Family::Bsd,
-        Family::Embedded,
-        Family::Other,
-        Family::Unknown,
-    ];
-
+    /// The label value (metrics, JSON, API filters).
     pub fn name(self) -> &'static str {
-        match self {
-            Family::Windows => "windows",
-            Family::Linux => "linux",
-            Family::Android => "android",
-            Family::Macos => "macos",
-            Family::Ios => "ios",
-            Family::Bsd => "bsd",
-            Family::Embedded => "embedded",
-            Family::Other => "other",
-            Family::Unknown => "unknown",
-        }
+        self.into()
     }
 
     /// The family of a label (see the module comment for the rules).

@@ -15,6 +15,7 @@
 
 use arrayvec::ArrayVec;
 use serde::Serialize;
+use strum::{EnumCount, EnumIter, IntoStaticStr};
 
 use super::{
     db::{Database, DbSig, Label, WinSpec},
@@ -95,8 +96,11 @@ impl Database {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, IntoStaticStr, EnumIter, EnumCount,
+)]
+#[serde(into = "&'static str")]
+#[strum(serialize_all = "snake_case")]
 pub enum MatchKind {
     Exact,
     Generic,
@@ -106,12 +110,7 @@ pub enum MatchKind {
 
 impl MatchKind {
     pub fn name(self) -> &'static str {
-        match self {
-            MatchKind::Exact => "exact",
-            MatchKind::Generic => "generic",
-            MatchKind::Fuzzy => "fuzzy",
-            MatchKind::Unknown => "unknown",
-        }
+        self.into()
     }
 }
 

@@ -3,13 +3,17 @@
 
 use osfp_common::tcp_flag::{ACK, CWR, ECE, FIN, PSH, RESERVED, RST, SYN, URG};
 use serde::Serialize;
+use strum::{EnumCount, EnumIter, IntoStaticStr};
 
 use crate::decode::options::OptKind;
 use crate::decode::Event;
 
 /// What one packet is, as a probe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, IntoStaticStr, EnumIter, EnumCount,
+)]
+#[serde(into = "&'static str")]
+#[strum(serialize_all = "snake_case")]
 pub enum ProbeKind {
     /// No flags at all (nmap -sN).
     Null,
@@ -34,34 +38,8 @@ pub enum ProbeKind {
 }
 
 impl ProbeKind {
-    pub const ALL: [ProbeKind; 11] = [
-        ProbeKind::Null,
-        ProbeKind::Fin,
-        ProbeKind::Xmas,
-        ProbeKind::SynFin,
-        ProbeKind::SynRst,
-        ProbeKind::Reserved,
-        ProbeKind::UrgNoUrg,
-        ProbeKind::NmapOs,
-        ProbeKind::NmapSyn,
-        ProbeKind::Masscan,
-        ProbeKind::Zmap,
-    ];
-
     pub fn name(self) -> &'static str {
-        match self {
-            ProbeKind::Null => "null",
-            ProbeKind::Fin => "fin",
-            ProbeKind::Xmas => "xmas",
-            ProbeKind::SynFin => "syn_fin",
-            ProbeKind::SynRst => "syn_rst",
-            ProbeKind::Reserved => "reserved",
-            ProbeKind::UrgNoUrg => "urg_no_urg",
-            ProbeKind::NmapOs => "nmap_os",
-            ProbeKind::NmapSyn => "nmap_syn",
-            ProbeKind::Masscan => "masscan",
-            ProbeKind::Zmap => "zmap",
-        }
+        self.into()
     }
 }
 

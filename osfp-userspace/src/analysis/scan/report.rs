@@ -4,12 +4,27 @@
 use std::net::IpAddr;
 
 use serde::{Serialize, Serializer};
+use strum::{EnumCount, EnumIter, IntoEnumIterator, IntoStaticStr};
 
 use super::probe::{ProbeKind, Tool};
 
 /// The kinds of scan reported.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    IntoStaticStr,
+    EnumIter,
+    EnumCount,
+)]
+#[serde(into = "&'static str")]
+#[strum(serialize_all = "snake_case")]
 pub enum ScanKind {
     /// nmap -sS SYNs, or (with handshake completion known) a half-open port sweep.
     SynScan,
@@ -30,35 +45,8 @@ pub enum ScanKind {
 }
 
 impl ScanKind {
-    pub const COUNT: usize = 11;
-    pub const ALL: [ScanKind; Self::COUNT] = [
-        ScanKind::SynScan,
-        ScanKind::ConnectScan,
-        ScanKind::NullScan,
-        ScanKind::FinScan,
-        ScanKind::XmasScan,
-        ScanKind::OddFlags,
-        ScanKind::OsDetection,
-        ScanKind::Masscan,
-        ScanKind::Zmap,
-        ScanKind::PortSweep,
-        ScanKind::HostSweep,
-    ];
-
     pub fn name(self) -> &'static str {
-        match self {
-            ScanKind::SynScan => "syn_scan",
-            ScanKind::ConnectScan => "connect_scan",
-            ScanKind::NullScan => "null_scan",
-            ScanKind::FinScan => "fin_scan",
-            ScanKind::XmasScan => "xmas_scan",
-            ScanKind::OddFlags => "odd_flags",
-            ScanKind::OsDetection => "os_detection",
-            ScanKind::Masscan => "masscan",
-            ScanKind::Zmap => "zmap",
-            ScanKind::PortSweep => "port_sweep",
-            ScanKind::HostSweep => "host_sweep",
-        }
+        self.into()
     }
 
     pub fn of_probe(p: ProbeKind) -> ScanKind {
@@ -208,7 +196,7 @@ pub struct ScanCounters {
     /// Scans started, by [`ScanKind`] index.
     pub started: [u64; ScanKind::COUNT],
     /// Probes classified, by [`ProbeKind`] index.
-    pub probes: [u64; ProbeKind::ALL.len()],
+    pub probes: [u64; ProbeKind::COUNT],
     /// Sources pushed out of the bounded table.
     pub sources_evicted: u64,
     /// Of those, sources that had a scan in progress.
@@ -228,15 +216,11 @@ impl ScanCounters {
     }
     /// (kind label, scans started) for every kind, zeros included: a fixed label set.
     pub fn started_by_kind(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        ScanKind::ALL
-            .iter()
-            .map(|k| (k.name(), self.started[*k as usize]))
+        ScanKind::iter().map(|k| (k.name(), self.started[k as usize]))
     }
     /// (probe label, probes classified) for every probe kind.
     pub fn probes_by_kind(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        ProbeKind::ALL
-            .iter()
-            .map(|p| (p.name(), self.probes[*p as usize]))
+        ProbeKind::iter().map(|p| (p.name(), self.probes[p as usize]))
     }
 }
 
@@ -285,11 +269,11 @@ mod tests {
 
     #[test]
     fn kind_names_match_serde_and_indexes() {
-        for (i, k) in ScanKind::ALL.into_iter().enumerate() {
+        for (i, k) in ScanKind::iter().enumerate() {
             assert_eq!(serde_json::to_value(k).unwrap(), k.name());
             assert_eq!(k as usize, i);
         }
-        for (i, p) in ProbeKind::ALL.into_iter().enumerate() {
+        for (i, p) in ProbeKind::iter().enumerate() {
             assert_eq!(serde_json::to_value(p).unwrap(), p.name());
             assert_eq!(p as usize, i);
         }
@@ -298,7 +282,7 @@ mod tests {
         let v: Vec<_> = c.started_by_kind().collect();
         assert_eq!(v.len(), ScanKind::COUNT);
         assert!(v.contains(&("zmap", 3)));
-        assert_eq!(c.probes_by_kind().count(), ProbeKind::ALL.len());
+        assert_eq!(c.probes_by_kind().count(), ProbeKind::COUNT);
     }
 
     #[test]

@@ -22,6 +22,8 @@ use std::{
 };
 
 use lru::LruCache;
+use strum::{EnumCount, IntoEnumIterator};
+
 use osfp_common::reason;
 
 use super::{
@@ -91,7 +93,7 @@ struct Source {
 impl Source {
     fn new(now: u64) -> Self {
         let mut kinds = [KindState::default(); ScanKind::COUNT];
-        for k in ScanKind::ALL {
+        for k in ScanKind::iter() {
             kinds[k as usize].mask = bit(k);
         }
         Source {
@@ -418,7 +420,7 @@ impl ScanTracker {
     }
 
     fn end_all(&mut self, src: IpAddr, s: &Source, why: EndReason, out: &mut Vec<ScanEvent>) {
-        for k in ScanKind::ALL {
+        for k in ScanKind::iter() {
             if s.kinds[k as usize].started {
                 out.push(build_event(
                     &self.cfg,
