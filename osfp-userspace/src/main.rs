@@ -8,7 +8,7 @@ fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     let res = match &cli.command {
-        Command::Run(a) => daemon::run::run(a),
+        Command::Run(a) => daemon::start::run(a),
         Command::Pcap(a) => cli::pcap::run(a),
         Command::Db(c) => cli::db::run(c),
     };

@@ -350,7 +350,7 @@ fn shipped_configuration_is_valid() {
     let c = osfp::daemon::config::load(Some(&p), &osfp::daemon::config::Settings::default())
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.records, osfp::daemon::config::Records::Off);
-    assert_eq!(c.listen, Some("127.0.0.1:9184".parse().unwrap()));
+    assert_eq!(c.attach.listen, Some("127.0.0.1:9184".parse().unwrap()));
     assert_eq!(
         c.event_log,
         Some(osfp::export::eventlog::LogTarget::File(

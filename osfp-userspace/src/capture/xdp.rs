@@ -1,7 +1,7 @@
 //! The live side: loads the XDP program, attaches it, reads its counters, and turns ring
 //! buffer entries into records with Unix capture times.
 
-use std::{ffi::CString, time::Duration};
+use std::{borrow::Borrow, ffi::CString, time::Duration};
 
 use anyhow::{anyhow, bail, Context, Result};
 use aya::{
@@ -16,7 +16,9 @@ use crate::capture::frame::FrameCounters;
 /// The XDP object built by build.rs.
 pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/osfp"));
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum AttachMode {
     /// Native (driver) mode if the driver has it, else generic (skb) mode.
@@ -164,7 +166,7 @@ fn is_busy(e: &ProgramError) -> bool {
 }
 
 /// Sums the per-CPU counters.
-pub fn read_counters(map: &PerCpuArray<&MapData, u64>) -> Result<FrameCounters> {
+pub fn read_counters<T: Borrow<MapData>>(map: &PerCpuArray<T, u64>) -> Result<FrameCounters> {
     let mut c = FrameCounters::default();
     for slot in 0..counter::COUNT {
         let v = map.get(&slot, 0)?;

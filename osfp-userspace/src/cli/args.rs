@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Attach the XDP sensor to interfaces and print what it selects.
-    Run(RunArgs),
+    Run(crate::daemon::config::RunArgs),
     /// Read pcap/pcapng files through the same selection and decoder.
     Pcap(PcapArgs),
     /// Fingerprint database tools.
@@ -50,19 +50,6 @@ pub struct SelectArgs {
     /// Most timestamp samples taken from one flow.
     #[arg(long, default_value_t = osfp_common::tunable::DEFAULT_TS_SAMPLE_MAX_PER_FLOW)]
     pub ts_samples_per_flow: u32,
-}
-
-#[derive(Args, Debug)]
-pub struct RunArgs {
-    /// TOML configuration file; its keys are the long flags below (flags given here
-    /// win). Reloaded with the database on SIGHUP.
-    #[arg(long, short = 'c')]
-    pub config: Option<PathBuf>,
-    /// Shorthand for --records json.
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub settings: crate::daemon::config::Settings,
 }
 
 #[derive(Args, Debug)]

@@ -1,6 +1,7 @@
 //! `osfp run`'s settings: a TOML file whose keys are exactly the long flags (one struct
-//! derives both, so every key is also a flag), flags winning over the file, then checked
-//! into a [`RunConfig`]. Every problem is reported as `file:line:column: what (text)`.
+//! derives both, so every key is also a flag). The flags given, as a TOML table, are laid
+//! over the file's table; the result is checked into a [`RunConfig`]. Every problem is
+//! reported as `file:line:column: what (text)`, or `--flag: what` for a flag.
 
 use std::{
     fmt,
@@ -10,7 +11,7 @@ use std::{
 };
 
 use clap::{Args, ValueEnum};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     analysis::scan::ScanConfig,
@@ -20,7 +21,7 @@ use crate::{
 };
 
 /// What `osfp run` prints per selected record on stdout.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Records {
     Off,
@@ -29,52 +30,70 @@ pub enum Records {
 }
 
 /// The settings, as flags and as TOML keys (`ring-mib = 16`, `iface = ["eth0"]`, a
-/// `[scan]` table). `None` = not given here.
-#[derive(Args, Deserialize, Clone, Debug, Default, PartialEq)]
+/// `[scan]` table). `None` (empty) = not given here, and not serialized, so the table of
+/// a `Settings` holds exactly the keys given.
+#[derive(Args, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Settings {
     /// Interface to attach to (repeatable). [default: the interface of the default route]
     #[arg(long = "iface", short = 'i')]
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub iface: Vec<String>,
     /// XDP attach mode. [default: auto]
     #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub xdp_mode: Option<AttachMode>,
     /// Ring buffer size per interface in MiB, a power of two up to 1024. [default: 8]
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ring_mib: Option<u32>,
     /// Serve /metrics and the JSON API on this address, "off" for neither.
     /// [default: 127.0.0.1:9184]
     #[arg(long, alias = "metrics-addr")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
     /// Print the kernel counters to stderr this often, 0 for only at exit. [default: 0s]
     #[arg(long, value_parser = humantime::parse_duration)]
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub stats_every: Option<Duration>,
     /// Fingerprint database (p0f.fp format), reloaded on SIGHUP. [default: built in]
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub db: Option<PathBuf>,
     /// Minimum gap between timestamp samples of one flow. [default: 1s]
     #[arg(long, value_parser = humantime::parse_duration)]
-    #[serde(default, with = "humantime_serde::option")]
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ts_sample_interval: Option<Duration>,
     /// Most timestamp samples taken from one flow, 0 for none. [default: 16]
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ts_samples_per_flow: Option<u32>,
     /// Most sources kept in the per-source table (least recently seen evicted).
     /// [default: 65536]
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_sources: Option<usize>,
     /// Most sources holding clock state (TSval fits, ~15 KB each at most); further
     /// sources' clock events are counted, not analysed. [default: 12288]
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_clock_sources: Option<usize>,
     /// Records on stdout: off, text or json. [default: text]
     #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub records: Option<Records>,
     /// NDJSON event log (new verdicts, unknown fingerprints, scans, several hosts, clock
     /// estimates): a file, reopened on SIGHUP, or "-" for stdout. [default: none]
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub event_log: Option<String>,
     /// A scan-detection threshold, `KEY=VALUE` (repeatable; keys as in the `[scan]`
     /// table, e.g. `port_sweep_min_ports=50`).
@@ -83,27 +102,72 @@ pub struct Settings {
     pub scan_set: Vec<String>,
     /// The `[scan]` table of the file.
     #[arg(skip)]
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan: Option<toml::Table>,
+}
+
+/// `osfp run`'s command line: a configuration file under the flags.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// TOML configuration file; its keys are the long flags below (flags given here
+    /// win). Reloaded with the database on SIGHUP.
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// Shorthand for --records json.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub settings: Settings,
 }
 
 /// Checked settings with defaults filled in.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunConfig {
-    /// Empty: the interface of the default route.
-    pub ifaces: Vec<String>,
-    pub xdp_mode: AttachMode,
-    pub ring_bytes: u32,
-    pub listen: Option<SocketAddr>,
+    /// What the XDP program's load and attach use: a reload cannot change it.
+    pub attach: AttachConfig,
     pub stats_every: Option<Duration>,
     pub db: Option<PathBuf>,
-    pub ts_sample_interval: Duration,
-    pub ts_samples_per_flow: u32,
     pub max_sources: usize,
     pub max_clock_sources: usize,
     pub records: Records,
     pub event_log: Option<LogTarget>,
     pub scan: ScanConfig,
+}
+
+/// The settings a running sensor keeps until it restarts: the programs' load and attach,
+/// and the listener. Serialized under the keys' names, to name the keys a reload changed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct AttachConfig {
+    /// Empty: the interface of the default route.
+    #[serde(rename = "iface")]
+    pub ifaces: Vec<String>,
+    pub xdp_mode: AttachMode,
+    pub ring_mib: u32,
+    pub listen: Option<SocketAddr>,
+    #[serde(with = "humantime_serde")]
+    pub ts_sample_interval: Duration,
+    pub ts_samples_per_flow: u32,
+}
+
+impl AttachConfig {
+    pub fn ring_bytes(&self) -> u32 {
+        self.ring_mib << 20
+    }
+
+    /// The keys whose value differs in `new`: what a reload reports and keeps.
+    pub fn changed_keys(&self, new: &AttachConfig) -> Vec<String> {
+        let (a, b) = (table_of(self), table_of(new));
+        a.keys()
+            .chain(b.keys().filter(|k| !a.contains_key(*k)))
+            .filter(|k| a.get(*k) != b.get(*k))
+            .cloned()
+            .collect()
+    }
+}
+
+fn table_of(v: &impl Serialize) -> toml::Table {
+    toml::Table::try_from(v).expect("settings serialize to a table")
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9184";
@@ -130,9 +194,10 @@ pub fn load(file: Option<&Path>, flags: &Settings) -> Result<RunConfig, ConfigEr
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(vec![format!("{}: cannot read: {e}", path.display())]))?;
     let from_file = parse(&text, path)?;
+    let given: Vec<String> = table_of(flags).keys().cloned().collect();
     flags
         .over(from_file)
-        .check_located(Some((path, &text)), &flags.given())
+        .check_located(Some((path, &text)), &given)
 }
 
 /// Parses a TOML text; errors carry `path:line:column`.
@@ -186,53 +251,15 @@ fn key_offset(text: &str, key: &str) -> Option<usize> {
 }
 
 impl Settings {
-    /// These flags over `file`'s keys: a flag given wins, the file fills the rest.
+    /// These flags over `file`'s keys: each key given here replaces the file's (tables
+    /// laid one over the other), the file fills the rest. `--scan` pairs go over the
+    /// file's `[scan]` table when checked.
     pub fn over(&self, file: Settings) -> Settings {
-        let f = self.clone();
-        Settings {
-            iface: if f.iface.is_empty() {
-                file.iface
-            } else {
-                f.iface
-            },
-            xdp_mode: f.xdp_mode.or(file.xdp_mode),
-            ring_mib: f.ring_mib.or(file.ring_mib),
-            listen: f.listen.or(file.listen),
-            stats_every: f.stats_every.or(file.stats_every),
-            db: f.db.or(file.db),
-            ts_sample_interval: f.ts_sample_interval.or(file.ts_sample_interval),
-            ts_samples_per_flow: f.ts_samples_per_flow.or(file.ts_samples_per_flow),
-            max_sources: f.max_sources.or(file.max_sources),
-            max_clock_sources: f.max_clock_sources.or(file.max_clock_sources),
-            records: f.records.or(file.records),
-            event_log: f.event_log.or(file.event_log),
-            scan_set: f.scan_set,
-            scan: file.scan,
-        }
-    }
-
-    /// The keys given here (as flags), whose errors are the flag's, not the file's.
-    pub fn given(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        let mut key = |set: bool, k| {
-            if set {
-                v.push(k)
-            }
-        };
-        key(!self.iface.is_empty(), "iface");
-        key(self.xdp_mode.is_some(), "xdp-mode");
-        key(self.ring_mib.is_some(), "ring-mib");
-        key(self.listen.is_some(), "listen");
-        key(self.stats_every.is_some(), "stats-every");
-        key(self.db.is_some(), "db");
-        key(self.ts_sample_interval.is_some(), "ts-sample-interval");
-        key(self.ts_samples_per_flow.is_some(), "ts-samples-per-flow");
-        key(self.max_sources.is_some(), "max-sources");
-        key(self.max_clock_sources.is_some(), "max-clock-sources");
-        key(self.records.is_some(), "records");
-        key(self.event_log.is_some(), "event-log");
-        key(!self.scan_set.is_empty(), "scan");
-        v
+        let mut t = table_of(&file);
+        t.extend(table_of(self));
+        let mut s: Settings = t.try_into().expect("a table of settings is settings");
+        s.scan_set = self.scan_set.clone();
+        s
     }
 
     /// Fills defaults and checks every value; `file` locates errors of keys it set.
@@ -244,11 +271,11 @@ impl Settings {
     fn check_located(
         self,
         file: Option<(&Path, &str)>,
-        flag_keys: &[&str],
+        flag_keys: &[String],
     ) -> Result<RunConfig, ConfigError> {
         let mut errors = Vec::new();
         let mut bad = |key: &str, msg: String| {
-            let file = file.filter(|_| !flag_keys.contains(&key));
+            let file = file.filter(|_| !flag_keys.iter().any(|k| k == key));
             let at = file.and_then(|(p, t)| key_offset(t, key).map(|o| (p, t, o)));
             errors.push(match at {
                 Some((p, t, o)) => located(p, t, o, &format!("{key}: {msg}")),
@@ -336,14 +363,16 @@ impl Settings {
             return Err(ConfigError(errors));
         }
         Ok(RunConfig {
-            ifaces: self.iface,
-            xdp_mode: self.xdp_mode.unwrap_or(AttachMode::Auto),
-            ring_bytes: ring_mib << 20,
-            listen,
+            attach: AttachConfig {
+                ifaces: self.iface,
+                xdp_mode: self.xdp_mode.unwrap_or(AttachMode::Auto),
+                ring_mib,
+                listen,
+                ts_sample_interval,
+                ts_samples_per_flow,
+            },
             stats_every: self.stats_every.filter(|d| !d.is_zero()),
             db: self.db,
-            ts_sample_interval,
-            ts_samples_per_flow,
             max_sources,
             max_clock_sources,
             records,
@@ -400,33 +429,6 @@ fn scan_config(table: Option<toml::Table>, pairs: &[String]) -> Result<ScanConfi
     Ok(c)
 }
 
-impl RunConfig {
-    /// Keys whose change needs a restart (the XDP program's load and attach, the
-    /// listener): a reload reports them and keeps the running values.
-    pub fn restart_keys(&self, new: &RunConfig) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        if self.ifaces != new.ifaces {
-            v.push("iface");
-        }
-        if self.xdp_mode != new.xdp_mode {
-            v.push("xdp-mode");
-        }
-        if self.ring_bytes != new.ring_bytes {
-            v.push("ring-mib");
-        }
-        if self.listen != new.listen {
-            v.push("listen");
-        }
-        if self.ts_sample_interval != new.ts_sample_interval {
-            v.push("ts-sample-interval");
-        }
-        if self.ts_samples_per_flow != new.ts_samples_per_flow {
-            v.push("ts-samples-per-flow");
-        }
-        v
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,8 +454,8 @@ mod tests {
     #[test]
     fn defaults() {
         let c = Settings::default().check(None).unwrap();
-        assert_eq!(c.listen, Some(DEFAULT_LISTEN.parse().unwrap()));
-        assert_eq!(c.ring_bytes, 8 << 20);
+        assert_eq!(c.attach.listen, Some(DEFAULT_LISTEN.parse().unwrap()));
+        assert_eq!(c.attach.ring_bytes(), 8 << 20);
         assert_eq!(c.records, Records::Text);
         assert_eq!(c.event_log, None);
         assert_eq!(c.scan, ScanConfig::default());
@@ -510,7 +512,7 @@ port_sweep_min_ports = 50
     fn flags_win_over_the_file() {
         let s = parse("ring-mib = 16\nmax-sources = 10\n", Path::new("f.toml")).unwrap();
         let c = flags(&["--ring-mib", "32"]).over(s).check(None).unwrap();
-        assert_eq!(c.ring_bytes, 32 << 20);
+        assert_eq!(c.attach.ring_bytes(), 32 << 20);
         assert_eq!(c.max_sources, 10);
     }
 
@@ -600,7 +602,7 @@ port_sweep_min_ports = 50
     fn restart_keys_name_what_a_reload_cannot_change() {
         let a = file("ring-mib = 8\nmax-sources = 5\n").unwrap();
         let b = file("ring-mib = 16\nmax-sources = 6\nlisten = \"off\"\n").unwrap();
-        assert_eq!(a.restart_keys(&b), vec!["ring-mib", "listen"]);
-        assert!(a.restart_keys(&a).is_empty());
+        assert_eq!(a.attach.changed_keys(&b.attach), vec!["listen", "ring-mib"]);
+        assert!(a.attach.changed_keys(&a.attach).is_empty());
     }
 }

@@ -1,5 +1,8 @@
-//! `osfp run`: configuration ([`config`]), the consumer loop ([`run`]) with its ring
-//! pumps and reload.
+//! `osfp run`: the start-up sequence ([`start`]), configuration ([`config`]), the ring
+//! pumps ([`pump`]), the consumer loop ([`consumer`]) and its reload ([`reload`]).
 
 pub mod config;
-pub mod run;
+mod consumer;
+pub mod pump;
+pub mod reload;
+pub mod start;

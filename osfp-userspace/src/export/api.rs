@@ -181,6 +181,18 @@ pub fn source(p: &Pipeline, db: &Database, src: IpAddr) -> Option<Value> {
     Some(source_json(p, db, src, s))
 }
 
+/// The body of a ready `/readyz`: what the sensor watches with which database.
+pub fn readiness(ifaces: &[String], db: &Database, sources: usize, uptime: Duration) -> Value {
+    json!({
+        "ready": true,
+        "interfaces": ifaces,
+        "database": db.name,
+        "signatures": db.sigs[0].len() + db.sigs[1].len(),
+        "sources": sources,
+        "uptime_seconds": uptime.as_secs(),
+    })
+}
+
 #[derive(Clone)]
 pub struct ApiState {
     pub registry: Arc<Registry>,
@@ -283,6 +295,24 @@ mod tests {
         q.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn readiness_names_interfaces_database_and_table() {
+        let db = crate::analysis::fingerprint::default_database().unwrap();
+        let v = readiness(
+            &["eth0".into(), "eth1".into()],
+            &db,
+            7,
+            Duration::from_secs(90),
+        );
+        assert_eq!(v["ready"], true);
+        assert_eq!(v["interfaces"], json!(["eth0", "eth1"]));
+        assert_eq!(v["database"], db.name.as_str());
+        assert_eq!(v["signatures"], db.sigs[0].len() + db.sigs[1].len());
+        assert!(v["signatures"].as_u64().unwrap() > 100);
+        assert_eq!(v["sources"], 7);
+        assert_eq!(v["uptime_seconds"], 90);
     }
 
     #[test]

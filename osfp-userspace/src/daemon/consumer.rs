@@ -1,10 +1,8 @@
-//! `osfp run`: load and attach the XDP program (one instance per interface, so every
-//! kernel counter is per interface without a key lookup in the fast path), consume the
-//! ring buffers, serve metrics and the API, write the event log; SIGHUP reloads the
-//! configuration and database, SIGINT/SIGTERM detach cleanly.
+//! `osfp run`'s consumer loop: one thread owns the pipeline and the source table, takes
+//! ring batches from the pumps, answers API queries between batches, refreshes metrics,
+//! sweeps the tables on timers and reloads on SIGHUP (`reload.rs`).
 
 use std::{
-    io::{self, Write},
     path::PathBuf,
     sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
@@ -14,27 +12,25 @@ use anyhow::{Context, Result};
 use aya::maps::{MapData, PerCpuArray, RingBuf};
 use osfp_common::{map_name, PacketRecord};
 use tokio::{
-    io::unix::AsyncFd,
     signal::unix::{signal, SignalKind},
     sync::{mpsc, watch},
     time::interval,
 };
 
-use super::config::{self, Records, RunConfig, Settings};
+use super::{
+    config::{Records, RunConfig, Settings},
+    pump::{pump, Batch, BATCHES_IN_FLIGHT},
+};
 use crate::{
-    analysis::{
-        fingerprint::{self, Database},
-        scan::ScanEvent,
-    },
+    analysis::{fingerprint::Database, scan::ScanEvent},
     capture::{
         frame::FrameCounters,
         reorder::Reorder,
-        xdp::{self as sensor, LoadConfig, MonoToUnix, POLL_INTERVAL},
+        xdp::{self, MonoToUnix, POLL_INTERVAL},
     },
-    cli::args::RunArgs,
     export::{
         api::{self, ApiState, Query},
-        eventlog::{self, EventLog, LogTarget, Watch},
+        eventlog::{self, EventLog, Watch},
         metrics::Metrics,
         output::{Format, Output, StdoutPipe},
         stats,
@@ -42,158 +38,42 @@ use crate::{
     pipeline::{ClockEstimates, Pipeline},
 };
 
-/// Records handed from a ring buffer to the consumer loop at a time.
-const BATCH: usize = 1024;
-/// Batches in flight; when the loop falls behind, records wait in the ring buffer,
-/// and the kernel counts what no longer fits there.
-const BATCHES_IN_FLIGHT: usize = 64;
 /// How often the source table is swept (table gauges, idle scans ended).
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// How often every source's clock is analysed (clock gauges, hosts / clock events).
 const CLOCK_SWEEP_EVERY: Duration = Duration::from_secs(30);
 
-pub fn run(args: &RunArgs) -> Result<i32> {
-    // A reload (SIGHUP) before the loop handles it must not kill the start (its default
-    // action); systemd would count that as a clean exit and not restart us.
-    // SAFETY: setting a signal's disposition to ignore.
-    unsafe { libc::signal(libc::SIGHUP, libc::SIG_IGN) };
-    let mut flags = args.settings.clone();
-    if args.json {
-        flags.records.get_or_insert(Records::Json);
-    }
-    // Configuration and database first: bad ones stop us before we touch the kernel.
-    let cfg = match config::load(args.config.as_deref(), &flags) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("osfp: bad configuration:\n{e}");
-            return Ok(2);
-        }
-    };
-    let db = match load_database(cfg.db.as_ref()) {
-        Ok(db) => Arc::new(db),
-        Err(line) => {
-            eprintln!("osfp: {line}");
-            return Ok(1);
-        }
-    };
-    sensor::preflight()?;
-    let ifaces = if cfg.ifaces.is_empty() {
-        vec![default_interface()
-            .context("no --iface given and no default route to pick an interface from")?]
-    } else {
-        cfg.ifaces.clone()
-    };
-    for i in &ifaces {
-        sensor::ifindex(i)?;
-    }
-    // Bind now so that a busy port fails the start, not later.
-    let listener = match cfg.listen {
-        Some(a) => {
-            Some(std::net::TcpListener::bind(a).with_context(|| format!("cannot listen on {a}"))?)
-        }
-        None => None,
-    };
-    let log = match &cfg.event_log {
-        Some(t) => Some(EventLog::open(t.clone()).with_context(|| format!("event log {t:?}"))?),
-        None => None,
-    };
-    let load = LoadConfig {
-        ts_sample_interval_ns: cfg.ts_sample_interval.as_nanos() as u64,
-        ts_sample_max_per_flow: cfg.ts_samples_per_flow,
-        ring_bytes: cfg.ring_bytes,
-        ..LoadConfig::default()
-    };
-    let mut taps = Vec::new();
-    for i in &ifaces {
-        let mut ebpf = sensor::load(&load)?;
-        let mode = sensor::attach(&mut ebpf, i, cfg.xdp_mode)?;
-        eprintln!("osfp: attached to {i} ({mode} mode)");
-        taps.push(ebpf);
-    }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let daemon = Daemon::new(args.config.clone(), flags, cfg, db, ifaces.clone(), log);
-    rt.block_on(daemon.run(taps, listener))?;
-    Ok(0)
-}
-
-/// Records drained from one ring buffer.
-struct Batch {
-    records: Vec<PacketRecord>,
-    bad_size: usize,
-}
-
-/// Moves records from one ring buffer to the loop; a last drain when `stop` turns true.
-/// Records keep the kernel's monotonic capture time: the loop orders interfaces on it
-/// and converts to Unix time once, with one clock (a wall-clock step cannot hold or
-/// misorder records).
-async fn pump(
-    ring: RingBuf<MapData>,
-    tx: mpsc::Sender<Batch>,
-    mut stop: watch::Receiver<bool>,
-) -> Result<()> {
-    // SAFETY: the ring buffer owns its map fd, which stays open and unchanged until the
-    // AsyncFd (and the RingBuf inside it) is dropped.
-    let mut ring = unsafe { AsyncFd::register(ring) }.map_err(io::Error::from)?;
-    let mut tick = interval(POLL_INTERVAL);
-    let raw = MonoToUnix::identity();
-    loop {
-        let last = tokio::select! {
-            g = ring.readable_mut() => { g?.clear_ready(); false }
-            _ = tick.tick() => false,
-            _ = stop.changed() => true,
-        };
-        loop {
-            let mut records = Vec::with_capacity(BATCH);
-            let (n, bad_size) = sensor::drain(ring.get_mut(), &raw, BATCH, |r| records.push(r));
-            if n + bad_size == 0 {
-                break;
-            }
-            if tx.send(Batch { records, bad_size }).await.is_err() {
-                return Ok(());
-            }
-            if n + bad_size < BATCH {
-                break;
-            }
-        }
-        if last {
-            return Ok(());
-        }
-    }
-}
-
-fn unix_now_ns() -> u64 {
+pub(super) fn unix_now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-struct Daemon {
-    config_path: Option<PathBuf>,
-    flags: Settings,
-    cfg: RunConfig,
-    db: Arc<Database>,
-    ifaces: Vec<String>,
-    pipeline: Pipeline,
-    metrics: Metrics,
-    records: Option<Output<StdoutPipe>>,
-    log: Option<EventLog>,
-    watch: Watch,
-    scan_events: Vec<ScanEvent>,
-    bad_size: u64,
-    started: Instant,
+pub(super) struct Daemon {
+    pub(super) config_path: Option<PathBuf>,
+    pub(super) flags: Settings,
+    pub(super) cfg: RunConfig,
+    pub(super) db: Arc<Database>,
+    pub(super) ifaces: Vec<String>,
+    pub(super) pipeline: Pipeline,
+    pub(super) metrics: Metrics,
+    pub(super) records: Option<Output<StdoutPipe>>,
+    pub(super) log: Option<EventLog>,
+    pub(super) watch: Watch,
+    pub(super) scan_events: Vec<ScanEvent>,
+    pub(super) bad_size: u64,
+    pub(super) started: Instant,
     /// With several interfaces: records held until they can go in capture order.
-    reorder: Option<Reorder>,
+    pub(super) reorder: Option<Reorder>,
     /// Kernel monotonic time to Unix time, refreshed to follow clock steps.
-    clock: MonoToUnix,
+    pub(super) clock: MonoToUnix,
     /// Clock estimates from the last clock sweep.
-    clocks: ClockEstimates,
+    pub(super) clocks: ClockEstimates,
     /// Record lines dropped by stdout outputs replaced in reloads.
-    records_dropped_before: u64,
+    pub(super) records_dropped_before: u64,
 }
 
-fn records_output(r: Records) -> Option<Output<StdoutPipe>> {
+pub(super) fn records_output(r: Records) -> Option<Output<StdoutPipe>> {
     let format = match r {
         Records::Off => return None,
         Records::Text => Format::Text,
@@ -203,7 +83,7 @@ fn records_output(r: Records) -> Option<Output<StdoutPipe>> {
 }
 
 impl Daemon {
-    fn new(
+    pub(super) fn new(
         config_path: Option<PathBuf>,
         flags: Settings,
         cfg: RunConfig,
@@ -239,7 +119,7 @@ impl Daemon {
         }
     }
 
-    async fn run(
+    pub(super) async fn run(
         mut self,
         mut taps: Vec<aya::Ebpf>,
         listener: Option<std::net::TcpListener>,
@@ -291,7 +171,7 @@ impl Daemon {
                         break;
                     }
                 },
-                _ = release_tick.tick(), if self.reorder.is_some() => self.release(sensor::mono_now_ns()),
+                _ = release_tick.tick(), if self.reorder.is_some() => self.release(xdp::mono_now_ns()),
                 Some(q) = api_rx.recv() => self.answer(q),
                 _ = metrics_tick.tick() => {
                     if let Err(e) = self.update_metrics(&counters) {
@@ -341,7 +221,7 @@ impl Daemon {
             None => b.records.iter().for_each(|r| self.record(r)),
             Some(q) => {
                 b.records.into_iter().for_each(|r| q.push(r));
-                self.release(sensor::mono_now_ns());
+                self.release(xdp::mono_now_ns());
                 return;
             }
         }
@@ -391,7 +271,7 @@ impl Daemon {
     }
 
     /// Scan start / end events: in the record stream and the event log.
-    fn emit_scans(&mut self, ts_ns: u64) {
+    pub(super) fn emit_scans(&mut self, ts_ns: u64) {
         for e in self.scan_events.drain(..) {
             if let Some(o) = self.records.as_mut() {
                 let _ = o.text_line(&e.to_json_line());
@@ -402,7 +282,7 @@ impl Daemon {
         }
     }
 
-    fn flush(&mut self) {
+    pub(super) fn flush(&mut self) {
         if let Some(o) = self.records.as_mut() {
             let _ = o.flush();
         }
@@ -423,29 +303,18 @@ impl Daemon {
                 let _ = tx.send(api::source(p, db, a));
             }
             Query::Ready(tx) => {
-                let _ = tx.send(serde_json::json!({
-                    "ready": true,
-                    "interfaces": self.ifaces,
-                    "database": db.name,
-                    "signatures": db.sigs[0].len() + db.sigs[1].len(),
-                    "sources": p.sources.as_ref().map_or(0, |t| t.len()),
-                    "uptime_seconds": self.started.elapsed().as_secs(),
-                }));
+                let _ = tx.send(api::readiness(
+                    &self.ifaces,
+                    db,
+                    p.sources.as_ref().map_or(0, |t| t.len()),
+                    self.started.elapsed(),
+                ));
             }
         }
     }
 
     fn read_counters(counters: &[PerCpuArray<MapData, u64>]) -> Result<Vec<FrameCounters>> {
-        counters
-            .iter()
-            .map(|c| {
-                let mut f = FrameCounters::default();
-                for slot in 0..osfp_common::counter::COUNT {
-                    f.0[slot as usize] = c.get(&slot, 0)?.iter().sum();
-                }
-                Ok(f)
-            })
-            .collect()
+        counters.iter().map(xdp::read_counters).collect()
     }
 
     fn update_metrics(&mut self, counters: &[PerCpuArray<MapData, u64>]) -> Result<()> {
@@ -496,129 +365,4 @@ impl Daemon {
         }
         stats::summary(&total, &self.pipeline, self.bad_size)
     }
-
-    /// SIGHUP: reopen the event log (log rotation, whatever else happens), check the
-    /// configuration file and the database it names; apply both only if both are good,
-    /// else keep the running ones and say why.
-    fn reload(&mut self) {
-        if let Some(l) = self.log.as_mut() {
-            if let Err(e) = l.reopen() {
-                eprintln!("osfp: reopening the event log {:?}: {e}", l.target());
-            }
-        }
-        let fail = |d: &mut Daemon, why: String| {
-            eprintln!(
-                "osfp: reload refused, keeping the running configuration and database: {why}"
-            );
-            d.metrics.reloaded(false);
-        };
-        let cfg = match config::load(self.config_path.as_deref(), &self.flags) {
-            Ok(c) => c,
-            Err(e) => return fail(self, format!("\n{e}")),
-        };
-        let db = match load_database(cfg.db.as_ref()) {
-            Ok(db) => db,
-            Err(e) => return fail(self, e),
-        };
-        // A new log target must open before anything changes (the same one reopened).
-        let log = match (&cfg.event_log, self.log.as_mut()) {
-            (Some(t), Some(l)) if t == l.target() => None,
-            (Some(t), _) => match EventLog::open(t.clone()) {
-                Ok(l) => Some(Some(l)),
-                Err(e) => return fail(self, format!("event log {t:?}: {e}")),
-            },
-            (None, _) => Some(None),
-        };
-        for k in self.cfg.restart_keys(&cfg) {
-            eprintln!("osfp: reload: {k} changed; it takes effect at the next restart");
-        }
-        if let Some(l) = log {
-            if let Some(old) = self.log.as_mut() {
-                old.flush();
-            }
-            self.log = l;
-        }
-        let db = self.pipeline.reconfigure(
-            db,
-            cfg.max_sources,
-            cfg.max_clock_sources,
-            cfg.scan.clone(),
-            &mut self.scan_events,
-        );
-        self.emit_scans(unix_now_ns());
-        self.metrics.add_labels(&db);
-        if cfg.records != self.cfg.records {
-            self.flush();
-            if let Some(o) = &self.records {
-                self.records_dropped_before += o.writer().dropped_lines;
-            }
-            self.records = records_output(cfg.records);
-        }
-        eprintln!(
-            "osfp: reloaded: database {} ({} signatures), {} sources max, event log {}",
-            db.name,
-            db.sigs[0].len() + db.sigs[1].len(),
-            cfg.max_sources,
-            match &cfg.event_log {
-                None => "off".to_string(),
-                Some(LogTarget::Stdout) => "stdout".to_string(),
-                Some(LogTarget::File(p)) => p.display().to_string(),
-            }
-        );
-        // Keys needing a restart keep their running values.
-        self.cfg = RunConfig {
-            ifaces: self.cfg.ifaces.clone(),
-            xdp_mode: self.cfg.xdp_mode,
-            ring_bytes: self.cfg.ring_bytes,
-            listen: self.cfg.listen,
-            ts_sample_interval: self.cfg.ts_sample_interval,
-            ts_samples_per_flow: self.cfg.ts_samples_per_flow,
-            ..cfg
-        };
-        self.db = db;
-        self.metrics.reloaded(true);
-        let _ = io::stderr().flush();
-    }
-}
-
-/// `--db FILE` or the built-in database. On failure, one line: the first problem as
-/// `file:line:column: ...`, and how many more there are (`osfp db check` lists them).
-fn load_database(path: Option<&PathBuf>) -> std::result::Result<Database, String> {
-    let res = match path {
-        Some(p) => Database::load(p),
-        None => fingerprint::default_database(),
-    };
-    res.map_err(|e| {
-        let first = e.0.first().map_or_else(
-            || "bad database".to_string(),
-            |f| format!("{}", f).replace('\n', " "),
-        );
-        match e.0.len() {
-            0 | 1 => format!("bad database: {first}"),
-            n => format!("bad database: {first} (and {} more problems)", n - 1),
-        }
-    })
-}
-
-/// The interface of the IPv4 default route (/proc/net/route), else of the IPv6 one.
-pub fn default_interface() -> Option<String> {
-    let v4 = std::fs::read_to_string("/proc/net/route").ok()?;
-    for line in v4.lines().skip(1) {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() > 2 && f[1] == "00000000" {
-            return Some(f[0].to_string());
-        }
-    }
-    let v6 = std::fs::read_to_string("/proc/net/ipv6_route").ok()?;
-    for line in v6.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() >= 10
-            && f[0] == "00000000000000000000000000000000"
-            && f[1] == "00"
-            && f[9] != "lo"
-        {
-            return Some(f[9].to_string());
-        }
-    }
-    None
 }

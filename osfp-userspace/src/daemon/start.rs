@@ -1,0 +1,126 @@
+//! `osfp run`'s start: configuration and database checked first (a bad one stops us
+//! before we touch the kernel), then the kernel's capabilities, the interfaces, the
+//! listener and the event log, then the XDP program loaded and attached per interface,
+//! and the consumer loop.
+
+use std::{path::PathBuf, sync::Arc};
+
+use anyhow::{Context, Result};
+
+use super::{
+    config::{self, Records, RunArgs},
+    consumer::Daemon,
+};
+use crate::{
+    analysis::fingerprint::{self, Database},
+    capture::xdp::{self, LoadConfig},
+    export::eventlog::EventLog,
+};
+
+pub fn run(args: &RunArgs) -> Result<i32> {
+    // A reload (SIGHUP) before the loop handles it must not kill the start (its default
+    // action); systemd would count that as a clean exit and not restart us.
+    // SAFETY: setting a signal's disposition to ignore.
+    unsafe { libc::signal(libc::SIGHUP, libc::SIG_IGN) };
+    let mut flags = args.settings.clone();
+    if args.json {
+        flags.records.get_or_insert(Records::Json);
+    }
+    // Configuration and database first: bad ones stop us before we touch the kernel.
+    let cfg = match config::load(args.config.as_deref(), &flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("osfp: bad configuration:\n{e}");
+            return Ok(2);
+        }
+    };
+    let db = match load_database(cfg.db.as_ref()) {
+        Ok(db) => Arc::new(db),
+        Err(line) => {
+            eprintln!("osfp: {line}");
+            return Ok(1);
+        }
+    };
+    xdp::preflight()?;
+    let ifaces = if cfg.attach.ifaces.is_empty() {
+        vec![default_interface()
+            .context("no --iface given and no default route to pick an interface from")?]
+    } else {
+        cfg.attach.ifaces.clone()
+    };
+    for i in &ifaces {
+        xdp::ifindex(i)?;
+    }
+    // Bind now so that a busy port fails the start, not later.
+    let listener = match cfg.attach.listen {
+        Some(a) => {
+            Some(std::net::TcpListener::bind(a).with_context(|| format!("cannot listen on {a}"))?)
+        }
+        None => None,
+    };
+    let log = match &cfg.event_log {
+        Some(t) => Some(EventLog::open(t.clone()).with_context(|| format!("event log {t:?}"))?),
+        None => None,
+    };
+    let load = LoadConfig {
+        ts_sample_interval_ns: cfg.attach.ts_sample_interval.as_nanos() as u64,
+        ts_sample_max_per_flow: cfg.attach.ts_samples_per_flow,
+        ring_bytes: cfg.attach.ring_bytes(),
+        ..LoadConfig::default()
+    };
+    let mut taps = Vec::new();
+    for i in &ifaces {
+        let mut ebpf = xdp::load(&load)?;
+        let mode = xdp::attach(&mut ebpf, i, cfg.attach.xdp_mode)?;
+        eprintln!("osfp: attached to {i} ({mode} mode)");
+        taps.push(ebpf);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let daemon = Daemon::new(args.config.clone(), flags, cfg, db, ifaces.clone(), log);
+    rt.block_on(daemon.run(taps, listener))?;
+    Ok(0)
+}
+
+/// `--db FILE` or the built-in database. On failure, one line: the first problem as
+/// `file:line:column: ...`, and how many more there are (`osfp db check` lists them).
+pub(super) fn load_database(path: Option<&PathBuf>) -> std::result::Result<Database, String> {
+    let res = match path {
+        Some(p) => Database::load(p),
+        None => fingerprint::default_database(),
+    };
+    res.map_err(|e| {
+        let first = e.0.first().map_or_else(
+            || "bad database".to_string(),
+            |f| format!("{}", f).replace('\n', " "),
+        );
+        match e.0.len() {
+            0 | 1 => format!("bad database: {first}"),
+            n => format!("bad database: {first} (and {} more problems)", n - 1),
+        }
+    })
+}
+
+/// The interface of the IPv4 default route (/proc/net/route), else of the IPv6 one.
+pub fn default_interface() -> Option<String> {
+    let v4 = std::fs::read_to_string("/proc/net/route").ok()?;
+    for line in v4.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() > 2 && f[1] == "00000000" {
+            return Some(f[0].to_string());
+        }
+    }
+    let v6 = std::fs::read_to_string("/proc/net/ipv6_route").ok()?;
+    for line in v6.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() >= 10
+            && f[0] == "00000000000000000000000000000000"
+            && f[1] == "00"
+            && f[9] != "lo"
+        {
+            return Some(f[9].to_string());
+        }
+    }
+    None
+}
