@@ -60,7 +60,7 @@ fn bench(c: &mut Criterion) {
             "observe"
         };
         let mut p = Pipeline::with_database(db.clone(), 65_536);
-        p.fingerprinter.as_mut().unwrap().candidates = candidates;
+        p.fingerprinter.candidates = candidates;
         let mut scans = Vec::new();
         g.bench_function(name, |b| {
             b.iter(|| {
@@ -72,7 +72,7 @@ fn bench(c: &mut Criterion) {
         });
     }
     let mut p = Pipeline::with_database(db.clone(), 65_536);
-    p.fingerprinter.as_mut().unwrap().candidates = false;
+    p.fingerprinter.candidates = false;
     let mut scans = Vec::new();
     g.bench_function("decode+observe", |b| {
         b.iter(|| {

@@ -1,9 +1,7 @@
-//! The one pipeline both sources feed: record -> decoded event (-> later stages), with
-//! counters of what the decoder found wrong.
-//!
-//! With a database ([`Pipeline::with_database`]) every event goes through
-//! [`Pipeline::observe`]: scan detection (always on; printing its events is the
-//! caller's choice), fingerprinting, and the clock / IP ID state of the source. All
+//! The one pipeline both inputs feed: a record is decoded ([`Pipeline::process`], with
+//! counters of what the decoder found wrong), then every analysis sees the event
+//! ([`Pipeline::observe`]): scan detection (printing its events is the caller's choice),
+//! fingerprinting, and the clock / IP ID state of the source. All
 //! per-source results live in one [`SourceTable`] (one cap, one LRU eviction): a source
 //! enters it with a fingerprinted SYN / SYN-ACK or an ended scan; events of sources not
 //! in it are counted (`clock_events_without_source`), not analysed. Scans appear in the
@@ -18,26 +16,24 @@ use osfp_common::PacketRecord;
 use crate::{
     analysis::{
         clock::ClockCounters,
-        fingerprint::{Database, Fingerprinter, Label, Signature, Verdict},
+        fingerprint::{Database, Fingerprinter, Label, MatchKind, Signature, Verdict},
         scan::{ScanConfig, ScanCounters, ScanEvent, ScanTracker},
     },
     decode::{Event, OptionProblem},
     sources::{SourceTable, DEFAULT_CLOCK_SOURCES},
 };
 
-#[derive(Default)]
 pub struct Pipeline {
     pub records: u64,
     /// Option-list problems by [`OptionProblem`] (as index).
     pub option_problems: [u64; OptionProblem::COUNT],
-    /// Fingerprinting stage, when a database is loaded.
-    pub fingerprinter: Option<Fingerprinter>,
-    /// Per-source table, fed by the fingerprinting stage.
-    pub sources: Option<SourceTable>,
-    /// Fingerprinted SYN / SYN-ACKs by match kind (exact, generic, fuzzy, unknown).
-    pub matches: [u64; 4],
-    /// Scan detection, on whenever there is a source table (its ended scans go there).
-    pub scans: Option<ScanTracker>,
+    pub fingerprinter: Fingerprinter,
+    /// The per-source table, fed by every stage.
+    pub sources: SourceTable,
+    /// Fingerprinted SYN / SYN-ACKs by match kind (as index).
+    pub matches: [u64; MatchKind::COUNT],
+    /// Scan detection (its ended scans go to the source table).
+    pub scans: ScanTracker,
 }
 
 /// How many sources in the table have which clock estimate (computed on demand).
@@ -64,10 +60,6 @@ impl ClockEstimates {
 }
 
 impl Pipeline {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// A pipeline that fingerprints with `db` and keeps at most `max_sources` sources.
     pub fn with_database(db: Arc<Database>, max_sources: usize) -> Self {
         // The detection window's own cap (its per-source target table is the big part),
@@ -87,10 +79,12 @@ impl Pipeline {
         scan: ScanConfig,
     ) -> Self {
         Pipeline {
-            fingerprinter: Some(Fingerprinter::new(db)),
-            sources: Some(SourceTable::with_clock_cap(max_sources, max_clock_sources)),
-            scans: Some(ScanTracker::new(scan)),
-            ..Self::default()
+            records: 0,
+            option_problems: [0; OptionProblem::COUNT],
+            fingerprinter: Fingerprinter::new(db),
+            sources: SourceTable::with_clock_cap(max_sources, max_clock_sources),
+            matches: [0; MatchKind::COUNT],
+            scans: ScanTracker::new(scan),
         }
     }
 
@@ -106,43 +100,37 @@ impl Pipeline {
         scan: ScanConfig,
         scan_events: &mut Vec<ScanEvent>,
     ) -> Arc<Database> {
-        if let (Some(fp), Some(t)) = (self.fingerprinter.as_ref(), self.sources.as_mut()) {
-            let old = fp.db_arc().clone();
-            let key = |l: &Label| (l.display_name(), l.direction, l.class.clone());
-            let mut ids: std::collections::HashMap<_, u32> =
-                db.labels.iter().map(|l| (key(l), l.id)).collect();
-            t.remap_labels(|id| {
-                let l = old.label(id);
-                Some(*ids.entry(key(l)).or_insert_with(|| {
-                    let mut carried = l.clone();
-                    carried.id = db.labels.len() as u32;
-                    db.labels.push(carried);
-                    db.labels.len() as u32 - 1
-                }))
-            });
-        }
+        let old = self.fingerprinter.db_arc().clone();
+        let key = |l: &Label| (l.display_name(), l.direction, l.class.clone());
+        let mut ids: std::collections::HashMap<_, u32> =
+            db.labels.iter().map(|l| (key(l), l.id)).collect();
+        self.sources.remap_labels(|id| {
+            let l = old.label(id);
+            Some(*ids.entry(key(l)).or_insert_with(|| {
+                let mut carried = l.clone();
+                carried.id = db.labels.len() as u32;
+                db.labels.push(carried);
+                db.labels.len() as u32 - 1
+            }))
+        });
         let db = Arc::new(db);
-        self.fingerprinter = Some(Fingerprinter::new(db.clone()));
-        if let Some(t) = self.sources.as_mut() {
-            t.set_caps(max_sources, max_clock_sources);
-        }
+        self.fingerprinter = Fingerprinter::new(db.clone());
+        self.sources.set_caps(max_sources, max_clock_sources);
         self.scan_stage(scan_events, |t, out| t.reconfigure(scan, out));
         db
     }
 
-    /// Runs `f` on the scan tracker, if any, and records the scan events it appends to
+    /// Runs `f` on the scan tracker and records the scan events it appends to
     /// `scan_events` in the source table.
     fn scan_stage(
         &mut self,
         scan_events: &mut Vec<ScanEvent>,
         f: impl FnOnce(&mut ScanTracker, &mut Vec<ScanEvent>),
     ) {
-        if let Some(t) = self.scans.as_mut() {
-            let start = scan_events.len();
-            f(t, scan_events);
-            if let Some(tab) = self.sources.as_mut() {
-                scan_events[start..].iter().for_each(|e| tab.record_scan(e));
-            }
+        let start = scan_events.len();
+        f(&mut self.scans, scan_events);
+        for e in &scan_events[start..] {
+            self.sources.record_scan(e);
         }
     }
 
@@ -161,22 +149,15 @@ impl Pipeline {
         scan_events: &mut Vec<ScanEvent>,
     ) -> Option<(Signature, Verdict<'_>)> {
         self.scan_stage(scan_events, |t, out| t.observe(ev, out));
-        let fp = self.fingerprinter.as_mut().and_then(|fp| fp.signature(ev));
-        let v = match (&fp, self.fingerprinter.as_ref()) {
-            (Some(s), Some(f)) => Some(f.classify(s)),
-            _ => None,
+        let Some(s) = self.fingerprinter.signature(ev) else {
+            self.sources.observe_clock(ev);
+            return None;
         };
-        match (&fp, &v, self.sources.as_mut()) {
-            (Some(s), Some(v), Some(t)) => {
-                self.matches[v.kind as usize] += 1;
-                // Fingerprint and clock state in one lookup of the source.
-                t.observe_with_clock(ev, s, v);
-            }
-            (Some(_), Some(v), None) => self.matches[v.kind as usize] += 1,
-            (_, _, Some(t)) => t.observe_clock(ev),
-            _ => {}
-        }
-        fp.zip(v)
+        let v = self.fingerprinter.classify(&s);
+        self.matches[v.kind as usize] += 1;
+        // Fingerprint and clock state in one lookup of the source.
+        self.sources.observe_with_clock(ev, &s, &v);
+        Some((s, v))
     }
 
     /// End of input (a file, or shutdown): ends every scan in progress, records them
@@ -185,21 +166,21 @@ impl Pipeline {
         self.scan_stage(scan_events, |t, out| t.flush(out));
     }
 
-    /// Scan counters (started by kind, probes by kind, evictions), if scans are tracked.
-    pub fn scan_counters(&self) -> Option<&ScanCounters> {
-        self.scans.as_ref().map(|t| &t.counters)
+    /// Scan counters (started by kind, probes by kind, evictions).
+    pub fn scan_counters(&self) -> &ScanCounters {
+        &self.scans.counters
     }
 
     /// Clock counters summed over all sources, evicted ones included.
-    pub fn clock_counters(&self) -> Option<ClockCounters> {
-        self.sources.as_ref().map(|t| t.clock_counters())
+    pub fn clock_counters(&self) -> ClockCounters {
+        self.sources.clock_counters()
     }
 
     /// Counts of sources by clock estimate. Runs every source's clock analysis: call it
     /// at report time, not per packet.
     pub fn clock_estimates(&self) -> ClockEstimates {
         let mut e = ClockEstimates::default();
-        for (_, s) in self.sources.iter().flat_map(|t| t.iter()) {
+        for (_, s) in self.sources.iter() {
             if let Some(c) = &s.clock {
                 e.count(&c.summary());
             }

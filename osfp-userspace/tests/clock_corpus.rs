@@ -14,7 +14,9 @@ fn corpus() -> PathBuf {
 fn table(rel: &str) -> PcapRun {
     let path = corpus().join(rel);
     assert!(path.exists(), "corpus file missing: {}", path.display());
-    run_pcap(&path)
+    let run = run_pcap(&path);
+    assert!(run.read_error.is_none(), "{rel}: {:?}", run.read_error);
+    run
 }
 
 /// Lists, for every corpus file, the sources with three or more timestamped

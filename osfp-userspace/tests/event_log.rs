@@ -49,7 +49,7 @@ impl Feed {
             .observe(&ev, &mut scans)
             .map(|(s, v)| Seen::new(&s, &v));
         if let Some(seen) = seen {
-            let t = self.pipe.sources.as_ref().unwrap();
+            let t = &self.pipe.sources;
             if let Some((kind, line)) = eventlog::fingerprinted(t, &ev, seen) {
                 self.log.write(ev.ts_ns, kind, &line);
             }
@@ -151,7 +151,7 @@ fn clock_and_hosts_lines_from_the_sweep() {
         );
     }
     let mut w = Watch::default();
-    let e = w.sweep(f.pipe.sources.as_ref(), 200 * S, Some(&mut f.log));
+    let e = w.sweep(&f.pipe.sources, 200 * S, Some(&mut f.log));
     assert_eq!((e.sources, e.with_rate, e.multi_machine), (1, 1, 0));
     let lines = f.lines();
     let c = of(&lines, "clock");
@@ -160,7 +160,7 @@ fn clock_and_hosts_lines_from_the_sweep() {
     assert_eq!(c[0]["clock"]["hz"], 1000.0);
     assert!(of(&lines, "hosts").is_empty(), "one machine: {lines:#?}");
     // A second sweep repeats nothing.
-    w.sweep(f.pipe.sources.as_ref(), 205 * S, Some(&mut f.log));
+    w.sweep(&f.pipe.sources, 205 * S, Some(&mut f.log));
     assert_eq!(f.lines().len(), lines.len());
 
     // A second machine behind the address (250 Hz, booted elsewhen), rotation first.
@@ -176,7 +176,7 @@ fn clock_and_hosts_lines_from_the_sweep() {
             7.0,
         );
     }
-    let e = w.sweep(f.pipe.sources.as_ref(), 400 * S, Some(&mut f.log));
+    let e = w.sweep(&f.pipe.sources, 400 * S, Some(&mut f.log));
     assert_eq!(e.multi_machine, 1);
     let lines = f.lines();
     let h = of(&lines, "hosts");
@@ -187,6 +187,6 @@ fn clock_and_hosts_lines_from_the_sweep() {
         "the clock line was logged before"
     );
     // Without a log the sweep still counts.
-    let e = Watch::default().sweep(f.pipe.sources.as_ref(), 400 * S, None);
+    let e = Watch::default().sweep(&f.pipe.sources, 400 * S, None);
     assert_eq!((e.sources, e.multi_machine), (1, 1));
 }

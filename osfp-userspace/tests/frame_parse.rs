@@ -8,7 +8,6 @@ use strum::IntoEnumIterator;
 use osfp::{
     capture::frame::{Link, SelectConfig, Selector},
     decode::options::OptionProblem,
-    pipeline::Pipeline,
 };
 use osfp_common::{counter, reason, rec_flag, tcp_flag::*, Malformed};
 use osfp_tests::craft::TcpFrame;
@@ -181,7 +180,7 @@ fn data_offset_past_the_packet_is_counted_and_flagged() {
     let r = r.expect("a SYN with cut options is still reported");
     assert_eq!(r.opt_len, 20);
     assert_ne!(r.rec_flags & rec_flag::OPTIONS_TRUNCATED, 0);
-    let mut p = Pipeline::new();
+    let mut p = osfp_tests::pipeline();
     let ev = p.process(&r);
     assert_eq!(ev.options.malformed, Some(OptionProblem::Truncated));
     assert_eq!(p.option_problem(OptionProblem::Truncated), 1);
@@ -202,7 +201,7 @@ fn malformed_options_counted_by_reason() {
         let mut f = syn4();
         f.options = opts.to_vec();
         let (r, _) = run(&f.frame());
-        let mut p = Pipeline::new();
+        let mut p = osfp_tests::pipeline();
         p.process(&r.expect("SYN selected"));
         for o in OptionProblem::iter() {
             assert_eq!(

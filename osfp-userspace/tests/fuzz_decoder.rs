@@ -40,7 +40,7 @@ fn check(link: Link, bytes: &[u8]) {
         assert!(r.doff >= 5);
         assert!(r.reason != 0);
         PIPELINE.with_borrow_mut(|p| {
-            let db = p.fingerprinter.as_ref().unwrap().db_arc().clone();
+            let db = p.fingerprinter.db_arc().clone();
             let ev = p.process(&r);
             let mut scans: Vec<ScanEvent> = Vec::new();
             let fp = p.observe(&ev, &mut scans);

@@ -201,7 +201,7 @@ fn run_file(path: &Path, ours: &Arc<Database>, p0f: &Arc<Database>) -> FileResul
     let mut p_p0f = Pipeline::with_database(p0f.clone(), osfp::sources::DEFAULT_CAP);
     for p in [&mut p_ours, &mut p_p0f] {
         // Nearest candidates are for display; not needed for the verdicts.
-        p.fingerprinter.as_mut().unwrap().candidates = false;
+        p.fingerprinter.candidates = false;
     }
     let (mut scans_ours, mut scans_p0f) = (Vec::new(), Vec::new());
     let mut r = FileResult::default();

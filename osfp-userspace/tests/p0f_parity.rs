@@ -19,7 +19,7 @@ use std::{
 };
 
 use osfp::{
-    analysis::fingerprint::{Database, Direction, Fingerprinter, MatchKind},
+    analysis::fingerprint::{Database, Direction, MatchKind},
     capture::{
         file as capture_file,
         frame::{SelectConfig, Selector},
@@ -117,17 +117,19 @@ fn run_p0f(file: &Path, tmp: &Path) -> Vec<(Key, Obs)> {
 
 fn run_ours(file: &Path, db: &Arc<Database>) -> HashMap<Key, Vec<Obs>> {
     let mut sel = Selector::new(SelectConfig::default());
-    let mut pipeline = Pipeline::new();
-    let mut fp = Fingerprinter::new(db.clone());
-    fp.candidates = false;
+    let mut pipeline = Pipeline::with_database(db.clone(), osfp::sources::DEFAULT_CAP);
+    pipeline.fingerprinter.candidates = false;
+    let mut scans = Vec::new();
     let mut out: HashMap<Key, Vec<Obs>> = HashMap::new();
     let _ = capture_file::for_each_frame(file, |link, frame, ts| {
         let Some(rec) = sel.frame(link, frame, ts) else {
             return;
         };
         let ev = pipeline.process(&rec);
-        let Some(s) = fp.signature(&ev) else { return };
-        let v = fp.classify(&s);
+        scans.clear();
+        let Some((s, v)) = pipeline.observe(&ev, &mut scans) else {
+            return;
+        };
         let (m, cli, srv) = match s.dir {
             Direction::Request => ("syn", (ev.src, rec.sport), (ev.dst, rec.dport)),
             Direction::Response => ("syn+ack", (ev.dst, rec.dport), (ev.src, rec.sport)),

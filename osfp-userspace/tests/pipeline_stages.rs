@@ -70,21 +70,21 @@ fn clock_state_lives_and_dies_with_the_source() {
     let mut f = Feed::new(2);
     f.connection(ip("10.0.0.1"), 1000, 10 * S, 5_000);
     f.connection(ip("10.0.0.2"), 1000, 20 * S, 9_000);
-    let before = f.pipe.clock_counters().unwrap();
+    let before = f.pipe.clock_counters();
     assert_eq!(before.events, 8);
     assert_eq!(f.pipe.clock_estimates().sources, 2);
     assert_eq!(f.pipe.clock_estimates().with_rate, 2);
     f.connection(ip("10.0.0.3"), 1000, 30 * S, 1_000);
-    let t = f.pipe.sources.as_ref().unwrap();
+    let t = &f.pipe.sources;
     assert_eq!((t.len(), t.evictions), (2, 1));
     assert!(t.get(&ip("10.0.0.1")).is_none());
-    assert_eq!(f.pipe.clock_counters().unwrap().events, 12);
+    assert_eq!(f.pipe.clock_counters().events, 12);
     assert_eq!(f.pipe.clock_estimates().sources, 2);
 
     // A sample (after its SYN was selected) of the evicted source: counted only.
     let mut fr = TcpFrame::syn(ip("10.0.0.1"), ip("192.0.2.1"), 2000, 443);
     assert!(f.frame(&fr, 40 * S));
-    let t = f.pipe.sources.as_ref().unwrap();
+    let t = &f.pipe.sources;
     assert_eq!(t.evictions, 2, "10.0.0.1 came back, 10.0.0.2 went");
     fr.flags = ACK;
     fr.options = vec![1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 1];
@@ -92,11 +92,11 @@ fn clock_state_lives_and_dies_with_the_source() {
     f.connection(ip("10.0.0.4"), 1000, 41 * S, 1_000);
     f.connection(ip("10.0.0.5"), 1000, 42 * S, 1_000);
     assert!(f.frame(&fr, 48 * S));
-    let t = f.pipe.sources.as_ref().unwrap();
+    let t = &f.pipe.sources;
     assert_eq!(t.clock_events_without_source, 1);
     assert_eq!(t.evictions, 4);
     // Every analysed event is in the totals: 5 connections of 4 events, one lone SYN.
-    assert_eq!(f.pipe.clock_counters().unwrap().events, 21);
+    assert_eq!(f.pipe.clock_counters().events, 21);
 }
 
 /// Nine rounds of FIN probing, each ended by `end_of_input`: nine fin scans counted by
@@ -115,14 +115,14 @@ fn scans_recorded_per_source_with_a_bounded_list() {
         }
         f.pipe.end_of_input(&mut f.scans);
     }
-    let c = f.pipe.scan_counters().unwrap();
+    let c = f.pipe.scan_counters();
     assert_eq!(c.started(ScanKind::FinScan), 9);
     assert_eq!(
         c.started_by_kind().map(|(_, n)| n).sum::<u64>(),
         9,
         "no other kind"
     );
-    let st = f.pipe.sources.as_ref().unwrap().get(&src).expect("scanner");
+    let st = f.pipe.sources.get(&src).expect("scanner");
     assert_eq!(st.scans.len(), 8);
     assert_eq!(st.scans_dropped, 1);
     assert!(st.scans.iter().all(|s| s.kind == ScanKind::FinScan));
@@ -137,7 +137,7 @@ fn scans_recorded_per_source_with_a_bounded_list() {
 #[test]
 fn memory_bound_with_clocks() {
     let f = Feed::new(osfp::sources::DEFAULT_CAP);
-    let t = f.pipe.sources.as_ref().unwrap();
+    let t = &f.pipe.sources;
     assert_eq!(t.max_clock_sources(), osfp::sources::DEFAULT_CLOCK_SOURCES);
     assert_eq!(
         t.approx_bytes_with_clocks(),
@@ -170,11 +170,11 @@ fn memory_bound_with_clocks() {
 #[test]
 fn clock_state_has_its_own_cap() {
     let mut f = Feed::new(4);
-    f.pipe.sources = Some(osfp::sources::SourceTable::with_clock_cap(4, 2));
+    f.pipe.sources = osfp::sources::SourceTable::with_clock_cap(4, 2);
     f.connection(ip("10.0.0.1"), 1000, 10 * S, 5_000);
     f.connection(ip("10.0.0.2"), 1000, 20 * S, 9_000);
     f.connection(ip("10.0.0.3"), 1000, 30 * S, 1_000);
-    let t = f.pipe.sources.as_ref().unwrap();
+    let t = &f.pipe.sources;
     assert_eq!((t.len(), t.clock_sources()), (3, 2));
     assert_eq!(
         t.clock_events_refused, 4,
@@ -187,7 +187,7 @@ fn clock_state_has_its_own_cap() {
     f.connection(ip("10.0.0.4"), 1000, 40 * S, 1_000);
     // The fifth source evicts 10.0.0.1 (least recently seen) and takes its clock slot.
     f.connection(ip("10.0.0.5"), 1000, 50 * S, 77_000);
-    let t = f.pipe.sources.as_ref().unwrap();
+    let t = &f.pipe.sources;
     assert_eq!((t.len(), t.evictions, t.clock_sources()), (4, 1, 2));
     assert_eq!(t.clock_events_refused, 8);
     assert!(t.get(&ip("10.0.0.1")).is_none());
@@ -196,7 +196,7 @@ fn clock_state_has_its_own_cap() {
     assert_eq!(c.live_connections(), 1);
     assert_eq!(c.summary().clock.hz, Some(1000.0));
     // The evicted source's events stay in the totals: 10.0.0.1, .2 and .5.
-    assert_eq!(f.pipe.clock_counters().unwrap().events, 12);
+    assert_eq!(f.pipe.clock_counters().events, 12);
     assert_eq!(f.pipe.clock_estimates().with_rate, 2);
 }
 
@@ -211,14 +211,9 @@ fn reconfigure_keeps_labels_and_applies_new_caps() {
         assert!(f.frame(&TcpFrame::syn(ip(src), dst, 40000, 443), i as u64 * S));
     }
     let label_of = |p: &Pipeline, src: &str| {
-        let t = p.sources.as_ref().unwrap();
+        let t = &p.sources;
         let id = t.get(&ip(src)).unwrap().os.verdicts[0].label.unwrap();
-        p.fingerprinter
-            .as_ref()
-            .unwrap()
-            .db()
-            .label(id)
-            .display_name()
+        p.fingerprinter.db().label(id).display_name()
     };
     let before = label_of(&f.pipe, "10.0.0.3");
     let p0f = fingerprint::Database::load("/etc/p0f/p0f.fp").expect("p0f's database");
@@ -226,7 +221,7 @@ fn reconfigure_keeps_labels_and_applies_new_caps() {
     let mut ended = Vec::new();
     f.pipe
         .reconfigure(p0f, 2, 1, Default::default(), &mut ended);
-    let t = f.pipe.sources.as_ref().unwrap();
+    let t = &f.pipe.sources;
     assert_eq!((t.len(), t.cap(), t.evictions), (2, 2, 1));
     assert_eq!(t.max_clock_sources(), 1);
     assert!(
@@ -236,15 +231,9 @@ fn reconfigure_keeps_labels_and_applies_new_caps() {
     assert_eq!(label_of(&f.pipe, "10.0.0.3"), before, "carried over");
     // A new SYN from the same source: a verdict of the new database beside the old.
     assert!(f.frame(&TcpFrame::syn(ip("10.0.0.3"), dst, 40001, 443), 10 * S));
-    let st = f
-        .pipe
-        .sources
-        .as_ref()
-        .unwrap()
-        .get(&ip("10.0.0.3"))
-        .unwrap();
+    let st = f.pipe.sources.get(&ip("10.0.0.3")).unwrap();
     assert_eq!(st.os.verdicts.len(), 2, "{:?}", st.os.verdicts);
-    let db = f.pipe.fingerprinter.as_ref().unwrap().db();
+    let db = f.pipe.fingerprinter.db();
     let new = db.label(st.os.verdicts[1].label.expect("p0f labels a Linux SYN"));
     assert!(
         new.display_name().starts_with("Linux"),

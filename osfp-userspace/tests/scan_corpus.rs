@@ -5,14 +5,7 @@
 
 use std::{collections::BTreeSet, net::IpAddr, path::PathBuf};
 
-use osfp::{
-    analysis::scan::{Phase, ScanConfig, ScanCounters, ScanEvent, ScanKind, ScanTracker, Tool},
-    capture::{
-        file as capture_file,
-        frame::{SelectConfig, Selector},
-    },
-    pipeline::Pipeline,
-};
+use osfp::analysis::scan::{Phase, ScanConfig, ScanCounters, ScanEvent, ScanKind, Tool};
 
 /// `OSFP_CORPUS`, else `shared/corpus` beside the workspace root or one level up (the
 /// lead's checkout has it beside, a worktree under /work/wt one level higher).
@@ -46,24 +39,14 @@ impl Run {
 }
 
 fn scan_file(rel: &str) -> Run {
-    let path = corpus().join(rel);
-    let mut sel = Selector::new(SelectConfig::default());
-    let mut pipeline = Pipeline::new();
-    let mut tracker = ScanTracker::new(ScanConfig::default());
-    let mut events = Vec::new();
-    capture_file::for_each_frame(&path, |link, frame, ts| {
-        if let Some(rec) = sel.frame(link, frame, ts) {
-            tracker.observe(&pipeline.process(&rec), &mut events);
-        }
-    })
-    .unwrap_or_else(|e| panic!("{rel}: {e:#}"));
-    tracker.flush(&mut events);
+    let run = osfp_tests::run_pcap(&corpus().join(rel));
+    let events = run.scan_events;
     // Every start has its end.
     let starts = events.iter().filter(|e| e.phase == Phase::Start).count();
     assert_eq!(starts * 2, events.len(), "{rel}: unpaired start/end");
     Run {
         events,
-        counters: tracker.counters.clone(),
+        counters: run.pipeline.scan_counters().clone(),
     }
 }
 

@@ -13,14 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use osfp::{
-    analysis::scan::{Phase, ScanConfig, ScanKind, ScanTracker, Tool},
-    capture::{
-        file as capture_file,
-        frame::{SelectConfig, Selector},
-    },
-    pipeline::Pipeline,
-};
+use osfp::analysis::scan::{Phase, ScanKind, Tool};
 
 /// Tests run in parallel in one process: names carry the pid and a per-lab number.
 static LABS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -169,20 +162,9 @@ impl Lab {
     }
 }
 
-/// The capture through the real pcap path into the scan tracker.
+/// The capture through the production pcap path (its scan stage among the others).
 fn detect(pcap: &std::path::Path) -> Vec<osfp::analysis::scan::ScanEvent> {
-    let mut sel = Selector::new(SelectConfig::default());
-    let mut pipeline = Pipeline::new();
-    let mut tracker = ScanTracker::new(ScanConfig::default());
-    let mut events = Vec::new();
-    capture_file::for_each_frame(pcap, |link, frame, ts| {
-        if let Some(rec) = sel.frame(link, frame, ts) {
-            tracker.observe(&pipeline.process(&rec), &mut events);
-        }
-    })
-    .unwrap();
-    tracker.flush(&mut events);
-    events
+    osfp_tests::run_pcap(pcap).scan_events
 }
 
 impl Drop for Lab {

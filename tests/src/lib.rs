@@ -510,14 +510,21 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
 pub struct PcapRun {
     pub pipeline: osfp::pipeline::Pipeline,
     pub scan_events: Vec<osfp::analysis::scan::ScanEvent>,
+    /// Why reading stopped before the end of the file, if it did.
+    pub read_error: Option<String>,
 }
 
-/// Runs `path` through [`PcapRun`]'s path; panics on a file that cannot be read.
+/// The production pipeline with the built-in database and the default caps.
+pub fn pipeline() -> osfp::pipeline::Pipeline {
+    let db = osfp::analysis::fingerprint::default_database().expect("built-in database");
+    osfp::pipeline::Pipeline::with_database(Arc::new(db), osfp::sources::DEFAULT_CAP)
+}
+
+/// Runs `path` through [`PcapRun`]'s path; panics on a file that cannot be opened (a
+/// file cut short is read as far as it goes, as `osfp pcap` does).
 pub fn run_pcap(path: &std::path::Path) -> PcapRun {
     use osfp::capture::frame::{SelectConfig, Selector};
-    let db = osfp::analysis::fingerprint::default_database().expect("built-in database");
-    let mut pipeline =
-        osfp::pipeline::Pipeline::with_database(Arc::new(db), osfp::sources::DEFAULT_CAP);
+    let mut pipeline = pipeline();
     let mut scan_events = Vec::new();
     let mut sel = Selector::new(SelectConfig::default());
     let report = osfp::capture::file::for_each_frame(path, |link, frame, ts| {
@@ -527,23 +534,18 @@ pub fn run_pcap(path: &std::path::Path) -> PcapRun {
         }
     })
     .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
-    assert!(
-        report.read_error.is_none(),
-        "{}: {:?}",
-        path.display(),
-        report.read_error
-    );
     pipeline.end_of_input(&mut scan_events);
     PcapRun {
         pipeline,
         scan_events,
+        read_error: report.read_error,
     }
 }
 
 impl PcapRun {
     /// The clock / IP ID state of `src` in the source table.
     pub fn clock(&self, src: &IpAddr) -> Option<&osfp::analysis::clock::ClockTracker> {
-        self.pipeline.sources.as_ref()?.get(src)?.clock.as_deref()
+        self.pipeline.sources.get(src)?.clock.as_deref()
     }
 
     /// Every source with clock state.
@@ -551,7 +553,6 @@ impl PcapRun {
         self.pipeline
             .sources
             .iter()
-            .flat_map(|t| t.iter())
             .filter_map(|(a, s)| s.clock.as_deref().map(|c| (a, c)))
     }
 }

@@ -4,12 +4,9 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use osfp::{
-    capture::{
-        file as capture_file,
-        frame::{Link, SelectConfig, Selector},
-    },
-    pipeline::Pipeline,
+use osfp::capture::{
+    file as capture_file,
+    frame::{Link, SelectConfig, Selector},
 };
 use osfp_common::PacketRecord;
 
@@ -36,7 +33,7 @@ pub fn run(rounds: u32) -> Result<()> {
     let mut decode = Vec::new();
     let mut path = Vec::new();
     for _ in 0..rounds {
-        let mut p = Pipeline::new();
+        let mut p = osfp_tests::pipeline();
         let t = Instant::now();
         let mut sink = 0u64;
         for _ in 0..20 {
@@ -47,9 +44,9 @@ pub fn run(rounds: u32) -> Result<()> {
         decode.push((records.len() * 20) as f64 / t.elapsed().as_secs_f64());
         std::hint::black_box(sink);
 
-        let t = Instant::now();
         let mut sel = Selector::new(SelectConfig::default());
-        let mut p = Pipeline::new();
+        let mut p = osfp_tests::pipeline();
+        let t = Instant::now();
         for (l, f, ts) in &frames {
             if let Some(r) = sel.frame(*l, f, *ts) {
                 std::hint::black_box(p.process(&r));

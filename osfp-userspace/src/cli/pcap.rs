@@ -41,15 +41,10 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
     };
     let db = Arc::new(db);
     let mut pipeline = Pipeline::with_database(db.clone(), args.max_sources);
-    pipeline.sources = Some(SourceTable::with_clock_cap(
-        args.max_sources,
-        args.max_clock_sources,
-    ));
+    pipeline.sources = SourceTable::with_clock_cap(args.max_sources, args.max_clock_sources);
     // Verdicts are printed only through `Output`, which finds the nearest candidates
     // of the unknown ones it prints: none are searched for unprinted verdicts.
-    if let Some(f) = pipeline.fingerprinter.as_mut() {
-        f.candidates = false;
-    }
+    pipeline.fingerprinter.candidates = false;
     let print_records = !args.quiet && !args.summary;
     let mut totals = FrameCounters::default();
     let mut failed = 0;
@@ -110,29 +105,27 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
         totals.add(&sel.counters);
     }
     if args.summary {
-        if let Some(t) = &pipeline.sources {
-            for (src, st) in t.iter() {
-                let j = st.to_json(*src, &db);
-                let r = match out.format() {
-                    Format::Json => out.json_line(&j),
-                    Format::Text => out.text_line(&summary_text(&j)),
-                };
-                if let Err(e) = r {
-                    if e.kind() == io::ErrorKind::BrokenPipe {
-                        return Ok(0);
-                    }
-                    return Err(e.into());
+        for (src, st) in pipeline.sources.iter() {
+            let j = st.to_json(*src, &db);
+            let r = match out.format() {
+                Format::Json => out.json_line(&j),
+                Format::Text => out.text_line(&summary_text(&j)),
+            };
+            if let Err(e) = r {
+                if e.kind() == io::ErrorKind::BrokenPipe {
+                    return Ok(0);
                 }
+                return Err(e.into());
             }
         }
     }
     out.flush()?;
     eprintln!("osfp: {}", stats::summary(&totals, &pipeline, 0));
     let m = pipeline.matches;
-    let (evictions, refused) = pipeline
-        .sources
-        .as_ref()
-        .map_or((0, 0), |t| (t.evictions, t.clock_events_refused));
+    let (evictions, refused) = (
+        pipeline.sources.evictions,
+        pipeline.sources.clock_events_refused,
+    );
     eprintln!(
         "osfp: fingerprinted exact={} generic={} fuzzy={} unknown={} sources_evicted={evictions} clock_events_refused={refused}",
         m[0], m[1], m[2], m[3]

@@ -260,10 +260,8 @@ impl Daemon {
                 None
             }
         };
-        if let (Some(seen), Some(log), Some(t)) =
-            (seen, self.log.as_mut(), self.pipeline.sources.as_ref())
-        {
-            if let Some((kind, line)) = eventlog::fingerprinted(t, &ev, seen) {
+        if let (Some(seen), Some(log)) = (seen, self.log.as_mut()) {
+            if let Some((kind, line)) = eventlog::fingerprinted(&self.pipeline.sources, &ev, seen) {
                 log.write(ev.ts_ns, kind, &line);
             }
         }
@@ -306,7 +304,7 @@ impl Daemon {
                 let _ = tx.send(api::readiness(
                     &self.ifaces,
                     db,
-                    p.sources.as_ref().map_or(0, |t| t.len()),
+                    p.sources.len(),
                     self.started.elapsed(),
                 ));
             }
@@ -350,11 +348,9 @@ impl Daemon {
     /// clock cap, so less often): gauges, the API's several-hosts filter, hosts and clock
     /// lines of the event log.
     fn clock_sweep(&mut self) {
-        self.clocks = self.watch.sweep(
-            self.pipeline.sources.as_ref(),
-            unix_now_ns(),
-            self.log.as_mut(),
-        );
+        self.clocks = self
+            .watch
+            .sweep(&self.pipeline.sources, unix_now_ns(), self.log.as_mut());
     }
 
     fn stats(&self, counters: &[PerCpuArray<MapData, u64>]) -> String {

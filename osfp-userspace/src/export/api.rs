@@ -121,7 +121,7 @@ impl Filter {
 }
 
 fn scanning(p: &Pipeline, src: &IpAddr, s: &SourceState) -> (bool, bool) {
-    let active = p.scans.as_ref().is_some_and(|t| t.is_active(src));
+    let active = p.scans.is_active(src);
     (active, active || !s.scans.is_empty())
 }
 
@@ -147,9 +147,7 @@ fn source_json(p: &Pipeline, db: &Database, src: IpAddr, s: &SourceState) -> Val
 /// several machines behind them at the last clock sweep (the analysis is too slow to
 /// run per request).
 pub fn sources(p: &Pipeline, db: &Database, f: &Filter, multi: &HashSet<IpAddr>) -> Value {
-    let Some(table) = &p.sources else {
-        return json!({"total": 0, "sources": [], "next": null});
-    };
+    let table = &p.sources;
     let mut hits: Vec<IpAddr> = table
         .iter()
         .filter(|(src, s)| {
@@ -177,7 +175,7 @@ pub fn sources(p: &Pipeline, db: &Database, f: &Filter, multi: &HashSet<IpAddr>)
 
 /// Everything about one address, if it is in the table.
 pub fn source(p: &Pipeline, db: &Database, src: IpAddr) -> Option<Value> {
-    let s = p.sources.as_ref()?.get(&src)?;
+    let s = p.sources.get(&src)?;
     Some(source_json(p, db, src, s))
 }
 

@@ -231,13 +231,12 @@ impl Watch {
     /// were last logged, and `clock` for a source's first rate estimate.
     pub fn sweep(
         &mut self,
-        table: Option<&SourceTable>,
+        table: &SourceTable,
         now_ns: u64,
         mut log: Option<&mut EventLog>,
     ) -> ClockEstimates {
         let mut e = ClockEstimates::default();
         self.multi.clear();
-        let Some(table) = table else { return e };
         for (src, s) in table.iter() {
             let Some(c) = &s.clock else { continue };
             let sum = c.summary();

@@ -338,23 +338,21 @@ impl Metrics {
     /// source: call it every few seconds, not per record. `clocks` comes from the
     /// same sweep ([`super::eventlog::Watch::sweep`]).
     pub fn update_tables(&mut self, p: &Pipeline, db: &Database, clocks: &ClockEstimates) {
-        if let Some(t) = &p.sources {
-            let mut by_family = [0i64; Family::COUNT];
-            for (_, s) in t.iter() {
-                let f = source_family(s, db);
-                by_family[f as usize] += 1;
-            }
-            for (i, f) in Family::iter().enumerate() {
-                self.sources
-                    .with_label_values(&[f.name()])
-                    .set(by_family[i]);
-            }
-            self.sources_tracked.set(t.len() as i64);
-            self.sources_cap.set(t.cap() as i64);
-            self.sources_evicted
-                .inc_by(t.evictions.saturating_sub(self.last_evicted));
-            self.last_evicted = t.evictions;
+        let t = &p.sources;
+        let mut by_family = [0i64; Family::COUNT];
+        for (_, s) in t.iter() {
+            by_family[source_family(s, db) as usize] += 1;
         }
+        for (i, f) in Family::iter().enumerate() {
+            self.sources
+                .with_label_values(&[f.name()])
+                .set(by_family[i]);
+        }
+        self.sources_tracked.set(t.len() as i64);
+        self.sources_cap.set(t.cap() as i64);
+        self.sources_evicted
+            .inc_by(t.evictions.saturating_sub(self.last_evicted));
+        self.last_evicted = t.evictions;
         self.multiple_hosts.set(clocks.multi_machine as i64);
         self.clock_estimates
             .with_label_values(&["rate"])
@@ -362,25 +360,22 @@ impl Metrics {
         self.clock_estimates
             .with_label_values(&["boot_time"])
             .set(clocks.with_boot_time as i64);
-        if let Some(c) = p.scan_counters() {
-            for (i, k) in ScanKind::iter().enumerate() {
-                let v = c.started(k);
-                self.scan_events
-                    .with_label_values(&[k.name()])
-                    .inc_by(v.saturating_sub(self.last_scans[i]));
-                self.last_scans[i] = v;
-            }
-            for (i, k) in ProbeKind::iter().enumerate() {
-                let v = c.probes(k);
-                self.scan_probes
-                    .with_label_values(&[k.name()])
-                    .inc_by(v.saturating_sub(self.last_probes[i]));
-                self.last_probes[i] = v;
-            }
+        let c = p.scan_counters();
+        for (i, k) in ScanKind::iter().enumerate() {
+            let v = c.started(k);
+            self.scan_events
+                .with_label_values(&[k.name()])
+                .inc_by(v.saturating_sub(self.last_scans[i]));
+            self.last_scans[i] = v;
         }
-        if let Some(t) = &p.scans {
-            self.scanners_active.set(t.active_sources() as i64);
+        for (i, k) in ProbeKind::iter().enumerate() {
+            let v = c.probes(k);
+            self.scan_probes
+                .with_label_values(&[k.name()])
+                .inc_by(v.saturating_sub(self.last_probes[i]));
+            self.last_probes[i] = v;
         }
+        self.scanners_active.set(p.scans.active_sources() as i64);
     }
 
     /// Brings interface `i`'s counters up to its kernel totals.
