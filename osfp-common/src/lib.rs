@@ -306,8 +306,14 @@ pub mod map_name {
     pub const WAKEUP: &str = "WAKEUP";
 }
 
-/// Name of the XDP program in the eBPF object.
-pub const PROGRAM_NAME: &str = "osfp";
+/// The builds of the XDP program in the object (one source, two header walkers).
+pub mod program {
+    /// Walks encapsulation headers one per `bpf_loop` iteration (Linux 5.17 or newer):
+    /// cheap to verify whatever the depth.
+    pub const LOOP: &str = "osfp";
+    /// The same walk in a plain bounded loop, for kernels without `bpf_loop`.
+    pub const BOUNDED: &str = "osfp_bounded";
+}
 /// An XDP_PASS-only program in the same object: the benchmarks' baseline.
 pub const BASELINE_PROGRAM_NAME: &str = "osfp_baseline";
 

@@ -3,6 +3,9 @@
 
 pub mod corpus;
 pub mod craft;
+pub mod live;
+pub mod matrix;
+pub mod parity;
 pub mod promtext;
 
 use std::{
@@ -22,14 +25,55 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-/// True when the test may use privileged kernel features. Prints a loud notice otherwise.
+/// `d` scaled by `$OSFP_TEST_TIME_SCALE` (default 1): a guest kernel under QEMU's
+/// software emulation runs several times slower than the host, so waits for the system
+/// (a sensor's attach, a connection) stretch there; what is asserted does not change.
+pub fn patience(d: Duration) -> Duration {
+    let scale = std::env::var("OSFP_TEST_TIME_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| *s >= 1.0)
+        .unwrap_or(1.0);
+    d.mul_f64(scale)
+}
+
+/// True when the test may use privileged kernel features (root). Otherwise a test that
+/// cannot run: see [`cannot_run`].
 pub fn privileged(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         return true;
     }
-    eprintln!("\n!!!! SKIPPED {test}: needs root (XDP attach, netns, BPF_PROG_TEST_RUN) !!!!\n");
+    cannot_run(&format!(
+        "{test}: needs root (XDP attach, netns, BPF_PROG_TEST_RUN)"
+    ));
     false
+}
+
+/// `v` through when it is there; `None` is a test that cannot run ([`cannot_run`]).
+pub fn require<T>(v: Option<T>, what: &str) -> Option<T> {
+    if v.is_none() {
+        cannot_run(what);
+    }
+    v
+}
+
+/// A test that cannot run here: under `CI=true` a failure naming what is missing; else a
+/// loud skip, counted in `target/osfp-skipped.txt` (scripts/test.sh prints the count).
+pub fn cannot_run(what: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("cannot run in CI: {what}");
+    }
+    eprintln!("\n!!!! SKIPPED {what} !!!!\n");
+    let list = workspace_root().join("target/osfp-skipped.txt");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(list)
+    {
+        use std::io::Write;
+        let _ = writeln!(f, "{what}");
+    }
 }
 
 /// The workspace root (the tests crate sits one level below it).
@@ -60,10 +104,14 @@ pub fn corpus_files() -> Vec<PathBuf> {
         .collect()
 }
 
-/// The `osfp` binary cargo built next to this test executable.
+/// The `osfp` binary cargo built next to this executable (a test in
+/// `target/<profile>/deps`, or a binary in `target/<profile>`).
 pub fn osfp_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap(); // target/<profile>/deps -> target/<profile>
+    let mut dir = exe.parent().unwrap();
+    if dir.ends_with("deps") {
+        dir = dir.parent().unwrap();
+    }
     let bin = dir.join("osfp");
     assert!(
         bin.exists(),
@@ -291,7 +339,7 @@ impl Sensor {
         // One "attached to" line per interface (each gets its own program instance).
         let ifaces = 1 + extra.iter().filter(|a| **a == "--iface").count();
         for _ in 0..ifaces {
-            if rx.recv_timeout(Duration::from_secs(20)).is_err() {
+            if rx.recv_timeout(patience(Duration::from_secs(20))).is_err() {
                 let _ = child.kill();
                 let _ = child.wait();
                 bail!("sensor did not attach: {}", stderr.lock().unwrap());
@@ -422,7 +470,7 @@ pub fn listen_in_ns(
             }
         }
     });
-    match ready_rx.recv_timeout(Duration::from_secs(5)) {
+    match ready_rx.recv_timeout(patience(Duration::from_secs(5))) {
         Ok(Ok(())) => Ok(stop_tx),
         Ok(Err(e)) => bail!("listener in {ns}: {e}"),
         Err(_) => bail!("listener in {ns} did not start"),
@@ -443,7 +491,7 @@ pub fn connect_from_ns(
             Some(socket2::Protocol::TCP),
         )?;
         setup(&s)?;
-        s.connect_timeout(&to.into(), Duration::from_secs(5))?;
+        s.connect_timeout(&to.into(), patience(Duration::from_secs(5)))?;
         thread::sleep(Duration::from_millis(20));
         Ok(())
     })?

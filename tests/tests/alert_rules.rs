@@ -11,7 +11,12 @@ use osfp_tests::workspace_root;
 /// (besides Prometheus' own `up`).
 fn osfp_metrics() -> Vec<String> {
     let db = osfp::analysis::fingerprint::default_database().unwrap();
-    let m = osfp::export::metrics::Metrics::new(&["eth0".to_string()], &db);
+    let at = osfp::capture::kernel::Attachment {
+        release: "6.1.0".into(),
+        program: osfp_common::program::LOOP,
+        ifaces: vec![("eth0".into(), "native")],
+    };
+    let m = osfp::export::metrics::Metrics::new(&at, &db);
     let names: Vec<String> = m
         .registry
         .gather()

@@ -13,7 +13,7 @@ use osfp::{
     capture::xdp::{self, LoadConfig},
     daemon::pump::{pump, Batch, BATCH, BATCHES_IN_FLIGHT},
 };
-use osfp_common::map_name;
+use osfp_common::{map_name, program};
 use osfp_tests::{craft::TcpFrame, privileged};
 use tokio::sync::{mpsc, watch};
 
@@ -22,12 +22,12 @@ fn pump_delivers_every_record_in_bounded_batches() {
     if !privileged("pump_delivers_every_record_in_bounded_batches") {
         return;
     }
-    let mut ebpf = xdp::load(&LoadConfig::default()).unwrap();
+    let mut ebpf = xdp::load(&LoadConfig::default(), program::LOOP).unwrap();
     let ring = RingBuf::try_from(ebpf.take_map(map_name::EVENTS).unwrap()).unwrap();
     // More than two batches' worth, each SYN from its own port.
     let n = 2 * BATCH + 300;
     {
-        let prog = xdp::program(&mut ebpf).unwrap();
+        let prog = xdp::program(&mut ebpf, program::LOOP).unwrap();
         for i in 0..n {
             let f = TcpFrame::syn(
                 "10.1.0.1".parse().unwrap(),

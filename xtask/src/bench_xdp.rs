@@ -8,7 +8,7 @@ use aya::{
     Ebpf,
 };
 use osfp::capture::xdp::{self, LoadConfig};
-use osfp_common::{map_name, tcp_flag, BASELINE_PROGRAM_NAME, PROGRAM_NAME};
+use osfp_common::{map_name, program, tcp_flag, BASELINE_PROGRAM_NAME};
 use osfp_tests::craft::TcpFrame;
 
 use crate::median;
@@ -54,42 +54,42 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "not selected: UDP",
-            program: PROGRAM_NAME,
+            program: program::LOOP,
             frame: udp_frame,
         },
         Case {
             name: "not selected: TCP pure ACK, no options, untracked flow",
-            program: PROGRAM_NAME,
+            program: program::LOOP,
             frame: ack.frame(),
         },
         Case {
             name: "not selected: TCP data (ACK+PSH, 100 B), no options",
-            program: PROGRAM_NAME,
+            program: program::LOOP,
             frame: data.frame(),
         },
         Case {
             name: "not selected: TCP ACK with TS, untracked flow",
-            program: PROGRAM_NAME,
+            program: program::LOOP,
             frame: ack_ts.frame(),
         },
         Case {
             name: "not selected: TCP ACK with TS, tracked flow, rate-limited",
-            program: PROGRAM_NAME,
+            program: program::LOOP,
             frame: tracked_ts.frame(),
         },
         Case {
             name: "selected: TCP SYN (IPv4)",
-            program: PROGRAM_NAME,
+            program: program::LOOP,
             frame: syn.frame(),
         },
         Case {
             name: "selected: TCP SYN (802.1Q, IPv4)",
-            program: PROGRAM_NAME,
+            program: program::LOOP,
             frame: vlan_syn.frame(),
         },
         Case {
             name: "selected: TCP SYN (IPv6)",
-            program: PROGRAM_NAME,
+            program: program::LOOP,
             frame: v6_syn.frame(),
         },
     ]
@@ -101,7 +101,7 @@ fn load(wakeup_batch: u32, ring_mib: u32) -> Result<Ebpf> {
         ring_bytes: ring_mib << 20,
         ..LoadConfig::default()
     };
-    let mut ebpf = xdp::load(&cfg)?;
+    let mut ebpf = xdp::load(&cfg, program::LOOP)?;
     let base: &mut Xdp = ebpf
         .program_mut(BASELINE_PROGRAM_NAME)
         .context("baseline program")?
@@ -155,7 +155,7 @@ pub fn run(rounds: u32, repeat: u32) -> Result<()> {
         println!("| {} | {:.1} | {:+.1} |", c.name, m, m - base);
     }
     let prog: &mut Xdp = ebpf
-        .program_mut(PROGRAM_NAME)
+        .program_mut(program::LOOP)
         .context("program")?
         .try_into()?;
     let insns = prog.info()?.verified_instruction_count();
@@ -175,9 +175,9 @@ pub fn run(rounds: u32, repeat: u32) -> Result<()> {
     let mut ring1 = RingBuf::try_from(every.take_map(map_name::EVENTS).context("ring")?)?;
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
-        a.push(time(&mut every, PROGRAM_NAME, syn, repeat)?);
+        a.push(time(&mut every, program::LOOP, syn, repeat)?);
         drain(&mut ring1);
-        b.push(time(&mut ebpf, PROGRAM_NAME, syn, repeat)?);
+        b.push(time(&mut ebpf, program::LOOP, syn, repeat)?);
         drain(&mut ring);
     }
     let (a, b) = (median(a), median(b));

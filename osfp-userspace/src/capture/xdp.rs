@@ -9,7 +9,7 @@ use aya::{
     programs::{ProgramError, Xdp, XdpMode},
     Ebpf, EbpfLoader,
 };
-use osfp_common::{counter, map_name, tunable, PacketRecord, PROGRAM_NAME};
+use osfp_common::{counter, map_name, tunable, PacketRecord};
 
 use crate::capture::frame::FrameCounters;
 
@@ -47,7 +47,8 @@ impl Default for LoadConfig {
     }
 }
 
-/// Checks what a load needs before trying, so the failure is one clear line.
+/// Checks what a load needs from this process before trying, so the failure is one
+/// clear line (what it needs from the kernel: [`super::kernel::Kernel`]).
 pub fn preflight() -> Result<()> {
     if EBPF_OBJECT.is_empty() {
         bail!("this osfp was built with AYA_BUILD_SKIP=1 and carries no XDP program; rebuild without it");
@@ -65,13 +66,6 @@ pub fn preflight() -> Result<()> {
              (e.g. `sudo osfp run ...`)"
         );
     }
-    if !aya::sys::is_map_supported(aya::maps::MapType::RingBuf).unwrap_or(false) {
-        bail!("this kernel has no BPF ring buffers (Linux 5.8 or newer is needed)");
-    }
-    let xdp = aya::programs::ProgramType::Xdp;
-    if !aya::sys::is_helper_supported(xdp, aya::sys::BpfHelper::BPF_FUNC_loop).unwrap_or(false) {
-        bail!("this kernel has no bpf_loop helper for XDP (Linux 5.17 or newer is needed)");
-    }
     Ok(())
 }
 
@@ -82,8 +76,8 @@ fn effective_caps() -> Option<u64> {
     u64::from_str_radix(line["CapEff:".len()..].trim(), 16).ok()
 }
 
-/// Loads the program with its tunables; does not attach.
-pub fn load(cfg: &LoadConfig) -> Result<Ebpf> {
+/// Loads build `name` of the program with its tunables; does not attach.
+pub fn load(cfg: &LoadConfig, name: &str) -> Result<Ebpf> {
     let mut ebpf = EbpfLoader::new()
         .override_global(
             tunable::TS_SAMPLE_INTERVAL_NS,
@@ -99,15 +93,17 @@ pub fn load(cfg: &LoadConfig) -> Result<Ebpf> {
         .map_max_entries(map_name::EVENTS, cfg.ring_bytes)
         .load(EBPF_OBJECT)
         .context("loading the XDP program")?;
-    let prog: &mut Xdp = program(&mut ebpf)?;
-    prog.load().context("the kernel rejected the XDP program")?;
+    let prog: &mut Xdp = program(&mut ebpf, name)?;
+    prog.load()
+        .with_context(|| format!("the kernel rejected the XDP program {name}"))?;
     Ok(ebpf)
 }
 
-pub fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp> {
+/// Build `name` of the program in a loaded object.
+pub fn program<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp> {
     Ok(ebpf
-        .program_mut(PROGRAM_NAME)
-        .ok_or_else(|| anyhow!("program {PROGRAM_NAME} missing from the object"))?
+        .program_mut(name)
+        .ok_or_else(|| anyhow!("program {name} missing from the object"))?
         .try_into()?)
 }
 
@@ -120,10 +116,10 @@ pub fn ifindex(name: &str) -> Result<u32> {
     }
 }
 
-/// Attaches to one interface; returns the mode that took.
-pub fn attach(ebpf: &mut Ebpf, iface: &str, mode: AttachMode) -> Result<&'static str> {
+/// Attaches build `name` to one interface; returns the mode that took.
+pub fn attach(ebpf: &mut Ebpf, name: &str, iface: &str, mode: AttachMode) -> Result<&'static str> {
     let idx = ifindex(iface)?;
-    let prog = program(ebpf)?;
+    let prog = program(ebpf, name)?;
     let tries: &[(XdpMode, &str)] = match mode {
         AttachMode::Auto => &[(XdpMode::Driver, "native"), (XdpMode::Skb, "skb")],
         AttachMode::Native => &[(XdpMode::Driver, "native")],

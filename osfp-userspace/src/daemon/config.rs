@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     analysis::scan::ScanConfig,
-    capture::xdp::AttachMode,
+    capture::{kernel::VARIANTS, xdp::AttachMode},
     export::eventlog::LogTarget,
     sources::{DEFAULT_CAP, DEFAULT_CLOCK_SOURCES},
 };
@@ -43,6 +43,12 @@ pub struct Settings {
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub xdp_mode: Option<AttachMode>,
+    /// Build of the XDP program: auto (the most capable build this kernel offers and
+    /// its verifier accepts), osfp (bpf_loop walker, Linux 5.17 or newer) or
+    /// osfp_bounded (bounded-loop walker). [default: auto]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xdp_program: Option<String>,
     /// Ring buffer size per interface in MiB, a power of two up to 1024. [default: 8]
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -143,6 +149,8 @@ pub struct AttachConfig {
     #[serde(rename = "iface")]
     pub ifaces: Vec<String>,
     pub xdp_mode: AttachMode,
+    /// A build of the XDP program by name; None: chosen for the kernel.
+    pub xdp_program: Option<String>,
     pub ring_mib: u32,
     pub listen: Option<SocketAddr>,
     #[serde(with = "humantime_serde")]
@@ -282,6 +290,18 @@ impl Settings {
                 None => format!("--{key}: {msg}"),
             });
         };
+        let xdp_program = match self.xdp_program.as_deref() {
+            None | Some("auto") => None,
+            Some(p) if VARIANTS.iter().any(|v| v.name == p) => Some(p.to_string()),
+            Some(p) => {
+                let names: Vec<&str> = VARIANTS.iter().map(|v| v.name).collect();
+                bad(
+                    "xdp-program",
+                    format!("{p:?} is not auto or one of {}", names.join(", ")),
+                );
+                None
+            }
+        };
         let ring_mib = self.ring_mib.unwrap_or(8);
         if !(1..=1024).contains(&ring_mib) || !ring_mib.is_power_of_two() {
             bad(
@@ -366,6 +386,7 @@ impl Settings {
             attach: AttachConfig {
                 ifaces: self.iface,
                 xdp_mode: self.xdp_mode.unwrap_or(AttachMode::Auto),
+                xdp_program,
                 ring_mib,
                 listen,
                 ts_sample_interval,
@@ -467,6 +488,7 @@ mod tests {
         let text = r#"
 iface = ["eth1", "eth2"]
 xdp-mode = "skb"
+xdp-program = "osfp_bounded"
 ring-mib = 16
 listen = "127.0.0.1:9999"
 stats-every = "30s"
@@ -485,6 +507,7 @@ port_sweep_min_ports = 50
             "--iface=eth1",
             "--iface=eth2",
             "--xdp-mode=skb",
+            "--xdp-program=osfp_bounded",
             "--ring-mib=16",
             "--listen=127.0.0.1:9999",
             "--stats-every=30s",
@@ -554,6 +577,19 @@ port_sweep_min_ports = 50
         for (got, w) in e.0.iter().zip(want) {
             assert!(got.contains(w), "{got:?} lacks {w:?}");
         }
+        let e = flags(&["--xdp-program", "fast"]).check(None).unwrap_err();
+        assert!(
+            e.0[0].starts_with("--xdp-program: \"fast\" is not auto or one of osfp, osfp_bounded"),
+            "{e}"
+        );
+        assert_eq!(
+            flags(&["--xdp-program", "auto"])
+                .check(None)
+                .unwrap()
+                .attach
+                .xdp_program,
+            None
+        );
         // A bad flag names the flag.
         let e = flags(&["--ring-mib", "0"]).check(None).unwrap_err();
         assert!(e.0[0].starts_with("--ring-mib: 0"), "{e}");

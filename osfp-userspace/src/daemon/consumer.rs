@@ -25,6 +25,7 @@ use crate::{
     analysis::{fingerprint::Database, scan::ScanEvent},
     capture::{
         frame::FrameCounters,
+        kernel::Attachment,
         reorder::Reorder,
         xdp::{self, MonoToUnix, POLL_INTERVAL},
     },
@@ -54,7 +55,8 @@ pub(super) struct Daemon {
     pub(super) flags: Settings,
     pub(super) cfg: RunConfig,
     pub(super) db: Arc<Database>,
-    pub(super) ifaces: Vec<String>,
+    /// What runs where (kernel, build, interfaces and their attach modes).
+    pub(super) attachment: Attachment,
     pub(super) pipeline: Pipeline,
     pub(super) metrics: Metrics,
     pub(super) records: Option<Output<StdoutPipe>>,
@@ -88,7 +90,7 @@ impl Daemon {
         flags: Settings,
         cfg: RunConfig,
         db: Arc<Database>,
-        ifaces: Vec<String>,
+        attachment: Attachment,
         log: Option<EventLog>,
     ) -> Daemon {
         let pipeline = Pipeline::configured(
@@ -97,15 +99,15 @@ impl Daemon {
             cfg.max_clock_sources,
             cfg.scan.clone(),
         );
-        let reorder = (ifaces.len() > 1).then(Reorder::default);
+        let reorder = (attachment.ifaces.len() > 1).then(Reorder::default);
         Daemon {
-            metrics: Metrics::new(&ifaces, &db),
+            metrics: Metrics::new(&attachment, &db),
             records: records_output(cfg.records),
             config_path,
             flags,
             cfg,
             db,
-            ifaces,
+            attachment,
             pipeline,
             log,
             watch: Watch::default(),
@@ -195,7 +197,7 @@ impl Daemon {
         }
         // Detach first, so that the last drain ends even under a flood: the rings and
         // counters were taken out of the programs and stay readable.
-        let names = self.ifaces.join(", ");
+        let names = self.attachment.iface_names().join(", ");
         taps.clear();
         eprintln!("osfp: detached from {names}");
         let _ = stop_tx.send(true);
@@ -302,7 +304,7 @@ impl Daemon {
             }
             Query::Ready(tx) => {
                 let _ = tx.send(api::readiness(
-                    &self.ifaces,
+                    &self.attachment,
                     db,
                     p.sources.len(),
                     self.started.elapsed(),

@@ -13,7 +13,10 @@ use super::{
 };
 use crate::{
     analysis::fingerprint::{self, Database},
-    capture::xdp::{self, LoadConfig},
+    capture::{
+        kernel::{load_first, Attachment, Kernel, LoadFailure},
+        xdp::{self, LoadConfig},
+    },
     export::eventlog::EventLog,
 };
 
@@ -42,6 +45,14 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         }
     };
     xdp::preflight()?;
+    let kernel = Kernel::probe();
+    let candidates = match kernel.candidates(cfg.attach.xdp_program.as_deref()) {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("osfp: {why}");
+            return Ok(1);
+        }
+    };
     let ifaces = if cfg.attach.ifaces.is_empty() {
         vec![default_interface()
             .context("no --iface given and no default route to pick an interface from")?]
@@ -68,19 +79,59 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         ring_bytes: cfg.attach.ring_bytes(),
         ..LoadConfig::default()
     };
+    // The first interface's load chooses the build (the verifier's refusals fall back to
+    // the next candidate); every interface gets its own instance of that build.
+    let loaded = match load_first(&load, &kernel, &candidates) {
+        Ok(l) => l,
+        Err(f) => {
+            eprintln!("osfp: {f}");
+            if matches!(f, LoadFailure::Rejected(_)) {
+                eprintln!("osfp: nothing was attached");
+            }
+            return Ok(1);
+        }
+    };
+    for r in &loaded.rejected {
+        eprintln!("osfp: {r}; trying the next build");
+    }
+    let v = loaded.variant;
+    eprintln!(
+        "osfp: Linux {}: XDP program {} ({}){}",
+        kernel.release,
+        v.name,
+        v.walker,
+        verified_insns(&loaded.ebpf, v.name)
+            .map_or(String::new(), |n| format!(", {n} instructions verified"))
+    );
+    let mut attachment = Attachment {
+        release: kernel.release.clone(),
+        program: v.name,
+        ifaces: Vec::new(),
+    };
     let mut taps = Vec::new();
+    let mut first = Some(loaded.ebpf);
     for i in &ifaces {
-        let mut ebpf = xdp::load(&load)?;
-        let mode = xdp::attach(&mut ebpf, i, cfg.attach.xdp_mode)?;
+        let mut ebpf = match first.take() {
+            Some(e) => e,
+            None => xdp::load(&load, v.name)?,
+        };
+        let mode = xdp::attach(&mut ebpf, v.name, i, cfg.attach.xdp_mode)?;
         eprintln!("osfp: attached to {i} ({mode} mode)");
+        attachment.ifaces.push((i.clone(), mode));
         taps.push(ebpf);
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let daemon = Daemon::new(args.config.clone(), flags, cfg, db, ifaces.clone(), log);
+    let daemon = Daemon::new(args.config.clone(), flags, cfg, db, attachment, log);
     rt.block_on(daemon.run(taps, listener))?;
     Ok(0)
+}
+
+/// Instructions the verifier went through for `name` (the kernel reports it from 5.16).
+fn verified_insns(ebpf: &aya::Ebpf, name: &str) -> Option<u32> {
+    let prog: &aya::programs::Xdp = ebpf.program(name)?.try_into().ok()?;
+    prog.info().ok()?.verified_instruction_count()
 }
 
 /// `--db FILE` or the built-in database. On failure, one line: the first problem as

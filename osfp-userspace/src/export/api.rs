@@ -34,6 +34,7 @@ use strum::IntoEnumIterator;
 
 use crate::{
     analysis::fingerprint::{Database, Family, MatchKind},
+    capture::kernel::Attachment,
     pipeline::Pipeline,
     sources::{source_family, SourceJson, SourceState},
 };
@@ -179,11 +180,15 @@ pub fn source(p: &Pipeline, db: &Database, src: IpAddr) -> Option<Value> {
     Some(source_json(p, db, src, s))
 }
 
-/// The body of a ready `/readyz`: what the sensor watches with which database.
-pub fn readiness(ifaces: &[String], db: &Database, sources: usize, uptime: Duration) -> Value {
+/// The body of a ready `/readyz`: what the sensor watches, with which build of the XDP
+/// program on which kernel, and which database.
+pub fn readiness(at: &Attachment, db: &Database, sources: usize, uptime: Duration) -> Value {
     json!({
         "ready": true,
-        "interfaces": ifaces,
+        "interfaces": at.iface_names(),
+        "xdp_modes": at.ifaces.iter().map(|(_, m)| *m).collect::<Vec<_>>(),
+        "kernel": at.release,
+        "program": at.program,
         "database": db.name,
         "signatures": db.sigs[0].len() + db.sigs[1].len(),
         "sources": sources,
@@ -298,14 +303,17 @@ mod tests {
     #[test]
     fn readiness_names_interfaces_database_and_table() {
         let db = crate::analysis::fingerprint::default_database().unwrap();
-        let v = readiness(
-            &["eth0".into(), "eth1".into()],
-            &db,
-            7,
-            Duration::from_secs(90),
-        );
+        let at = Attachment {
+            release: "6.1.0-57-amd64".into(),
+            program: osfp_common::program::BOUNDED,
+            ifaces: vec![("eth0".into(), "native"), ("eth1".into(), "skb")],
+        };
+        let v = readiness(&at, &db, 7, Duration::from_secs(90));
         assert_eq!(v["ready"], true);
         assert_eq!(v["interfaces"], json!(["eth0", "eth1"]));
+        assert_eq!(v["xdp_modes"], json!(["native", "skb"]));
+        assert_eq!(v["kernel"], "6.1.0-57-amd64");
+        assert_eq!(v["program"], "osfp_bounded");
         assert_eq!(v["database"], db.name.as_str());
         assert_eq!(v["signatures"], db.sigs[0].len() + db.sigs[1].len());
         assert!(v["signatures"].as_u64().unwrap() > 100);

@@ -15,6 +15,7 @@ use crate::{
         scan::{ProbeKind, ScanKind},
     },
     capture::frame::FrameCounters,
+    capture::kernel::Attachment,
     decode::OptionProblem,
     pipeline::{ClockEstimates, Pipeline},
     sources::source_family,
@@ -91,8 +92,9 @@ fn gauge_vec(r: &Registry, name: &str, help: &str, label: &str) -> prometheus::I
 }
 
 impl Metrics {
-    /// Metrics for a sensor on `ifaces`, with `db`'s labels as the label set.
-    pub fn new(ifaces: &[String], db: &Database) -> Self {
+    /// Metrics for a sensor attached as `at`, with `db`'s labels as the label set.
+    pub fn new(at: &Attachment, db: &Database) -> Self {
+        let ifaces = &at.iface_names();
         let r = Registry::new();
         let build = IntGauge::with_opts(
             Opts::new("osfp_build_info", "osfp version")
@@ -101,6 +103,21 @@ impl Metrics {
         .unwrap();
         build.set(1);
         r.register(Box::new(build)).unwrap();
+        // What runs where: one series per interface, fixed for the process's life.
+        let sensor = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "osfp_sensor_info",
+                "The XDP program's build, its attach mode and the kernel, per interface.",
+            ),
+            &["iface", "program", "mode", "kernel"],
+        )
+        .unwrap();
+        for (i, mode) in &at.ifaces {
+            sensor
+                .with_label_values(&[i, at.program, mode, &at.release])
+                .set(1);
+        }
+        r.register(Box::new(sensor)).unwrap();
         let iface = |name: &str, help: &str| counter_vec(&r, name, help, "iface");
         let m = Metrics {
             ifaces: ifaces.to_vec(),
