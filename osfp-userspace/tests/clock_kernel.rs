@@ -169,13 +169,12 @@ fn measured_policy(conns: &[Conn], tsvals: &HashMap<u16, u32>) -> (OffsetPolicy,
 
 #[test]
 fn kernel_clock_rate_and_offset_policy() {
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED clock_kernel: needs root to create network namespaces");
+    if !osfp_tests::privileged("clock_kernel") {
         return;
     }
     for tool in ["ip", "dumpcap", "tshark", "python3"] {
         if !have(tool) {
-            eprintln!("SKIPPED clock_kernel: {tool} not installed");
+            osfp_tests::cannot_run(&format!("clock_kernel: {tool} not installed"));
             return;
         }
     }

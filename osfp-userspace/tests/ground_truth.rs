@@ -240,12 +240,13 @@ fn run_file(path: &Path, ours: &Arc<Database>, p0f: &Arc<Database>) -> FileResul
 
 #[test]
 fn ground_truth_and_coverage_beat_p0f() {
-    let Some(corpus) = corpus() else {
-        eprintln!("\n!!!!!!!! corpus not found: ground-truth test SKIPPED !!!!!!!!\n");
+    let Some(corpus) = osfp_tests::require(corpus(), "ground_truth: corpus not found") else {
         return;
     };
     if !Path::new(P0F_DB).exists() {
-        eprintln!("\n!!!!!!!! {P0F_DB} missing: ground-truth test SKIPPED !!!!!!!!\n");
+        osfp_tests::cannot_run(&format!(
+            "ground_truth: {P0F_DB} missing (Debian package p0f)"
+        ));
         return;
     }
     let ours = Arc::new(fingerprint::default_database().expect("built-in database"));

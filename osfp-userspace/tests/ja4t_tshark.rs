@@ -65,11 +65,12 @@ fn tshark_strings(file: &Path) -> Vec<String> {
 #[test]
 fn ja4t_matches_tshark_dissection() {
     if Command::new("tshark").arg("-v").output().is_err() {
-        eprintln!("\n!!!!!!!! tshark NOT INSTALLED: ja4t test SKIPPED !!!!!!!!\n");
+        osfp_tests::cannot_run("ja4t_matches_tshark_dissection: tshark not installed");
         return;
     }
-    let Some(corpus) = corpus() else {
-        eprintln!("\n!!!!!!!! corpus not found: ja4t test SKIPPED !!!!!!!!\n");
+    let Some(corpus) =
+        osfp_tests::require(corpus(), "ja4t_matches_tshark_dissection: corpus not found")
+    else {
         return;
     };
     let mut compared = 0;

@@ -169,11 +169,13 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
 #[test]
 fn signatures_and_verdicts_equal_p0f() {
     if Command::new("p0f").arg("-h").output().is_err() {
-        eprintln!("\n!!!!!!!! p0f NOT INSTALLED: parity test SKIPPED !!!!!!!!\n");
+        osfp_tests::cannot_run("signatures_and_verdicts_equal_p0f: p0f not installed");
         return;
     }
-    let Some(corpus) = corpus() else {
-        eprintln!("\n!!!!!!!! corpus not found: parity test SKIPPED !!!!!!!!\n");
+    let Some(corpus) = osfp_tests::require(
+        corpus(),
+        "signatures_and_verdicts_equal_p0f: corpus not found",
+    ) else {
         return;
     };
     let db = Arc::new(Database::load(P0F_DB).expect("load p0f.fp"));
@@ -280,4 +282,25 @@ fn signatures_and_verdicts_equal_p0f() {
             "known difference {f} no longer occurs: remove it from the list"
         );
     }
+}
+
+/// Debian's p0f.fp, the database the parity is with, reads without an error.
+#[test]
+fn debian_p0f_fp_loads_clean() {
+    let path = P0F_DB;
+    if !std::path::Path::new(path).exists() {
+        osfp_tests::cannot_run(&format!(
+            "debian_p0f_fp_loads_clean: {path} missing (Debian package p0f)"
+        ));
+        return;
+    }
+    let d = Database::load(path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(d.sig_count(Direction::Request), 91);
+    assert_eq!(d.sig_count(Direction::Response), 101);
+    assert_eq!(d.mtu.len(), 25);
+    let skipped: Vec<&str> = d.skipped.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(skipped, ["http:request", "http:response"]);
+    let nmap = d.labels.iter().find(|l| l.name == "NMap").unwrap();
+    assert!(nmap.is_tool());
+    assert_eq!(nmap.sys, ["@unix", "@win"]);
 }

@@ -34,12 +34,16 @@ fn osfp(args: &[&str], files: &[PathBuf]) -> Vec<Value> {
 
 #[test]
 fn records_and_summary_carry_fingerprints() {
-    let Some(c) = corpus() else {
-        eprintln!("!!!!!!!! corpus not found: test skipped !!!!!!!!");
+    let Some(c) = osfp_tests::require(
+        corpus(),
+        "records_and_summary_carry_fingerprints: corpus not found",
+    ) else {
         return;
     };
     if !Path::new("/etc/p0f/p0f.fp").exists() {
-        eprintln!("!!!!!!!! /etc/p0f/p0f.fp missing: test skipped !!!!!!!!");
+        osfp_tests::cannot_run(
+            "records_and_summary_carry_fingerprints: /etc/p0f/p0f.fp missing (Debian package p0f)",
+        );
         return;
     }
     let files = vec![

@@ -198,7 +198,9 @@ fn missing_prereq(tools: &[&str]) -> Option<String> {
 #[test]
 fn real_nmap_scans_are_detected_through_the_pcap_path() {
     if let Some(why) = missing_prereq(&["nmap", "tshark", "python3", "ip"]) {
-        eprintln!("SKIPPED scan_live: {why} (needs root, nmap, tshark, python3)");
+        osfp_tests::cannot_run(&format!(
+            "scan_live: {why} (needs root, nmap, tshark, python3)"
+        ));
         return;
     }
     let mut lab = Lab::new();
@@ -292,7 +294,9 @@ fn real_nmap_scans_are_detected_through_the_pcap_path() {
 #[test]
 fn real_masscan_and_zmap_are_detected_through_the_pcap_path() {
     if let Some(why) = missing_prereq(&["masscan", "zmap", "tshark", "ip"]) {
-        eprintln!("SKIPPED scan_live: {why} (needs root, masscan, zmap, tshark)");
+        osfp_tests::cannot_run(&format!(
+            "scan_live: {why} (needs root, masscan, zmap, tshark)"
+        ));
         return;
     }
     let mut lab = Lab::new();

@@ -49,6 +49,26 @@ pub fn find(series: &str) -> Option<GuestKernel> {
     found.pop().map(|(_, k)| k)
 }
 
+/// virtme-ng's command: on PATH, else where python3 installs scripts.
+fn vng() -> PathBuf {
+    if Command::new("vng")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return PathBuf::from("vng");
+    }
+    let scripts = Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    PathBuf::from(scripts).join("vng")
+}
+
 /// What a boot printed.
 pub struct Boot {
     pub success: bool,
@@ -65,7 +85,7 @@ pub fn boot(k: &GuestKernel, command: &str, timeout: Duration) -> Result<Boot> {
     let t = Instant::now();
     let out = Command::new("timeout")
         .arg(timeout.as_secs().to_string())
-        .arg("vng")
+        .arg(vng())
         .arg("--disable-kvm")
         .arg("--run")
         .arg(&k.vmlinuz)

@@ -128,17 +128,17 @@ fn guest(series: &str, who: &str, expect_auto: &str) {
 }
 
 #[test]
-fn debian_11_linux_5_10() {
+fn kernel_matrix_debian_11_linux_5_10() {
     guest("5.10.", "Debian 11 bullseye", program::BOUNDED);
 }
 
 #[test]
-fn debian_12_linux_6_1() {
+fn kernel_matrix_debian_12_linux_6_1() {
     guest("6.1.", "Debian 12 bookworm", program::LOOP);
 }
 
 #[test]
-fn debian_12_backports_linux_6_12() {
+fn kernel_matrix_debian_12_backports_linux_6_12() {
     guest(
         "6.12.",
         "Debian 12 bookworm-backports, Debian 13 trixie",

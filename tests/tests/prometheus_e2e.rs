@@ -147,10 +147,10 @@ fn prometheus_fires_unknown_os_and_scan_alerts() {
     }
     for tool in ["prometheus", "promtool", "nmap"] {
         if osfp_tests::sh(&format!("command -v {tool}")).is_err() {
-            eprintln!(
-                "\n!!!! SKIPPED prometheus_fires_unknown_os_and_scan_alerts: `{tool}` \
-                 not installed (scripts/setup.sh installs it) !!!!\n"
-            );
+            osfp_tests::cannot_run(&format!(
+                "prometheus_fires_unknown_os_and_scan_alerts: `{tool}` not installed \
+                 (scripts/setup.sh installs it)"
+            ));
             return;
         }
     }
