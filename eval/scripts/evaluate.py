@@ -183,9 +183,15 @@ def main():
         print(f"LR C={C}: calib family acc {acc:.3f} nll {nll:.3f}", file=sys.stderr)
         if best is None or nll < best[0]: best = (nll, C, lr)
     lr = best[2]
-    T = fit_temperature(lr.decision_function(Xc) + prior_shift, yc, wc)
+    # temperature from the calibration rows of real stacks only (corpus, lab, and their rewrites):
+    # synthetic rows are too easy and would make the model over-confident on real traffic
+    real_ix = np.array([r["kind"] in ("corpus", "lab", "aug-corpus", "aug-lab") for r in cal_y])
+    T = fit_temperature((lr.decision_function(Xc) + prior_shift)[real_ix], yc[real_ix], wc[real_ix])
     print(f"LR chosen C={best[1]} temperature {T:.2f}", file=sys.stderr)
     models["logreg"] = lambda X: softmax((lr.decision_function(X) + prior_shift) / T)
+    # the same model without the prior shift (uniform class prior), for populations unlike the target
+    T0 = fit_temperature(lr.decision_function(Xc), yc, np.array([r["w_host"] for r in cal_y]))
+    models["logreg_flat"] = lambda X: softmax(lr.decision_function(X) / T0)
     # --- gradient-boosted trees ---
     from sklearn.preprocessing import OrdinalEncoder
     keys = sorted(fit_y[0]["F"])
@@ -222,7 +228,7 @@ def main():
 
     def predict(name, rs):
         if not rs: return np.zeros((0, len(classes)))
-        if name == "logreg": return models[name](vocab.X(rs))
+        if name in ("logreg", "logreg_flat"): return models[name](vocab.X(rs))
         return models[name](rs)
 
     # abstain threshold: the largest one that still labels >= 98 % of the calibration SYNs (target-weighted)
@@ -252,13 +258,14 @@ def main():
             return [(osfp_family(r["rec"]["os"]), osfp_fine(r["rec"]["os"]), None) for r in rs]
         if name == "p0f":
             return [(p0f_family(r["p0f"]), p0f_fine(r["p0f"]), None) for r in rs]
-        if name.startswith("osfp+"):
-            m = name[5:]
+        if name.startswith("osfp+") or name.startswith("osfpexact+"):
+            m = name.split("+", 1)[1]
+            trusted = ("exact", "generic") if name.startswith("osfp+") else ("exact",)
             pc, pf = fam_probs(m, rs)
             out = []
             for i, r in enumerate(rs):
                 of = osfp_family(r["rec"]["os"])
-                if of is not None and r["rec"]["os"].get("match") in ("exact", "generic"):
+                if of is not None and r["rec"]["os"].get("match") in trusted:
                     out.append((of, osfp_fine(r["rec"]["os"]), None))
                 else:
                     j = pf[i].argmax()
@@ -296,6 +303,16 @@ def main():
                 per[f] = {"precision": tp / pp if pp else None, "recall": tp / ap if ap else None,
                           "n_true": round(float(ap), 1), "n_pred": round(float(pp), 1)}
         res["per_family"] = per
+        # per OS label (fine class): precision of each predicted label, recall on versioned truths
+        pl = {}
+        for c in classes + ["windows:generic"]:
+            pp = sum(w[i] for i in range(len(rs)) if vs[i][1] == c and rs[i]["fine"])
+            tp = sum(w[i] for i in range(len(rs)) if vs[i][1] == c and rs[i]["fine"] == c)
+            ap = sum(w[i] for i in range(len(rs)) if rs[i]["fine"] == c)
+            if pp or ap:
+                pl[c] = {"precision": tp / pp if pp else None, "recall": tp / ap if ap else None,
+                         "n_true": round(float(ap), 1), "n_pred": round(float(pp), 1)}
+        res["per_label"] = pl
         conf = collections.defaultdict(lambda: collections.Counter())
         for i in range(len(rs)):
             conf[truth[i]][fam[i] or "unknown"] += w[i]
@@ -330,8 +347,8 @@ def main():
         S["synthetic facts + rewrites (aug)"] = [r for r in rs if r["kind"] == "aug-synth" and "synthetic-fact" in r["evidence"]]
         return S
 
-    methods = ["osfp", "p0f", "logreg", "gbdt", "knn", "osfp+logreg", "osfp+gbdt"]
-    metrics = {"classes": classes, "thresholds": thr, "temperature": {"logreg": T, "gbdt": Tg, "knn": Tk},
+    methods = ["osfp", "p0f", "logreg", "logreg_flat", "gbdt", "knn", "osfp+logreg", "osfpexact+logreg", "osfp+gbdt"]
+    metrics = {"classes": classes, "thresholds": thr, "temperature": {"logreg": T, "logreg_flat": T0, "gbdt": Tg, "knn": Tk},
                "C": best[1], "n": {"fit": len(fit), "calib": len(calib), "heldout": len(held)}}
     for part, rs in (("train", fit), ("heldout", held)):
         metrics[part] = {}
@@ -369,6 +386,12 @@ def main():
     for m in ("logreg", "gbdt", "knn"):
         metrics["reliability"][m] = {
             "heldout_all_syn": reliability(held, verdicts(m, held), weight="syn"),
+            "heldout_real_syn (corpus+lab, clean and rewritten)": reliability(
+                [r for r in held if r["kind"] in ("corpus", "lab", "aug-corpus", "aug-lab")],
+                verdicts(m, [r for r in held if r["kind"] in ("corpus", "lab", "aug-corpus", "aug-lab")]), weight="syn"),
+            "heldout_real_host (corpus+lab, clean and rewritten; each host counts once)": reliability(
+                [r for r in held if r["kind"] in ("corpus", "lab", "aug-corpus", "aug-lab")],
+                verdicts(m, [r for r in held if r["kind"] in ("corpus", "lab", "aug-corpus", "aug-lab")]), weight="host"),
             "heldout_mix": reliability(mix, verdicts(m, mix), weight="syn"),
             "train_fit_syn": reliability(fit, verdicts(m, fit), weight="syn")}
     # the recommended model, exported

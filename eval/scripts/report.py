@@ -21,12 +21,18 @@ for part in ("train", "heldout"):
                 cells.append("" if not x else f"{P(x['precision'])}/{P(x['recall'])}")
             out.append(f"| {m} | {P(s['family_acc'])} | {P(s['labelled'])} | {P(s['acc_when_labelled'])} | "
                        f"{P(s.get('windows_version_acc'))} | {P(s.get('windows_generic_share'))} | " + " | ".join(cells) + " |")
+out.append("\n## Per OS label (fine class) precision / recall, held-out\n")
+for sname, bym in M["heldout"].items():
+    out.append(f"\n{sname}\n\n| method | " + " | ".join(M["classes"] + ["windows:generic"]) + " |\n|---" + "|---" * (len(M["classes"]) + 1) + "|")
+    for m, s_ in bym.items():
+        pl = s_.get("per_label", {})
+        out.append(f"| {m} | " + " | ".join("" if c not in pl else f"{P(pl[c]['precision'])}/{P(pl[c]['recall'])}" for c in M["classes"] + ["windows:generic"]) + " |")
 out.append("\n## Calibration (reliability) tables, per SYN\n")
 for m, d in M["reliability"].items():
     for part, rows in d.items():
-        out.append(f"\n{m} — {part}\n\n| bin of p(family) | SYNs | mean p | accuracy |\n|---|---|---|---|")
+        out.append(f"\n{m} — {part}\n\n| bin of p(family) | SYNs | weight (hosts or SYNs) | mean p | accuracy |\n|---|---|---|---|---|")
         for r in rows:
-            out.append(f"| {r['bin']} | {r['n_syn']} | {r['mean_p']:.3f} | {r['acc']:.3f} |")
+            out.append(f"| {r['bin']} | {r['n_syn']} | {r['weight']} | {r['mean_p']:.3f} | {r['acc']:.3f} |")
 out.append("\n## Confusion (held-out target-like mix, rows = truth, host-weighted)\n")
 mixk = [k for k in M["heldout"] if k.startswith("TARGET")][0]
 for m in ("osfp", "p0f", "logreg", "osfp+logreg"):

@@ -50,13 +50,22 @@ for r in rows:
     tot[r["kind"]] += 1
     if "NT kernel" in (o.get("label") or ""):
         mss, win = rec.get("mss"), rec["window"]
-        why = []
-        if mss and win == 64240 and mss != 1460: why.append("window 64240 = 44*1460 but MSS %s (clamped or non-Ethernet): not mss*44" % ("1360-1452" if 1360 <= mss <= 1452 else mss))
-        elif mss and win % mss == 0 and win // mss != 44: why.append("window = mss*%d (64K rounded down to the local MSS), only mss*44 is specific" % (win // mss))
-        elif win in (8192, 65535, 16384): why.append("window %d with scale %s: no specific entry for this scale/layout" % (win, rec.get("wscale")))
-        else: why.append("window %d not a multiple of MSS %s (rewritten)" % (win, mss))
-        g[(r["kind"], "v%d" % rec["ip_version"], why[0])] += 1
-out.append("| data kind | IP | reason | SYNs |\n|---|---|---|---|")
+        lay = rec.get("options")
+        if mss and win == 64240 and mss != 1460:
+            why = "window 64240 (= 44*1460) but MSS %s: clamped downstream, so not mss*44" % ("1360-1452" if 1360 <= mss <= 1452 else mss)
+        elif mss and win % mss == 0 and 45 <= win // mss <= 48:
+            why = "window mss*45..48 = 64K rounded down to a local MSS below 1460 (IPv6 1440 -> 64800, PPPoE 1452 -> 65340): only mss*44 is specific"
+        elif mss and win == 44 * mss:
+            why = "window mss*44 with scale %s / layout %s: no specific entry" % (rec.get("wscale"), lay)
+        elif win in (8192, 16384, 65535):
+            why = "window %d (7/8 or XP style) with scale %s / layout %s: no specific entry" % (win, rec.get("wscale"), lay)
+        elif mss and win % mss:
+            why = "window not a multiple of the MSS (window or MSS rewritten)"
+        else:
+            why = "other: window %d MSS %s" % (win, mss)
+        why = [why]
+        g[("real" if r["kind"] in ("corpus", "aug-corpus") else "synthetic", r["kind"].startswith("aug"), why[0])] += 1
+out.append("| data | rewritten (aug) | reason | SYNs |\n|---|---|---|---|")
 for (k, v, w), n in g.most_common():
     out.append(f"| {k} | {v} | {w} | {n} |")
 out.append("\nTrue-Windows SYNs per kind: " + ", ".join(f"{k} {v}" for k, v in tot.items()))
