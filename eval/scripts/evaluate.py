@@ -163,7 +163,7 @@ def main():
     from sklearn.neighbors import KNeighborsClassifier
     models = {}
     # --- multinomial logistic regression (the candidate for Rust) ---
-    Cs = [0.3, 1.0, 3.0] if not quick else [1.0]
+    Cs = [0.03, 0.1, 0.3, 1.0, 3.0] if not quick else [1.0]
     cal_y = [r for r in calib if r["y"] is not None]
     Xc = vocab.X(cal_y); yc = np.array([r["y"] for r in cal_y])
     # calibration rows weighted to the target family shares
@@ -172,6 +172,9 @@ def main():
         for r in rs: famc[r["fam"]] += r["w_host"]
         return np.array([r["w_host"] * TARGET[r["fam"]] / famc[r["fam"]] for r in rs])
     wc = tgt_w(cal_y)
+    # C and the temperature are chosen on the calibration rows of real stacks only (corpus, lab, and
+    # their rewrites): synthetic rows are too easy and would make the model over-confident on real traffic
+    real_ix = np.array([r["kind"] in ("corpus", "lab", "aug-corpus", "aug-lab") for r in cal_y])
     best = None
     for C in Cs:
         lr = LogisticRegression(C=C, max_iter=3000)
@@ -179,14 +182,28 @@ def main():
         lg = lr.decision_function(Xc) + prior_shift
         p = softmax(lg)
         acc = (wc * (fam_of_class[p.argmax(1)] == np.array([FAMS.index(r["fam"]) for r in cal_y]))).sum() / wc.sum()
-        nll = -(wc * np.log(np.clip(p[np.arange(len(yc)), yc], 1e-12, 1))).sum() / wc.sum()
+        wr = wc * real_ix
+        nll = -(wr * np.log(np.clip(p[np.arange(len(yc)), yc], 1e-12, 1))).sum() / wr.sum()
         print(f"LR C={C}: calib family acc {acc:.3f} nll {nll:.3f}", file=sys.stderr)
         if best is None or nll < best[0]: best = (nll, C, lr)
     lr = best[2]
-    # temperature from the calibration rows of real stacks only (corpus, lab, and their rewrites):
-    # synthetic rows are too easy and would make the model over-confident on real traffic
-    real_ix = np.array([r["kind"] in ("corpus", "lab", "aug-corpus", "aug-lab") for r in cal_y])
-    T = fit_temperature((lr.decision_function(Xc) + prior_shift)[real_ix], yc[real_ix], wc[real_ix])
+    # temperature: out-of-fold logits of the real-stack rows over 5 group folds of the whole
+    # training split (fit + calib), so that calibration sees every real training host once
+    train_y = [r for r in train_all if r["y"] is not None]
+    fold = {g: int(hashlib.sha1(("fold|" + g).encode()).hexdigest()[:8], 16) % 5 for g in {r["group"] for r in train_y}}
+    oof_l, oof_y, oof_r = [], [], []
+    for k in range(5):
+        tr = [r for r in train_y if fold[r["group"]] != k]
+        te = [r for r in train_y if fold[r["group"]] == k and r["kind"] in ("corpus", "lab", "aug-corpus", "aug-lab")]
+        if not te: continue
+        vk = Vocab(tr); wk, _ = train_weights(tr, classes)
+        lk = LogisticRegression(C=best[1], max_iter=3000).fit(vk.X(tr), [r["y"] for r in tr], sample_weight=wk)
+        full = np.full((len(te), len(classes)), -30.0)
+        full[:, lk.classes_] = lk.decision_function(vk.X(te))
+        oof_l.append(full + prior_shift); oof_y += [r["y"] for r in te]; oof_r += te
+    oof_l = np.vstack(oof_l); oof_y = np.array(oof_y)
+    T = fit_temperature(oof_l, oof_y, tgt_w(oof_r))
+    oof_p = softmax(oof_l / T)
     print(f"LR chosen C={best[1]} temperature {T:.2f}", file=sys.stderr)
     models["logreg"] = lambda X: softmax((lr.decision_function(X) + prior_shift) / T)
     # the same model without the prior shift (uniform class prior), for populations unlike the target
@@ -243,6 +260,12 @@ def main():
         k = np.searchsorted(cum, 0.02)
         thr[name] = float(order[min(k, len(order) - 1)]) if len(order) else 0.0
         thr[name] = min(thr[name], 0.5)
+    # logreg: the same rule on the out-of-fold real rows
+    pf = np.zeros((len(oof_r), len(FAMS)))
+    for i in range(len(classes)): pf[:, fam_of_class[i]] += oof_p[:, i]
+    m_, w_ = pf.max(1), tgt_w(oof_r)
+    o_ = np.argsort(m_); cum = np.cumsum(w_[o_]) / w_.sum()
+    thr["logreg"] = min(0.5, float(m_[o_][min(np.searchsorted(cum, 0.02), len(o_) - 1)]))
     print("thresholds", thr, file=sys.stderr)
 
     # ------------------------------------------------------------------ evaluation -------------
