@@ -31,6 +31,10 @@ for sname, bym in M["heldout"].items():
     for m, s_ in bym.items():
         pl = s_.get("per_label", {})
         out.append(f"| {m} | " + " | ".join("" if c not in pl else f"{P(pl[c]['precision'])}/{P(pl[c]['recall'])}" for c in M["classes"] + ["windows:generic"]) + " |")
+out.append("\n## TARGET-LIKE MIX at other shares of rewritten SYNs (family right % / labelled %)\n")
+out.append("| rewritten | osfp | p0f | logreg | osfpexact+logreg |\n|---|---|---|---|---|")
+for rate, d in M.get("mix_by_rewrite_rate", {}).items():
+    out.append(f"| {float(rate)*100:.0f} % | " + " | ".join(f"{P(d[m]['family_acc'])} / {P(d[m]['labelled'])}" for m in ("osfp", "p0f", "logreg", "osfpexact+logreg")) + " |")
 out.append("\n## Calibration (reliability) tables, per SYN\n")
 for m, d in M["reliability"].items():
     for part, rows in d.items():
