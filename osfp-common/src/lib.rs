@@ -295,8 +295,14 @@ pub mod map_name {
     pub const WAKEUP: &str = "WAKEUP";
 }
 
-/// Name of the XDP program in the eBPF object.
+/// Name of the XDP program in the eBPF object: the header walk loops with the
+/// `bpf_loop` helper (Linux 5.17+).
 pub const PROGRAM_NAME: &str = "osfp";
+/// The same program with the header walk as a plain bounded loop (Linux 5.8+: ring
+/// buffers; no `bpf_loop`). Same selection, records and counters as [`PROGRAM_NAME`].
+pub const BOUNDED_PROGRAM_NAME: &str = "osfp_bounded";
+/// Every variant of the XDP program in the object, preferred first.
+pub const PROGRAM_VARIANTS: [&str; 2] = [PROGRAM_NAME, BOUNDED_PROGRAM_NAME];
 /// An XDP_PASS-only program in the same object: the benchmarks' baseline.
 pub const BASELINE_PROGRAM_NAME: &str = "osfp_baseline";
 

@@ -9,7 +9,9 @@ use aya::{
     programs::{ProgramError, Xdp, XdpMode},
     Ebpf, EbpfLoader,
 };
-use osfp_common::{counter, map_name, tunable, PacketRecord, PROGRAM_NAME};
+use osfp_common::{
+    counter, map_name, tunable, PacketRecord, BOUNDED_PROGRAM_NAME, PROGRAM_NAME, PROGRAM_VARIANTS,
+};
 
 use crate::frame::FrameCounters;
 
@@ -32,6 +34,9 @@ pub struct LoadConfig {
     pub wakeup_batch: u32,
     /// Ring buffer size in bytes (a power of two, a multiple of the page size).
     pub ring_bytes: u32,
+    /// The program variant to load (one of osfp_common::PROGRAM_VARIANTS); `None`: the
+    /// one this kernel should run ([`default_program`]).
+    pub program: Option<&'static str>,
 }
 
 impl Default for LoadConfig {
@@ -41,6 +46,7 @@ impl Default for LoadConfig {
             ts_sample_max_per_flow: tunable::DEFAULT_TS_SAMPLE_MAX_PER_FLOW,
             wakeup_batch: tunable::DEFAULT_WAKEUP_BATCH,
             ring_bytes: 8 << 20,
+            program: None,
         }
     }
 }
@@ -66,11 +72,24 @@ pub fn preflight() -> Result<()> {
     if !aya::sys::is_map_supported(aya::maps::MapType::RingBuf).unwrap_or(false) {
         bail!("this kernel has no BPF ring buffers (Linux 5.8 or newer is needed)");
     }
-    let xdp = aya::programs::ProgramType::Xdp;
-    if !aya::sys::is_helper_supported(xdp, aya::sys::BpfHelper::BPF_FUNC_loop).unwrap_or(false) {
-        bail!("this kernel has no bpf_loop helper for XDP (Linux 5.17 or newer is needed)");
-    }
     Ok(())
+}
+
+/// Whether XDP programs may call the bpf_loop helper here (Linux 5.17+).
+pub fn has_bpf_loop() -> bool {
+    let xdp = aya::programs::ProgramType::Xdp;
+    aya::sys::is_helper_supported(xdp, aya::sys::BpfHelper::BPF_FUNC_loop).unwrap_or(false)
+}
+
+/// The variant to run on this kernel: [`PROGRAM_NAME`] (header walk with bpf_loop)
+/// where XDP has bpf_loop, else [`BOUNDED_PROGRAM_NAME`] (a bounded loop). Both select
+/// the same packets and count the same.
+pub fn default_program() -> &'static str {
+    if has_bpf_loop() {
+        PROGRAM_NAME
+    } else {
+        BOUNDED_PROGRAM_NAME
+    }
 }
 
 /// Effective capability set of this process, from /proc/self/status.
@@ -80,8 +99,16 @@ fn effective_caps() -> Option<u64> {
     u64::from_str_radix(line["CapEff:".len()..].trim(), 16).ok()
 }
 
-/// Loads the program with its tunables; does not attach.
+/// Loads the program variant `cfg.program` (default: [`default_program`]) with its
+/// tunables; does not attach. [`program`] then returns that variant.
 pub fn load(cfg: &LoadConfig) -> Result<Ebpf> {
+    let name = match cfg.program {
+        Some(p) => PROGRAM_VARIANTS
+            .into_iter()
+            .find(|v| *v == p)
+            .ok_or_else(|| anyhow!("no XDP program variant {p:?} (have {PROGRAM_VARIANTS:?})"))?,
+        None => default_program(),
+    };
     let mut ebpf = EbpfLoader::new()
         .override_global(
             tunable::TS_SAMPLE_INTERVAL_NS,
@@ -97,15 +124,31 @@ pub fn load(cfg: &LoadConfig) -> Result<Ebpf> {
         .map_max_entries(map_name::EVENTS, cfg.ring_bytes)
         .load(EBPF_OBJECT)
         .context("loading the XDP program")?;
-    let prog: &mut Xdp = program(&mut ebpf)?;
-    prog.load().context("the kernel rejected the XDP program")?;
+    let prog = program_named(&mut ebpf, name)?;
+    prog.load()
+        .with_context(|| format!("the kernel rejected the XDP program {name}"))?;
     Ok(ebpf)
 }
 
+/// The variant [`load`] loaded (the first of PROGRAM_VARIANTS that is loaded; if none
+/// is, [`PROGRAM_NAME`]).
 pub fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp> {
+    let name = loaded_program_name(ebpf).unwrap_or(PROGRAM_NAME);
+    program_named(ebpf, name)
+}
+
+/// Which variant of PROGRAM_VARIANTS is loaded in `ebpf`, if any.
+pub fn loaded_program_name(ebpf: &Ebpf) -> Option<&'static str> {
+    PROGRAM_VARIANTS
+        .into_iter()
+        .find(|n| ebpf.program(n).is_some_and(|p| p.fd().is_ok()))
+}
+
+/// One program of the object by name.
+pub fn program_named<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp> {
     Ok(ebpf
-        .program_mut(PROGRAM_NAME)
-        .ok_or_else(|| anyhow!("program {PROGRAM_NAME} missing from the object"))?
+        .program_mut(name)
+        .ok_or_else(|| anyhow!("program {name} missing from the object"))?
         .try_into()?)
 }
 
