@@ -102,6 +102,11 @@ fn effective_caps() -> Option<u64> {
 /// Loads the program variant `cfg.program` (default: [`default_program`]) with its
 /// tunables; does not attach. [`program`] then returns that variant.
 pub fn load(cfg: &LoadConfig) -> Result<Ebpf> {
+    load_object(EBPF_OBJECT, cfg)
+}
+
+/// [`load`] from another build's object (benchmarks compare builds).
+pub fn load_object(object: &[u8], cfg: &LoadConfig) -> Result<Ebpf> {
     let name = match cfg.program {
         Some(p) => PROGRAM_VARIANTS
             .into_iter()
@@ -122,7 +127,7 @@ pub fn load(cfg: &LoadConfig) -> Result<Ebpf> {
         )
         .override_global(tunable::WAKEUP_BATCH, &cfg.wakeup_batch.max(1), true)
         .map_max_entries(map_name::EVENTS, cfg.ring_bytes)
-        .load(EBPF_OBJECT)
+        .load(object)
         .context("loading the XDP program")?;
     let prog = program_named(&mut ebpf, name)?;
     prog.load()

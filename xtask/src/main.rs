@@ -28,6 +28,13 @@ enum Cmd {
         /// Program runs per round (one syscall).
         #[arg(long, default_value_t = 200_000)]
         repeat: u32,
+        /// Program variants to time side by side (default: osfp).
+        #[arg(long = "program")]
+        programs: Vec<String>,
+        /// Also time the osfp program of this eBPF object (another build's, e.g.
+        /// target/debug/build/osfp-userspace-*/out/osfp of an older commit), first.
+        #[arg(long)]
+        before: Option<std::path::PathBuf>,
     },
     /// Loads each XDP program variant on the running kernel: accepted or not, the
     /// verifier's instruction count, and on rejection the tail of its log. Needs root;
@@ -85,7 +92,12 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
-        Cmd::BenchXdp { rounds, repeat } => bench_xdp::run(rounds, repeat),
+        Cmd::BenchXdp {
+            rounds,
+            repeat,
+            programs,
+            before,
+        } => bench_xdp::run(rounds, repeat, programs, before),
         Cmd::Verifier {
             programs,
             tail,
