@@ -26,10 +26,10 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use osfp_common::{
-    counter, flow_flag, flow_hash_words, flow_slot, ip_flag, is_pure_ack, layer, reason,
-    rec_flag, tcp_flag, ts_option_offset, tunable, FlowSlot, Malformed, PacketRecord,
-    GTP_MAX_EXTENSIONS, MAX_HEADER_BYTES, MAX_IPV6_EXT_BYTES, MAX_IPV6_EXT_HEADERS, MAX_LAYERS,
-    MAX_TCP_OPTION_BYTES, MAX_VLAN_TAGS,
+    counter, flow_flag, flow_hash_words, flow_slot, ip_flag, is_pure_ack, layer, reason, rec_flag,
+    tcp_flag, ts_option_offset, tunable, FlowSlot, Malformed, PacketRecord, GTP_MAX_EXTENSIONS,
+    MAX_HEADER_BYTES, MAX_IPV6_EXT_BYTES, MAX_IPV6_EXT_HEADERS, MAX_LAYERS, MAX_TCP_OPTION_BYTES,
+    MAX_VLAN_TAGS,
 };
 
 /// Default 8 MiB; the loader may resize it (`EbpfLoader::map_max_entries`).
@@ -171,7 +171,9 @@ const MAX_READ_OFF: usize = 0x1fff;
 #[inline(always)]
 fn opaque(mut v: usize) -> usize {
     // SAFETY: an empty asm statement; it only claims to change `v`.
-    unsafe { core::arch::asm!("{0} = {0}", inout(reg) v, options(pure, nomem, nostack, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("{0} = {0}", inout(reg) v, options(pure, nomem, nostack, preserves_flags))
+    };
     v
 }
 

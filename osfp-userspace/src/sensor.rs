@@ -99,20 +99,26 @@ fn effective_caps() -> Option<u64> {
     u64::from_str_radix(line["CapEff:".len()..].trim(), 16).ok()
 }
 
-/// Loads the program variant `cfg.program` (default: [`default_program`]) with its
-/// tunables; does not attach. [`program`] then returns that variant.
+/// Loads the program variant `cfg.program` with its tunables; does not attach.
+/// [`program`] then returns that variant. Without a variant: [`default_program`] first,
+/// and should the kernel reject it, the other variants (a warning says so).
 pub fn load(cfg: &LoadConfig) -> Result<Ebpf> {
     load_object(EBPF_OBJECT, cfg)
 }
 
 /// [`load`] from another build's object (benchmarks compare builds).
 pub fn load_object(object: &[u8], cfg: &LoadConfig) -> Result<Ebpf> {
-    let name = match cfg.program {
-        Some(p) => PROGRAM_VARIANTS
+    let names: Vec<&'static str> = match cfg.program {
+        Some(p) => vec![PROGRAM_VARIANTS
             .into_iter()
             .find(|v| *v == p)
-            .ok_or_else(|| anyhow!("no XDP program variant {p:?} (have {PROGRAM_VARIANTS:?})"))?,
-        None => default_program(),
+            .ok_or_else(|| anyhow!("no XDP program variant {p:?} (have {PROGRAM_VARIANTS:?})"))?],
+        None => {
+            let first = default_program();
+            let mut v = vec![first];
+            v.extend(PROGRAM_VARIANTS.into_iter().filter(|n| *n != first));
+            v
+        }
     };
     let mut ebpf = EbpfLoader::new()
         .override_global(
@@ -129,10 +135,27 @@ pub fn load_object(object: &[u8], cfg: &LoadConfig) -> Result<Ebpf> {
         .map_max_entries(map_name::EVENTS, cfg.ring_bytes)
         .load(object)
         .context("loading the XDP program")?;
-    let prog = program_named(&mut ebpf, name)?;
-    prog.load()
-        .with_context(|| format!("the kernel rejected the XDP program {name}"))?;
-    Ok(ebpf)
+    let mut rejected: Vec<anyhow::Error> = Vec::new();
+    for name in names {
+        match program_named(&mut ebpf, name)?.load() {
+            Ok(()) => {
+                for e in &rejected {
+                    log::warn!("{e:#}; loaded {name} instead");
+                }
+                return Ok(ebpf);
+            }
+            Err(e) => rejected
+                .push(anyhow!(e).context(format!("the kernel rejected the XDP program {name}"))),
+        }
+    }
+    if rejected.len() == 1 {
+        return Err(rejected.remove(0));
+    }
+    let all: Vec<String> = rejected.iter().map(|e| format!("{e:#}")).collect();
+    bail!(
+        "the kernel rejected every XDP program variant:\n{}",
+        all.join("\n")
+    )
 }
 
 /// The variant [`load`] loaded (the first of PROGRAM_VARIANTS that is loaded; if none

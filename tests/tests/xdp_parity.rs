@@ -20,7 +20,7 @@ use osfp::{
     sensor::{self, LoadConfig},
 };
 use osfp_common::{
-    counter, map_name, reason, rec_flag, PacketRecord, BOUNDED_PROGRAM_NAME, MAX_LAYERS,
+    counter, map_name, reason, rec_flag, Malformed, PacketRecord, BOUNDED_PROGRAM_NAME, MAX_LAYERS,
     PROGRAM_NAME, PROGRAM_VARIANTS,
 };
 use osfp_tests::{corpus_files, privileged};
@@ -47,7 +47,10 @@ fn xdp_program_and_pcap_path_agree_on_the_corpus() {
         "the bounded variant runs everywhere"
     );
     if sensor::has_bpf_loop() {
-        assert_eq!(ran, PROGRAM_VARIANTS, "a kernel with bpf_loop runs every variant");
+        assert_eq!(
+            ran, PROGRAM_VARIANTS,
+            "a kernel with bpf_loop runs every variant"
+        );
     }
 }
 
@@ -178,6 +181,19 @@ fn parity(program: &'static str) {
         v6 > 100 && vlan > 10 && odd_opts > 0 && hs4 > 100 && hs6 > 10,
         "coverage: v6 {v6} vlan {vlan} odd {odd_opts} handshake ACKs {hs4}+{hs6}"
     );
+    // The crafted frames reach the walker's limits.
+    for m in [
+        Malformed::EncapsulationTooDeep,
+        Malformed::VlanTooDeep,
+        Malformed::Ipv6ExtensionChainTooLong,
+        Malformed::TcpOptionsTruncated,
+    ] {
+        assert!(
+            kc.get(counter::malformed(m)) > 0,
+            "{program}: no {} frame",
+            m.name()
+        );
+    }
 }
 
 /// Frames the corpus has few or none of, each through the walker's slow path or its edge:
@@ -283,7 +299,14 @@ fn crafted_frames() -> Vec<Vec<u8>> {
         out.push(whole6[..14 + 40 + 20 + cut].to_vec());
     }
     // MPLS label stacks up to and past MAX_LAYERS, the last label bottom of stack.
-    for labels in [1, MAX_LAYERS - 3, MAX_LAYERS - 2, MAX_LAYERS - 1, MAX_LAYERS, MAX_LAYERS + 4] {
+    for labels in [
+        1,
+        MAX_LAYERS - 3,
+        MAX_LAYERS - 2,
+        MAX_LAYERS - 1,
+        MAX_LAYERS,
+        MAX_LAYERS + 4,
+    ] {
         let mut m = Vec::new();
         for i in 0..labels {
             m.extend_from_slice(&[0, 0x01, if i + 1 == labels { 0x01 } else { 0 }, 64]);

@@ -202,7 +202,9 @@ pub fn run(rounds: u32, repeat: u32, programs: Vec<String>, before: Option<PathB
     }
     let mut rings = Vec::new();
     for o in objs.iter_mut() {
-        rings.push(RingBuf::try_from(o.take_map(map_name::EVENTS).context("ring")?)?);
+        rings.push(RingBuf::try_from(
+            o.take_map(map_name::EVENTS).context("ring")?,
+        )?);
     }
     let cases = cases();
     let baseline_frame = &cases
@@ -213,7 +215,12 @@ pub fn run(rounds: u32, repeat: u32, programs: Vec<String>, before: Option<PathB
     let mut base_samples = Vec::new();
     let mut samples: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); cases.len()]; arms.len()];
     for _ in 0..rounds {
-        base_samples.push(time(&mut objs[0], BASELINE_PROGRAM_NAME, baseline_frame, repeat)?);
+        base_samples.push(time(
+            &mut objs[0],
+            BASELINE_PROGRAM_NAME,
+            baseline_frame,
+            repeat,
+        )?);
         for (i, c) in cases.iter().enumerate() {
             for (a, arm) in arms.iter().enumerate() {
                 samples[a][i].push(time(&mut objs[arm.ebpf], arm.program, &c.frame, repeat)?);
@@ -272,18 +279,20 @@ pub fn run(rounds: u32, repeat: u32, programs: Vec<String>, before: Option<PathB
     // Wake-up batching: the selected SYN with a forced wake-up on every record, versus
     // the default batch, in one interleaved run (the first arm's program).
     let first = &arms[0];
-    let object = if before_obj.is_some() && first.ebpf == 0 {
-        before_obj.unwrap()
-    } else {
-        EBPF_OBJECT
-    };
+    // With --before, the first arm is the other build's program.
+    let object = before_obj.unwrap_or(EBPF_OBJECT);
     let mut every = load(object, first.program, 1, ring_mib)?;
     let mut ring1 = RingBuf::try_from(every.take_map(map_name::EVENTS).context("ring")?)?;
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         a.push(time(&mut every, first.program, baseline_frame, repeat)?);
         drain(&mut ring1);
-        b.push(time(&mut objs[first.ebpf], first.program, baseline_frame, repeat)?);
+        b.push(time(
+            &mut objs[first.ebpf],
+            first.program,
+            baseline_frame,
+            repeat,
+        )?);
         drain(&mut rings[first.ebpf]);
     }
     let (a, b) = (median(a), median(b));

@@ -84,7 +84,11 @@ pub fn run(
         if let (Some(dir), Some(log)) = (&log_dir, &o.full_log) {
             let path = dir.join(format!("verifier-{release}-{name}-level{log_level}.log"));
             std::fs::write(&path, log).with_context(|| path.display().to_string())?;
-            println!("{name}: whole log ({} MB) in {}", log.len() >> 20, path.display());
+            println!(
+                "{name}: whole log ({} MB) in {}",
+                log.len() >> 20,
+                path.display()
+            );
         }
         outcomes.push(o);
     }
@@ -154,7 +158,10 @@ fn load_one(object: &[u8], name: &'static str, log_level: u32, log_mib: u32) -> 
     };
     match res {
         Ok(()) => {
-            out.info_insns = prog.info().ok().and_then(|i| i.verified_instruction_count());
+            out.info_insns = prog
+                .info()
+                .ok()
+                .and_then(|i| i.verified_instruction_count());
             if let Some(line) = stats_log.lines().find(|l| l.starts_with("processed ")) {
                 out.log_insns = line.split_whitespace().nth(1).and_then(|n| n.parse().ok());
                 out.stats = Some(line.to_string());
@@ -223,7 +230,15 @@ mod capture {
     /// As syscall(2).
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     #[no_mangle]
-    pub unsafe extern "C" fn syscall(n: i64, a1: i64, a2: i64, a3: i64, a4: i64, a5: i64, a6: i64) -> i64 {
+    pub unsafe extern "C" fn syscall(
+        n: i64,
+        a1: i64,
+        a2: i64,
+        a3: i64,
+        a4: i64,
+        a5: i64,
+        a6: i64,
+    ) -> i64 {
         if n == SYS_BPF && a1 == BPF_PROG_LOAD && a2 != 0 && ARMED.load(Ordering::SeqCst) {
             // bpf_attr for BPF_PROG_LOAD: log_level u32 at 24, log_size u32 at 28,
             // log_buf u64 at 32.
