@@ -306,13 +306,16 @@ pub mod map_name {
     pub const WAKEUP: &str = "WAKEUP";
 }
 
-/// The builds of the XDP program in the object (one source, two header walkers).
+/// The builds of the XDP program in the object (one source, two header walkers; the
+/// same selection, records and counters).
 pub mod program {
-    /// Walks encapsulation headers one per `bpf_loop` iteration (Linux 5.17 or newer):
-    /// cheap to verify whatever the depth.
+    /// Walks encapsulation headers one per `bpf_loop` iteration (Linux 5.17 or newer).
     pub const LOOP: &str = "osfp";
-    /// The same walk in a plain bounded loop, for kernels without `bpf_loop`.
+    /// The same walk as a plain loop of at most [`super::MAX_LAYERS`] calls to a global
+    /// BPF function (verified once, on its own): any kernel with ring buffers and BTF.
     pub const BOUNDED: &str = "osfp_bounded";
+    /// Every build, preferred first.
+    pub const ALL: [&str; 2] = [LOOP, BOUNDED];
 }
 /// An XDP_PASS-only program in the same object: the benchmarks' baseline.
 pub const BASELINE_PROGRAM_NAME: &str = "osfp_baseline";

@@ -41,7 +41,14 @@ fn settings(lab: &Lab, ns: &str) -> SenderSettings {
         ws: get("net.ipv4.tcp_window_scaling") != "0",
         rmem_default: rmem[1],
         rmem_max_tcp: rmem[2],
-        rmem_max_core: get("net.core.rmem_max").parse().unwrap(),
+        // Per network namespace only in newer kernels (6.1 and 5.10 keep net.core
+        // global, and do not show it inside a namespace): then the initial one's applies.
+        rmem_max_core: lab
+            .sysctl(ns, "net.core.rmem_max")
+            .or_else(|_| crate::sh("sysctl -n net.core.rmem_max").map(|s| s.trim().to_string()))
+            .unwrap()
+            .parse()
+            .unwrap(),
     }
 }
 

@@ -24,7 +24,7 @@ fn every_build_and_the_pcap_path_agree_on_the_corpus() {
         eprintln!(
             "parity {}: {} files, {} frames, {} records ({} IPv6, {} VLAN-tagged, {} behind IPv6 extension headers, \
              {} encapsulated, {} with unusual or cut options, {}+{} IPv4+IPv6 handshake ACKs), \
-             {} frames over {} bytes not run",
+             {} frames over {} bytes not run, {} crafted frames",
             v.name,
             r.files,
             r.frames,
@@ -37,8 +37,23 @@ fn every_build_and_the_pcap_path_agree_on_the_corpus() {
             r.handshake_acks_v4,
             r.handshake_acks_v6,
             r.skipped_big,
-            parity::MAX_LINEAR
+            parity::MAX_LINEAR,
+            r.crafted
         );
+        // The crafted frames reach the walker's limits.
+        for m in [
+            "encapsulation_too_deep",
+            "vlan_too_deep",
+            "ipv6_extension_chain_too_long",
+            "tcp_options_truncated",
+        ] {
+            assert!(
+                r.malformed.contains_key(m),
+                "{}: no {m} frame: {:?}",
+                v.name,
+                r.malformed
+            );
+        }
         // The comparison covered what matters.
         assert!(
             r.files > 500 && r.records > 10_000,

@@ -6,6 +6,7 @@ mod bench_decode;
 mod bench_p0f;
 mod bench_xdp;
 mod demo;
+mod verifier;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +28,37 @@ enum Cmd {
         /// Program runs per round (one syscall).
         #[arg(long, default_value_t = 200_000)]
         repeat: u32,
+        /// Program variants to time side by side (default: osfp).
+        #[arg(long = "program")]
+        programs: Vec<String>,
+        /// Also time the osfp program of this eBPF object (another build's, e.g.
+        /// target/debug/build/osfp-userspace-*/out/osfp of an older commit), first.
+        #[arg(long)]
+        before: Option<std::path::PathBuf>,
+    },
+    /// Loads each XDP program variant on the running kernel: accepted or not, the
+    /// verifier's instruction count, and on rejection the tail of its log. Needs root;
+    /// runs in QEMU guests too (./target/debug/xtask verifier).
+    Verifier {
+        /// Variants to load (default: every variant in the object).
+        #[arg(long = "program")]
+        programs: Vec<String>,
+        /// Lines of a rejection's log to print.
+        #[arg(long, default_value_t = 12)]
+        tail: usize,
+        /// Also write each rejection's whole log into this directory.
+        #[arg(long)]
+        log_dir: Option<std::path::PathBuf>,
+        /// Load this eBPF object instead of the one built into osfp.
+        #[arg(long)]
+        object: Option<std::path::PathBuf>,
+        /// Verifier log level (1 or 2) of the first load attempt, written to --log-dir
+        /// whole; 0: statistics only.
+        #[arg(long, default_value_t = 0)]
+        log_level: u32,
+        /// Log buffer for --log-level, MiB.
+        #[arg(long, default_value_t = 1)]
+        log_mib: u32,
     },
     /// Userspace decoder (record -> event with parsed options) records per second,
     /// and the pcap path's frames per second over corpus files.
@@ -60,7 +92,20 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
-        Cmd::BenchXdp { rounds, repeat } => bench_xdp::run(rounds, repeat),
+        Cmd::BenchXdp {
+            rounds,
+            repeat,
+            programs,
+            before,
+        } => bench_xdp::run(rounds, repeat, programs, before),
+        Cmd::Verifier {
+            programs,
+            tail,
+            log_dir,
+            object,
+            log_level,
+            log_mib,
+        } => verifier::run(programs, tail, log_dir, object, log_level, log_mib),
         Cmd::BenchDecode { rounds } => bench_decode::run(rounds),
         Cmd::BenchP0f {
             rounds,

@@ -78,6 +78,11 @@ fn effective_caps() -> Option<u64> {
 
 /// Loads build `name` of the program with its tunables; does not attach.
 pub fn load(cfg: &LoadConfig, name: &str) -> Result<Ebpf> {
+    load_object(EBPF_OBJECT, cfg, name)
+}
+
+/// [`load`] from another build's object (benchmarks compare builds).
+pub fn load_object(object: &[u8], cfg: &LoadConfig, name: &str) -> Result<Ebpf> {
     let mut ebpf = EbpfLoader::new()
         .override_global(
             tunable::TS_SAMPLE_INTERVAL_NS,
@@ -91,7 +96,7 @@ pub fn load(cfg: &LoadConfig, name: &str) -> Result<Ebpf> {
         )
         .override_global(tunable::WAKEUP_BATCH, &cfg.wakeup_batch.max(1), true)
         .map_max_entries(map_name::EVENTS, cfg.ring_bytes)
-        .load(EBPF_OBJECT)
+        .load(object)
         .context("loading the XDP program")?;
     let prog: &mut Xdp = program(&mut ebpf, name)?;
     prog.load()
