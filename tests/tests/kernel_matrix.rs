@@ -40,10 +40,19 @@ fn guest(series: &str, who: &str, expect_auto: &str) {
         return;
     };
     let list = subset_list();
-    // Guest time runs several times slower under emulation: the live checks' waits
-    // stretch by this factor (what they assert does not change).
+    // `xtask verifier` first: the verifier's instruction count from a statistics log,
+    // which kernels before 5.16 give no other way. Then the checks; guest time runs
+    // several times slower under emulation, so their waits stretch by a factor (what they
+    // assert does not change).
+    let xtask = osfp_tests::workspace_root().join("target/debug/xtask");
+    assert!(
+        xtask.exists(),
+        "{} missing: cargo build --all-targets",
+        xtask.display()
+    );
     let command = format!(
-        "OSFP_TEST_TIME_SCALE=8 {} --parity-list {}",
+        "{} verifier; OSFP_TEST_TIME_SCALE=8 {} --parity-list {}",
+        xtask.display(),
         env!("CARGO_BIN_EXE_osfp-guest"),
         list.display()
     );
@@ -59,23 +68,46 @@ fn guest(series: &str, who: &str, expect_auto: &str) {
                 k.release, boot.seconds, boot.stdout, boot.stderr
             )
         });
+    // `xtask verifier`'s table rows: | kernel | build | loads | insns (log) | ...
+    let insns = |name: &str| -> Option<u64> {
+        boot.stdout.lines().find_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            (cells.len() > 5 && cells[1] == k.release && cells[2] == name && cells[3] == "yes")
+                .then(|| cells[4].parse().ok())
+                .flatten()
+        })
+    };
     // One line per kernel and build, for the README and BENCHMARKS.md.
     for p in report["programs"].as_array().unwrap() {
-        eprintln!(
-            "kernel matrix: Linux {} {}: {}",
-            k.release,
-            p["name"].as_str().unwrap(),
-            if p["loads"] == true {
-                format!(
-                    "loads, {} instructions verified",
-                    p["verified_insns"]
-                        .as_u64()
-                        .map_or("(not reported before 5.16)".into(), |n| n.to_string())
-                )
-            } else {
-                format!("refused: {}", p["rejection"].as_str().unwrap_or("?"))
+        let name = p["name"].as_str().unwrap();
+        if p["loads"] == true {
+            let n = insns(name);
+            assert!(
+                n.is_some(),
+                "{}: no instruction count for {name}:\n{}",
+                k.release,
+                boot.stdout
+            );
+            if let Some(info) = p["verified_insns"].as_u64() {
+                assert_eq!(
+                    n,
+                    Some(info),
+                    "{}: log and bpf_prog_info disagree",
+                    k.release
+                );
             }
-        );
+            eprintln!(
+                "kernel matrix: Linux {} {name}: loads, {} instructions verified",
+                k.release,
+                n.unwrap()
+            );
+        } else {
+            eprintln!(
+                "kernel matrix: Linux {} {name}: refused: {}",
+                k.release,
+                p["rejection"].as_str().unwrap_or("?")
+            );
+        }
     }
     for c in report["checks"].as_array().unwrap() {
         eprintln!(
