@@ -1,8 +1,9 @@
-//! Developer tasks. `cargo xtask bench-xdp`, `bench-decode` and `bench-p0f` print the
+//! Developer tasks. `cargo xtask bench-xdp`, `bench-live`, `bench-decode` and `bench-p0f` print the
 //! figures recorded in BENCHMARKS.md. Benchmarks, not tests: they assert nothing.
 //! `cargo xtask demo` runs a namespace lab with the sensor (see demo.rs).
 
 mod bench_decode;
+mod bench_live;
 mod bench_p0f;
 mod bench_xdp;
 mod demo;
@@ -78,6 +79,27 @@ enum Cmd {
         #[arg(long)]
         keep: bool,
     },
+    /// The live pipeline: `osfp run` (release, records off) on one CPU against the
+    /// sensor's own XDP program run by BPF_PROG_TEST_RUN at paced rates on the other;
+    /// consumed records/s and ring-buffer loss per offered rate, then an hping3 flood.
+    /// Needs root, the release binary and hping3.
+    BenchLive {
+        /// Offered rates, million records per second.
+        #[arg(long, value_delimiter = ',', default_value = "0.25,0.5,1,1.5,2,3,4")]
+        rates: Vec<f64>,
+        /// Seconds per rate.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Distinct source addresses the injected SYNs come from.
+        #[arg(long, default_value_t = 65_536)]
+        sources: u32,
+        /// SYNs per source per BPF_PROG_TEST_RUN call (its repeat count).
+        #[arg(long, default_value_t = 16)]
+        burst: u32,
+        /// Seconds of hping3 --flood --rand-source afterwards (0: none).
+        #[arg(long, default_value_t = 8)]
+        flood: u64,
+    },
     /// A namespace lab: the sensor, real Linux connections, crafted Windows/macOS/unknown
     /// SYNs and an nmap scan, then verdicts, scans and metrics. Needs root.
     Demo {
@@ -112,6 +134,13 @@ fn main() -> anyhow::Result<()> {
             packets,
             keep,
         } => bench_p0f::run(rounds, packets, keep),
+        Cmd::BenchLive {
+            rates,
+            seconds,
+            sources,
+            burst,
+            flood,
+        } => bench_live::run(rates, seconds, sources, burst, flood),
         Cmd::Demo { keep, release } => demo::run(keep, release),
     }
 }
