@@ -16,7 +16,7 @@ use osfp_common::PacketRecord;
 use crate::{
     analysis::{
         clock::ClockCounters,
-        fingerprint::{Database, Fingerprinter, Label, MatchKind, Signature, Verdict},
+        fingerprint::{Database, Family, Fingerprinter, Label, MatchKind, Signature, Verdict},
         scan::{ScanConfig, ScanCounters, ScanEvent, ScanTracker},
     },
     decode::{Event, OptionProblem},
@@ -32,8 +32,45 @@ pub struct Pipeline {
     pub sources: SourceTable,
     /// Fingerprinted SYN / SYN-ACKs by match kind (as index).
     pub matches: [u64; MatchKind::COUNT],
+    /// The same by family and match kind, and by label: counted here per packet, so that
+    /// the metrics take whole increments once a second instead of a labelled counter
+    /// update per packet.
+    pub verdicts: VerdictCounts,
     /// Scan detection (its ended scans go to the source table).
     pub scans: ScanTracker,
+}
+
+/// Verdicts counted by family and match kind, and by the database's label.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VerdictCounts {
+    pub by_family: [[u64; MatchKind::COUNT]; Family::COUNT],
+    /// By label id of the current database (a reload starts again at zero).
+    pub by_label: Vec<u64>,
+    /// No label (unknown).
+    pub unlabelled: u64,
+}
+
+impl VerdictCounts {
+    fn for_database(db: &Database) -> VerdictCounts {
+        VerdictCounts {
+            by_label: vec![0; db.labels.len()],
+            ..VerdictCounts::default()
+        }
+    }
+
+    fn count(&mut self, v: &Verdict<'_>) {
+        self.by_family[v.family() as usize][v.kind as usize] += 1;
+        match v.label {
+            Some(l) => match self.by_label.get_mut(l.id as usize) {
+                Some(n) => *n += 1,
+                None => {
+                    self.by_label.resize(l.id as usize + 1, 0);
+                    self.by_label[l.id as usize] = 1;
+                }
+            },
+            None => self.unlabelled += 1,
+        }
+    }
 }
 
 /// How many sources in the table have which clock estimate (computed on demand).
@@ -81,6 +118,7 @@ impl Pipeline {
         Pipeline {
             records: 0,
             option_problems: [0; OptionProblem::COUNT],
+            verdicts: VerdictCounts::for_database(&db),
             fingerprinter: Fingerprinter::new(db),
             sources: SourceTable::with_clock_cap(max_sources, max_clock_sources),
             matches: [0; MatchKind::COUNT],
@@ -115,6 +153,7 @@ impl Pipeline {
         });
         let db = Arc::new(db);
         self.fingerprinter = Fingerprinter::new(db.clone());
+        self.verdicts.by_label = vec![0; db.labels.len()];
         self.sources.set_caps(max_sources, max_clock_sources);
         self.scan_stage(scan_events, |t, out| t.reconfigure(scan, out));
         db
@@ -155,6 +194,7 @@ impl Pipeline {
         };
         let v = self.fingerprinter.classify(&s);
         self.matches[v.kind as usize] += 1;
+        self.verdicts.count(&v);
         // Fingerprint and clock state in one lookup of the source.
         self.sources.observe_with_clock(ev, &s, &v);
         Some((s, v))

@@ -49,8 +49,8 @@ impl Feed {
             .observe(&ev, &mut scans)
             .map(|(s, v)| Seen::new(&s, &v));
         if let Some(seen) = seen {
-            let t = &self.pipe.sources;
-            if let Some((kind, line)) = eventlog::fingerprinted(t, &ev, seen) {
+            let (t, db) = (&self.pipe.sources, self.pipe.fingerprinter.db());
+            if let Some((kind, line)) = eventlog::fingerprinted(t, db, &ev, seen) {
                 self.log.write(ev.ts_ns, kind, &line);
             }
         }

@@ -199,10 +199,6 @@ fn run_file(path: &Path, ours: &Arc<Database>, p0f: &Arc<Database>) -> FileResul
     let mut sel = Selector::new(SelectConfig::default());
     let mut p_ours = Pipeline::with_database(ours.clone(), osfp::sources::DEFAULT_CAP);
     let mut p_p0f = Pipeline::with_database(p0f.clone(), osfp::sources::DEFAULT_CAP);
-    for p in [&mut p_ours, &mut p_p0f] {
-        // Nearest candidates are for display; not needed for the verdicts.
-        p.fingerprinter.candidates = false;
-    }
     let (mut scans_ours, mut scans_p0f) = (Vec::new(), Vec::new());
     let mut r = FileResult::default();
     let res = capture_file::for_each_frame(path, |link, frame, ts| {

@@ -118,7 +118,6 @@ fn run_p0f(file: &Path, tmp: &Path) -> Vec<(Key, Obs)> {
 fn run_ours(file: &Path, db: &Arc<Database>) -> HashMap<Key, Vec<Obs>> {
     let mut sel = Selector::new(SelectConfig::default());
     let mut pipeline = Pipeline::with_database(db.clone(), osfp::sources::DEFAULT_CAP);
-    pipeline.fingerprinter.candidates = false;
     let mut scans = Vec::new();
     let mut out: HashMap<Key, Vec<Obs>> = HashMap::new();
     let _ = capture_file::for_each_frame(file, |link, frame, ts| {

@@ -39,13 +39,21 @@ pub fn run(rates: Vec<f64>, seconds: u64, sources: u32, burst: u32, flood: u64) 
             TcpFrame::syn(src, lab.b4, 40000 + (i % 20000) as u16, 443).frame()
         })
         .collect();
-    println!("| offered (M records/s) | injected (M/s) | consumed (M/s) | dropped in the ring | loss |");
+    println!(
+        "| offered (M records/s) | injected (M/s) | consumed (M/s) | dropped in the ring | loss |"
+    );
     println!("|---:|---:|---:|---:|---:|");
     let mut sustained = 0.0f64;
     for rate in rates {
         let before = counters(&lab)?;
         let t = Instant::now();
-        let injected = inject(prog_fd.as_fd().as_raw_fd(), &frames, burst, rate * 1e6, seconds)?;
+        let injected = inject(
+            prog_fd.as_fd().as_raw_fd(),
+            &frames,
+            burst,
+            rate * 1e6,
+            seconds,
+        )?;
         let elapsed = t.elapsed().as_secs_f64();
         // Let the consumer finish what is in the ring.
         let after = settle(&lab, before.records + injected - before.dropped)?;
@@ -283,7 +291,10 @@ fn hping3_case(lab: &Lab, seconds: u64) -> Result<()> {
     let elapsed = t.elapsed().as_secs_f64();
     thread::sleep(Duration::from_secs(2));
     let sel_now = counters(lab)?;
-    let after = settle(lab, before.records + (sel_now.selected_syn - before.selected_syn))?;
+    let after = settle(
+        lab,
+        before.records + (sel_now.selected_syn - before.selected_syn),
+    )?;
     let selected = after.selected_syn - before.selected_syn;
     let dropped = after.dropped - before.dropped;
     println!(

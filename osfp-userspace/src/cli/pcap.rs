@@ -42,9 +42,6 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
     let db = Arc::new(db);
     let mut pipeline = Pipeline::with_database(db.clone(), args.max_sources);
     pipeline.sources = SourceTable::with_clock_cap(args.max_sources, args.max_clock_sources);
-    // Verdicts are printed only through `Output`, which finds the nearest candidates
-    // of the unknown ones it prints: none are searched for unprinted verdicts.
-    pipeline.fingerprinter.candidates = false;
     let print_records = !args.quiet && !args.summary;
     let mut totals = FrameCounters::default();
     let mut failed = 0;

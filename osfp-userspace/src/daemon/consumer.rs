@@ -249,7 +249,6 @@ impl Daemon {
         let fp = self.pipeline.observe(&ev, &mut self.scan_events);
         let seen = match fp {
             Some((s, v)) => {
-                self.metrics.verdict(&v);
                 if let Some(o) = self.records.as_mut() {
                     let _ = o.event_fingerprinted(&ev, &self.db, &s, &v);
                 }
@@ -263,7 +262,9 @@ impl Daemon {
             }
         };
         if let (Some(seen), Some(log)) = (seen, self.log.as_mut()) {
-            if let Some((kind, line)) = eventlog::fingerprinted(&self.pipeline.sources, &ev, seen) {
+            if let Some((kind, line)) =
+                eventlog::fingerprinted(&self.pipeline.sources, &self.db, &ev, seen)
+            {
                 log.write(ev.ts_ns, kind, &line);
             }
         }

@@ -66,6 +66,8 @@ impl Daemon {
             }
             self.log = l;
         }
+        // Verdicts counted by the old database's labels go to the metrics first.
+        self.metrics.update_pipeline(&self.pipeline);
         let db = self.pipeline.reconfigure(
             db,
             cfg.max_sources,
@@ -74,7 +76,7 @@ impl Daemon {
             &mut self.scan_events,
         );
         self.emit_scans(unix_now_ns());
-        self.metrics.add_labels(&db);
+        self.metrics.set_database(&db);
         if cfg.records != self.cfg.records {
             self.flush();
             if let Some(o) = &self.records {

@@ -22,7 +22,7 @@ use super::record::{os_json, OsJson};
 use crate::{
     analysis::{
         clock::{hosts::Hosts, ClockReport},
-        fingerprint::{MatchKind, Signature, Verdict},
+        fingerprint::{Database, MatchKind, Signature, StoredVerdict, Verdict},
         scan::ScanEvent,
     },
     decode::Event,
@@ -138,21 +138,18 @@ pub struct VerdictLine {
     pub os: OsJson,
 }
 
-/// The verdict's parts a log line needs, taken before the pipeline is used again.
+/// A fingerprinted packet's signature and verdict, copied (no allocation) before the
+/// pipeline is used again: a line is built only when one is written.
 pub struct Seen {
     pub sig: Signature,
-    pub label: Option<u32>,
-    pub kind: MatchKind,
-    pub os: OsJson,
+    pub verdict: StoredVerdict,
 }
 
 impl Seen {
     pub fn new(sig: &Signature, v: &Verdict<'_>) -> Seen {
         Seen {
             sig: *sig,
-            label: v.label.map(|l| l.id),
-            kind: v.kind,
-            os: os_json(v),
+            verdict: v.stored(),
         }
     }
 }
@@ -162,21 +159,23 @@ impl Seen {
 /// one, the first time its signature is seen for its source (`unknown_fingerprint`).
 pub fn fingerprinted(
     table: &SourceTable,
+    db: &Database,
     ev: &Event,
     seen: Seen,
 ) -> Option<(LogKind, VerdictLine)> {
     let s = table.get(&ev.src)?;
-    let first = if seen.kind == MatchKind::Unknown {
+    let v = seen.verdict;
+    let first = if v.kind == MatchKind::Unknown {
         s.os.sigs
             .iter()
             .any(|c| c.count == 1 && same_sig(&c.sig, &seen.sig))
     } else {
         s.os.verdicts
             .iter()
-            .any(|c| c.count == 1 && c.label == seen.label && c.kind == seen.kind)
+            .any(|c| c.count == 1 && c.label == v.label && c.kind == v.kind)
     };
     first.then(|| {
-        let kind = match seen.kind {
+        let kind = match v.kind {
             MatchKind::Unknown => LogKind::UnknownFingerprint,
             _ => LogKind::Verdict,
         };
@@ -186,7 +185,8 @@ pub fn fingerprinted(
             dport: ev.record.dport,
             direction: if ev.is_syn() { "syn" } else { "synack" },
             signature: seen.sig.p0f().to_string(),
-            os: seen.os,
+            // The nearest candidates of an unknown one are found here, for this line.
+            os: os_json(&v.resolve(db).with_candidates(db, &seen.sig)),
         };
         (kind, line)
     })

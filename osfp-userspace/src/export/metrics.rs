@@ -11,13 +11,13 @@ use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use super::eventlog::{EventLog, LogKind};
 use crate::{
     analysis::{
-        fingerprint::{Database, Family, MatchKind, Verdict},
+        fingerprint::{Database, Family, MatchKind},
         scan::{ProbeKind, ScanKind},
     },
     capture::frame::FrameCounters,
     capture::kernel::Attachment,
     decode::OptionProblem,
-    pipeline::{ClockEstimates, Pipeline},
+    pipeline::{ClockEstimates, Pipeline, VerdictCounts},
     sources::source_family,
 };
 
@@ -60,6 +60,7 @@ pub struct Metrics {
     /// Last kernel totals per interface, to turn them into counter increments.
     last: Vec<FrameCounters>,
     last_records: u64,
+    last_verdicts: VerdictCounts,
     last_options: [u64; OptionProblem::COUNT],
 }
 
@@ -256,6 +257,7 @@ impl Metrics {
             registry: r,
             last: vec![FrameCounters::default(); ifaces.len()],
             last_records: 0,
+            last_verdicts: VerdictCounts::default(),
             last_options: [0; OptionProblem::COUNT],
         };
         // Every label value exists from the start, so series never appear later.
@@ -332,23 +334,12 @@ impl Metrics {
         self.last_log_errors = log.errors;
     }
 
-    /// One SYN / SYN-ACK verdict.
-    pub fn verdict(&self, v: &Verdict<'_>) {
-        self.verdicts
-            .with_label_values(&[v.family().name(), v.kind.name()])
-            .inc();
-        match v.label {
-            Some(l) => self
-                .verdicts_by_label
-                .with_label_values(&[l.family.name(), &l.display_name()]),
-            None => self
-                .verdicts_by_label
-                .with_label_values(&[Family::Unknown.name(), "unknown"]),
-        }
-        .inc();
-        if v.kind == MatchKind::Unknown {
-            self.unknown.inc();
-        }
+    /// A new database (a reload): its labels' series, and the per-label counts start
+    /// again (the pipeline's restart with the database). Call
+    /// [`Self::update_pipeline`] with the old database first, not to lose counts.
+    pub fn set_database(&mut self, db: &Database) {
+        self.add_labels(db);
+        self.last_verdicts.by_label = vec![0; db.labels.len()];
     }
 
     /// Gauges and counters taken from the per-source and scan tables. Walks every
@@ -438,8 +429,48 @@ impl Metrics {
         self.last_records_dropped = n;
     }
 
-    /// Brings the decoder's counters up to the pipeline's totals.
+    /// Brings the decoder's and the verdicts' counters up to the pipeline's totals.
     pub fn update_pipeline(&mut self, p: &Pipeline) {
+        let db = p.fingerprinter.db();
+        let (now, last) = (&p.verdicts, &mut self.last_verdicts);
+        for f in Family::iter() {
+            for k in MatchKind::iter() {
+                let (n, l) = (
+                    now.by_family[f as usize][k as usize],
+                    &mut last.by_family[f as usize][k as usize],
+                );
+                if n > *l {
+                    self.verdicts
+                        .with_label_values(&[f.name(), k.name()])
+                        .inc_by(n - *l);
+                    if k == MatchKind::Unknown {
+                        self.unknown.inc_by(n - *l);
+                    }
+                    *l = n;
+                }
+            }
+        }
+        if now.unlabelled > last.unlabelled {
+            self.verdicts_by_label
+                .with_label_values(&[Family::Unknown.name(), "unknown"])
+                .inc_by(now.unlabelled - last.unlabelled);
+            last.unlabelled = now.unlabelled;
+        }
+        last.by_label.resize(now.by_label.len(), 0);
+        for (id, (n, l)) in now
+            .by_label
+            .iter()
+            .zip(last.by_label.iter_mut())
+            .enumerate()
+        {
+            if *n > *l {
+                let label = db.label(id as u32);
+                self.verdicts_by_label
+                    .with_label_values(&[label.family.name(), &label.display_name()])
+                    .inc_by(n - *l);
+                *l = *n;
+            }
+        }
         self.records
             .inc_by(p.records.saturating_sub(self.last_records));
         for (i, o) in OptionProblem::iter().enumerate() {

@@ -155,6 +155,18 @@ impl<'db> Verdict<'db> {
         self.label.map_or(super::Family::Unknown, |l| l.family)
     }
 
+    /// The verdict without its borrow of the database (the label by id), to keep.
+    pub fn stored(&self) -> StoredVerdict {
+        StoredVerdict {
+            label: self.label.map(|l| l.id),
+            line: self.line,
+            kind: self.kind,
+            score: self.score,
+            is_tool: self.is_tool,
+            dist: self.dist,
+        }
+    }
+
     /// This verdict with its nearest candidates: found now if it is unknown and has
     /// none yet. Classification skips them unless asked (they cost a scan of the
     /// direction's signatures and are only for display), so output calls this when it
@@ -164,6 +176,33 @@ impl<'db> Verdict<'db> {
             self.candidates = db.nearest(s);
         }
         self
+    }
+}
+
+/// A [`Verdict`] kept apart from the database it came from (its label by id; no
+/// candidates): copied without allocation, resolved again with [`Self::resolve`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StoredVerdict {
+    pub label: Option<u32>,
+    pub line: u32,
+    pub kind: MatchKind,
+    pub score: f32,
+    pub is_tool: bool,
+    pub dist: u8,
+}
+
+impl StoredVerdict {
+    /// The verdict again, its label from `db` (the database it came from).
+    pub fn resolve(self, db: &Database) -> Verdict<'_> {
+        Verdict {
+            label: self.label.map(|id| db.label(id)),
+            line: self.line,
+            kind: self.kind,
+            score: self.score,
+            is_tool: self.is_tool,
+            dist: self.dist,
+            candidates: [None; 3],
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use std::{
 
 pub use db::{Database, DbError, DbErrors, Label};
 pub use family::Family;
-pub use matcher::{Candidate, MatchKind, Verdict};
+pub use matcher::{Candidate, MatchKind, StoredVerdict, Verdict};
 pub use quirks::Quirks;
 pub use sig::{initial_ttl, nmap_options, Direction, Signature};
 
@@ -50,11 +50,6 @@ pub const SYN_MSS_SLOTS: usize = 1 << 16;
 pub struct Fingerprinter {
     db: Arc<Database>,
     syn_mss: Box<[(FlowId, u16)]>,
-    /// Find nearest candidates for unknown signatures while classifying (on by
-    /// default). Callers that print verdicts only through `export::output::Output`
-    /// turn it off: output finds them for the verdicts it prints
-    /// ([`Verdict::with_candidates`]).
-    pub candidates: bool,
 }
 
 fn slot(id: &FlowId) -> usize {
@@ -72,7 +67,6 @@ impl Fingerprinter {
         Fingerprinter {
             db,
             syn_mss: vec![(empty, 0); SYN_MSS_SLOTS].into_boxed_slice(),
-            candidates: true,
         }
     }
 
@@ -122,7 +116,9 @@ impl Fingerprinter {
     }
 
     pub fn classify(&self, s: &Signature) -> Verdict<'_> {
-        self.db.classify(s, self.candidates)
+        // Nearest candidates of unknown ones are for display: whoever prints a verdict
+        // finds them (`Verdict::with_candidates`).
+        self.db.classify(s, false)
     }
 
     /// The `[mtu]` link guess for a signature's MSS: (MTU, label if listed).

@@ -31,6 +31,8 @@ use super::{
     probe::{classify, tool, Tool},
     report::{EndReason, Phase, ScanCounters, ScanEvent, ScanKind, TargetPort},
 };
+use std::hash::BuildHasher;
+
 use crate::{decode::Event, hashing::FxBuild};
 
 /// Target bit for ordinary-looking SYNs (the sweep material); bits 0..11 are ScanKinds.
@@ -112,10 +114,50 @@ impl Source {
     }
 }
 
+/// A source seen with one plain SYN so far, kept in a slot of [`ScanTracker`]'s
+/// first-sight table instead of as a tracked source: a flood of one-SYN sources (spoofed
+/// addresses) then costs a slot write each, not a tracked source's allocation and an
+/// eviction. Its second plain SYN makes it a tracked source, its first target included
+/// as if it had been tracked from the start.
+#[derive(Clone, Copy, Debug)]
+struct FirstSight {
+    src: Option<IpAddr>,
+    dst: IpAddr,
+    dport: u16,
+    ts_ns: u64,
+    answered: bool,
+    completed: bool,
+}
+
+impl Default for FirstSight {
+    fn default() -> Self {
+        FirstSight {
+            src: None,
+            dst: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            dport: 0,
+            ts_ns: 0,
+            answered: false,
+            completed: false,
+        }
+    }
+}
+
+impl FirstSight {
+    fn is(&self, src: IpAddr, dst: IpAddr, dport: u16) -> bool {
+        self.src == Some(src) && self.dst == dst && self.dport == dport
+    }
+}
+
+/// Slots of the first-sight table (a power of two).
+const FIRST_SIGHT_SLOTS: usize = 1 << 16;
+
 /// Scan detection over decoded events. Feed every event in capture order.
 pub struct ScanTracker {
     cfg: ScanConfig,
     sources: LruCache<IpAddr, Source>,
+    /// Sources with one plain SYN so far, direct-mapped by a keyed hash of the address.
+    first_sight: Box<[FirstSight]>,
+    hasher: FxBuild,
     pub counters: ScanCounters,
     /// Some completion record was ever fed: half-open becomes known.
     completion_known: bool,
@@ -128,6 +170,8 @@ impl ScanTracker {
         ScanTracker {
             cfg,
             sources: LruCache::new(cap),
+            first_sight: vec![FirstSight::default(); FIRST_SIGHT_SLOTS].into_boxed_slice(),
+            hasher: FxBuild::default(),
             counters: ScanCounters::default(),
             completion_known: false,
             last_expire_ns: 0,
@@ -193,6 +237,9 @@ impl ScanTracker {
         }
         if let Some(p) = probe {
             self.counters.probes[p as usize] += 1;
+        }
+        if probe.is_none() && !self.sources.contains(&ev.src) && !self.second_sight(ev, out) {
+            return;
         }
         self.touch_source(ev.src, now, out);
         let window = self.window_ns();
@@ -276,6 +323,48 @@ impl ScanTracker {
         }
     }
 
+    /// A plain SYN of a source not tracked: the first one goes into its first-sight slot
+    /// (false: nothing more to do); the second one (true) makes it a tracked source with
+    /// the first SYN's target counted as it would have been.
+    fn second_sight(&mut self, ev: &Event, out: &mut Vec<ScanEvent>) -> bool {
+        let now = ev.ts_ns;
+        let window = self.window_ns();
+        let slot = self.hasher.hash_one(ev.src) as usize & (FIRST_SIGHT_SLOTS - 1);
+        let first = self.first_sight[slot];
+        if first.src != Some(ev.src) || now.saturating_sub(first.ts_ns) > window {
+            self.first_sight[slot] = FirstSight {
+                src: Some(ev.src),
+                dst: ev.dst,
+                dport: ev.record.dport,
+                ts_ns: now,
+                answered: false,
+                completed: false,
+            };
+            return false;
+        }
+        self.first_sight[slot].src = None;
+        self.touch_source(ev.src, first.ts_ns, out);
+        let s = self.sources.get_mut(&ev.src).expect("just inserted");
+        s.targets.insert(
+            (first.dst, first.dport),
+            Target {
+                last_ns: first.ts_ns,
+                kinds: PLAIN_SYN,
+                answered: first.answered,
+                completed: first.completed,
+            },
+        );
+        s.plain.count(first.ts_ns, window);
+        true
+    }
+
+    /// The first-sight slot of `src` if it holds `src`'s SYN to `dst:dport`.
+    fn first_sight_of(&mut self, src: IpAddr, dst: IpAddr, dport: u16) -> Option<&mut FirstSight> {
+        let slot = self.hasher.hash_one(src) as usize & (FIRST_SIGHT_SLOTS - 1);
+        let f = &mut self.first_sight[slot];
+        f.is(src, dst, dport).then_some(f)
+    }
+
     /// Reports that `src` completed the handshake of its SYN to `dst:dport` (the ACK of
     /// a tracked SYN). `sport` is the scanner's port; targets are keyed by (dst, dport).
     pub fn handshake_completed(
@@ -287,13 +376,16 @@ impl ScanTracker {
         _ts_ns: u64,
     ) {
         self.completion_known = true;
-        match self
-            .sources
-            .peek_mut(&src)
-            .and_then(|s| s.targets.get_mut(&(dst, dport)))
-        {
-            Some(t) => t.completed = true,
-            None => self.counters.unmatched_answers += 1,
+        if let Some(s) = self.sources.peek_mut(&src) {
+            match s.targets.get_mut(&(dst, dport)) {
+                Some(t) => t.completed = true,
+                None => self.counters.unmatched_answers += 1,
+            }
+        } else {
+            match self.first_sight_of(src, dst, dport) {
+                Some(f) => f.completed = true,
+                None => self.counters.unmatched_answers += 1,
+            }
         }
     }
 
@@ -323,13 +415,17 @@ impl ScanTracker {
 
     /// A SYN-ACK from a target to a tracked source marks that target answered.
     fn answered(&mut self, ev: &Event) {
-        match self
-            .sources
-            .peek_mut(&ev.dst)
-            .and_then(|s| s.targets.get_mut(&(ev.src, ev.record.sport)))
-        {
-            Some(t) => t.answered = true,
-            None => self.counters.unmatched_answers += 1,
+        let (scanner, target, port) = (ev.dst, ev.src, ev.record.sport);
+        if let Some(s) = self.sources.peek_mut(&scanner) {
+            match s.targets.get_mut(&(target, port)) {
+                Some(t) => t.answered = true,
+                None => self.counters.unmatched_answers += 1,
+            }
+        } else {
+            match self.first_sight_of(scanner, target, port) {
+                Some(f) => f.answered = true,
+                None => self.counters.unmatched_answers += 1,
+            }
         }
     }
 
@@ -725,7 +821,50 @@ mod tests {
             (ScanKind::FinScan, Some(EndReason::Idle))
         );
         assert_eq!((end.ports, end.packets), (5, 5));
-        assert_eq!(t.tracked_sources(), 1);
+        // The scanner is gone; the client's one plain SYN is a first sight, not a
+        // tracked source.
+        assert_eq!(t.tracked_sources(), 0);
+    }
+
+    /// A flood of one-SYN sources leaves the tracked sources alone (no eviction of a
+    /// scanner in progress); a source's second plain SYN tracks it with both targets,
+    /// and a SYN-ACK to the first one, seen while it was a first sight, still counts.
+    #[test]
+    fn one_syn_sources_are_first_sights() {
+        let cfg = ScanConfig {
+            max_sources: 4,
+            ..ScanConfig::default()
+        };
+        let mut t = ScanTracker::new(cfg);
+        let mut out = Vec::new();
+        let mut fin = rec(FIN, 1024, 50, &[]);
+        for port in 1..=5u16 {
+            fin.dport = port;
+            fin.ts_ns = port as u64 * MS;
+            t.observe(&Event::decode(&fin), &mut out);
+        }
+        assert_eq!(kinds(&out, Phase::Start), vec![ScanKind::FinScan]);
+        for i in 0..10_000u32 {
+            t.observe(&syn(0x0b00_0000 + i, SERVER, 1000, 80, 10 * MS), &mut out);
+        }
+        assert_eq!(t.tracked_sources(), 1, "only the scanner is tracked");
+        assert_eq!(t.counters.sources_evicted, 0);
+        assert!(out.iter().all(|e| e.phase == Phase::Start), "no scan ended");
+        // Another client's SYN, the server's SYN-ACK, the client's second SYN.
+        let other = 0x0a00_0009;
+        let first = syn(other, SERVER, 1, 80, 20 * MS);
+        t.observe(&first, &mut out);
+        t.observe(&synack(&first, 21 * MS), &mut out);
+        t.observe(&syn(other, SERVER, 2, 81, 22 * MS), &mut out);
+        assert_eq!(t.tracked_sources(), 2);
+        let s = t.sources.peek(&ip(other)).unwrap();
+        assert_eq!(s.targets.len(), 2);
+        assert!(
+            s.targets[&(ip(SERVER), 80)].answered,
+            "the answer to the first sight"
+        );
+        assert_eq!(s.plain.packets, 2);
+        assert_eq!(t.counters.unmatched_answers, 0);
     }
 
     /// Two stray FINs (no nmap traits: TTL 64, window 501) are not a scan; the third is.
