@@ -276,7 +276,10 @@ pub mod counter {
     pub const FRAGMENT_SKIPPED: u32 = RINGBUF_FULL + 1;
     /// Malformed frames: MALFORMED_BASE + Malformed as u32.
     pub const MALFORMED_BASE: u32 = FRAGMENT_SKIPPED + 1;
-    pub const COUNT: u32 = MALFORMED_BASE + Malformed::COUNT as u32;
+    /// Records shed by design while the ring buffer was filling up, by reason bit:
+    /// SHED_BASE + bit index (see the XDP program's `shed`).
+    pub const SHED_BASE: u32 = MALFORMED_BASE + Malformed::COUNT as u32;
+    pub const COUNT: u32 = SHED_BASE + super::reason::COUNT;
 
     pub const fn malformed(m: Malformed) -> u32 {
         MALFORMED_BASE + m as u32
@@ -296,11 +299,51 @@ pub mod tunable {
     pub const DEFAULT_WAKEUP_BATCH: u32 = 512;
     /// Slots of the flow table that gates timestamp samples (a power of two).
     pub const FLOW_TABLE_SLOTS: u32 = 65_536;
+    /// Name of the global: the [`super::HashKey`] of the flow table and of the choice of
+    /// ring buffer.
+    pub const HASH_KEY: &str = "HASH_KEY";
+    /// Name of the global: how many ring buffers (consumer shards) are in use, a power of
+    /// two up to [`MAX_SHARDS`]; a source's records all go to one of them.
+    pub const SHARDS: &str = "SHARDS";
+    /// Name of the global: each ring buffer's size in bytes (for the shedding thresholds).
+    pub const RING_BYTES: &str = "RING_BYTES";
+    /// Ring buffers in the object.
+    pub const MAX_SHARDS: u32 = 16;
+    /// Slots of the table of sources recently seen, used only while shedding.
+    pub const SEEN_SLOTS: u32 = 16_384;
+    /// While the ring is between half and three quarters full, a SYN from a source seen
+    /// within this long is kept one time in [`SHED_SAMPLE`].
+    pub const SEEN_FOR_NS: u64 = 1_000_000_000;
+    pub const SHED_SAMPLE: u32 = 16;
 }
 
 /// Names of the maps in the eBPF object.
 pub mod map_name {
+    /// The ring buffer of shard 0; `EVENTS_1`.. `EVENTS_15` for the others ([`events`]).
     pub const EVENTS: &str = "EVENTS";
+    const EVENTS_N: [&str; super::tunable::MAX_SHARDS as usize] = [
+        "EVENTS",
+        "EVENTS_1",
+        "EVENTS_2",
+        "EVENTS_3",
+        "EVENTS_4",
+        "EVENTS_5",
+        "EVENTS_6",
+        "EVENTS_7",
+        "EVENTS_8",
+        "EVENTS_9",
+        "EVENTS_10",
+        "EVENTS_11",
+        "EVENTS_12",
+        "EVENTS_13",
+        "EVENTS_14",
+        "EVENTS_15",
+    ];
+    /// The ring buffer of shard `i`.
+    pub const fn events(i: usize) -> &'static str {
+        EVENTS_N[i]
+    }
+    pub const SEEN: &str = "SEEN";
     pub const COUNTERS: &str = "COUNTERS";
     pub const FLOWS: &str = "FLOWS";
     pub const WAKEUP: &str = "WAKEUP";
@@ -429,12 +472,94 @@ impl PacketRecord {
 // No implicit padding: the explicit fields add up to the struct's size.
 const _: () = assert!(PacketRecord::SIZE == 128);
 
-/// Key of the LRU map of flows whose SYN or SYN-ACK was seen, in the direction of the
-/// packet that carries the timestamps to sample: a 64-bit hash of the 5-tuple (8 bytes
-/// hash and compare faster than 40). A collision only makes two flows share a sampling
-/// budget. The pcap path uses the same function.
+/// The flow table's key of a flow, in the direction of the packet: a keyed 64-bit hash
+/// of the 5-tuple (8 bytes hash and compare faster than 40). A collision only makes two
+/// flows share a sampling budget. The pcap path uses the same function.
 #[inline(always)]
-pub fn flow_hash(family: u8, src: &[u8; 16], dst: &[u8; 16], sport: u16, dport: u16) -> u64 {
+pub fn flow_hash(
+    key: &HashKey,
+    family: u8,
+    src: &[u8; 16],
+    dst: &[u8; 16],
+    sport: u16,
+    dport: u16,
+) -> u64 {
+    flow_hash_words(key, family, addr_words(src), addr_words(dst), sport, dport)
+}
+
+/// The secret of the hashes of what the network sends (addresses, ports): chosen at
+/// random by userspace for each run and written into the XDP program, so that no sender
+/// can pick flows that collide in the flow table's slots or sources that all land in one
+/// consumer's ring buffer. Not a cryptographic MAC: a keyed multiply-xorshift mix.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HashKey {
+    pub k0: u64,
+    /// Made odd where it is used as a multiplier.
+    pub k1: u64,
+}
+
+/// One keyed mixing round of `w` into `h`.
+#[inline(always)]
+const fn mix(h: u64, w: u64, m: u64) -> u64 {
+    let h = (h ^ w).wrapping_mul(m);
+    h ^ (h >> 31)
+}
+
+/// murmur3's fmix64: every input bit reaches every output bit.
+#[inline(always)]
+const fn fmix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// [`flow_hash`] of addresses given as little-endian 64-bit words (an IPv4 address is
+/// `[u32::from_le_bytes(a) as u64, 0]`): lets the XDP fast path hash straight from
+/// packet words, without building the 16-byte arrays.
+#[inline(always)]
+pub fn flow_hash_words(
+    key: &HashKey,
+    family: u8,
+    src: [u64; 2],
+    dst: [u64; 2],
+    sport: u16,
+    dport: u16,
+) -> u64 {
+    let m = key.k1 | 1;
+    let mut h = key.k0 ^ family as u64;
+    h = mix(h, src[0], m);
+    h = mix(h, src[1], m);
+    h = mix(h, dst[0], m);
+    h = mix(h, dst[1], m);
+    h = mix(h, (sport as u64) << 16 | dport as u64, m);
+    // Never 0: that marks an empty slot.
+    fmix(h) | 1
+}
+
+/// The keyed hash of a source address (words as in [`flow_hash_words`]): which consumer
+/// shard a source's records go to, and its slot while shedding.
+#[inline(always)]
+pub fn source_hash(key: &HashKey, family: u8, src: [u64; 2]) -> u64 {
+    let m = key.k1 | 1;
+    let mut h = key.k0 ^ (family as u64) << 8;
+    h = mix(h, src[0], m);
+    h = mix(h, src[1], m);
+    fmix(h) | 1
+}
+
+/// The shard of a [`source_hash`] among `shards` (a power of two): from the hash's high
+/// bits, apart from the slot bits the tables use.
+#[inline(always)]
+pub fn shard_of(hash: u64, shards: u32) -> u32 {
+    ((hash >> 40) as u32) & (shards.max(1) - 1)
+}
+
+/// The 16-byte address as the two little-endian words the hashes take.
+#[inline(always)]
+pub fn addr_words(a: &[u8; 16]) -> [u64; 2] {
     #[inline(always)]
     fn word(a: &[u8; 16], i: usize) -> u64 {
         u64::from_le_bytes([
@@ -448,30 +573,7 @@ pub fn flow_hash(family: u8, src: &[u8; 16], dst: &[u8; 16], sport: u16, dport: 
             a[i + 7],
         ])
     }
-    flow_hash_words(
-        family,
-        [word(src, 0), word(src, 8)],
-        [word(dst, 0), word(dst, 8)],
-        sport,
-        dport,
-    )
-}
-
-/// [`flow_hash`] of addresses given as little-endian 64-bit words (an IPv4 address is
-/// `[u32::from_le_bytes(a) as u64, 0]`): lets the XDP fast path hash straight from
-/// packet words, without building the 16-byte arrays.
-#[inline(always)]
-pub fn flow_hash_words(family: u8, src: [u64; 2], dst: [u64; 2], sport: u16, dport: u16) -> u64 {
-    // FNV-1a over 64-bit words.
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ family as u64;
-    h = (h ^ src[0]).wrapping_mul(PRIME);
-    h = (h ^ src[1]).wrapping_mul(PRIME);
-    h = (h ^ dst[0]).wrapping_mul(PRIME);
-    h = (h ^ dst[1]).wrapping_mul(PRIME);
-    h = (h ^ ((sport as u64) << 16 | dport as u64)).wrapping_mul(PRIME);
-    // Never 0: that marks an empty slot.
-    (h ^ (h >> 29)) | 1
+    [word(a, 0), word(a, 8)]
 }
 
 /// One slot of the flow table: timestamp-sampling and handshake state of the flow whose
@@ -552,4 +654,5 @@ mod user {
     // SAFETY: plain-old-data, repr(C), no implicit padding.
     unsafe impl aya::Pod for super::PacketRecord {}
     unsafe impl aya::Pod for super::FlowSlot {}
+    unsafe impl aya::Pod for super::HashKey {}
 }

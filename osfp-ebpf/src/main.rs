@@ -19,7 +19,7 @@ use core::{ffi::c_void, mem::size_of, ptr::read_unaligned};
 
 use aya_ebpf::{
     bindings::xdp_md,
-    bindings::{xdp_action, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+    bindings::{xdp_action, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{bpf_ktime_get_ns, bpf_loop},
     macros::{map, xdp},
     maps::{Array, PerCpuArray, RingBuf},
@@ -27,14 +27,135 @@ use aya_ebpf::{
 };
 use osfp_common::{
     counter, flow_flag, flow_hash_words, flow_slot, ip_flag, is_pure_ack, is_scan_like, layer,
-    reason, rec_flag, tcp_flag, ts_option_offset, tunable, FlowSlot, Malformed, PacketRecord,
-    GTP_MAX_EXTENSIONS, MAX_HEADER_BYTES, MAX_IPV6_EXT_BYTES, MAX_IPV6_EXT_HEADERS, MAX_LAYERS,
-    MAX_TCP_OPTION_BYTES, MAX_VLAN_TAGS,
+    reason, rec_flag, shard_of, source_hash, tcp_flag, ts_option_offset, tunable, FlowSlot,
+    HashKey, Malformed, PacketRecord, GTP_MAX_EXTENSIONS, MAX_HEADER_BYTES, MAX_IPV6_EXT_BYTES,
+    MAX_IPV6_EXT_HEADERS, MAX_LAYERS, MAX_TCP_OPTION_BYTES, MAX_VLAN_TAGS,
 };
 
-/// Default 8 MiB; the loader may resize it (`EbpfLoader::map_max_entries`).
+/// The ring buffers, one per consumer shard: a source's records all go to the ring of
+/// its shard (`source_hash`, keyed). Default 8 MiB for the first; the loader sizes the
+/// rings in use (`EbpfLoader::map_max_entries`) and leaves the others at one page.
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(8 * 1024 * 1024, 0);
+#[map]
+static EVENTS_1: RingBuf = RingBuf::with_byte_size(4096, 0);
+#[map]
+static EVENTS_2: RingBuf = RingBuf::with_byte_size(4096, 0);
+#[map]
+static EVENTS_3: RingBuf = RingBuf::with_byte_size(4096, 0);
+#[map]
+static EVENTS_4: RingBuf = RingBuf::with_byte_size(4096, 0);
+#[map]
+static EVENTS_5: RingBuf = RingBuf::with_byte_size(4096, 0);
+#[map]
+static EVENTS_6: RingBuf = RingBuf::with_byte_size(4096, 0);
+#[map]
+static EVENTS_7: RingBuf = RingBuf::with_byte_size(4096, 0);
+#[map]
+static EVENTS_8: RingBuf = RingBuf::with_byte_size(4096, 0);
+#[map]
+static EVENTS_9: RingBuf = RingBuf::with_byte_size(4096, 0);
+#[map]
+static EVENTS_10: RingBuf = RingBuf::with_byte_size(4096, 0);
+#[map]
+static EVENTS_11: RingBuf = RingBuf::with_byte_size(4096, 0);
+#[map]
+static EVENTS_12: RingBuf = RingBuf::with_byte_size(4096, 0);
+#[map]
+static EVENTS_13: RingBuf = RingBuf::with_byte_size(4096, 0);
+#[map]
+static EVENTS_14: RingBuf = RingBuf::with_byte_size(4096, 0);
+#[map]
+static EVENTS_15: RingBuf = RingBuf::with_byte_size(4096, 0);
+
+/// `$body` with `$r` bound to the ring buffer of shard `$shard` (0..16).
+macro_rules! on_ring {
+    ($shard:expr, |$r:ident| $body:expr) => {
+        match $shard {
+            0 => {
+                let $r = &EVENTS;
+                $body
+            }
+            1 => {
+                let $r = &EVENTS_1;
+                $body
+            }
+            2 => {
+                let $r = &EVENTS_2;
+                $body
+            }
+            3 => {
+                let $r = &EVENTS_3;
+                $body
+            }
+            4 => {
+                let $r = &EVENTS_4;
+                $body
+            }
+            5 => {
+                let $r = &EVENTS_5;
+                $body
+            }
+            6 => {
+                let $r = &EVENTS_6;
+                $body
+            }
+            7 => {
+                let $r = &EVENTS_7;
+                $body
+            }
+            8 => {
+                let $r = &EVENTS_8;
+                $body
+            }
+            9 => {
+                let $r = &EVENTS_9;
+                $body
+            }
+            10 => {
+                let $r = &EVENTS_10;
+                $body
+            }
+            11 => {
+                let $r = &EVENTS_11;
+                $body
+            }
+            12 => {
+                let $r = &EVENTS_12;
+                $body
+            }
+            13 => {
+                let $r = &EVENTS_13;
+                $body
+            }
+            14 => {
+                let $r = &EVENTS_14;
+                $body
+            }
+            _ => {
+                let $r = &EVENTS_15;
+                $body
+            }
+        }
+    };
+}
+
+/// Sources seen recently (their `source_hash` and when), written and read only while
+/// the ring buffer is filling up: a direct-mapped table, racy by design (a lost update
+/// only keeps or sheds one SYN more).
+#[map]
+static SEEN: Array<SeenSlot> = Array::with_max_entries(tunable::SEEN_SLOTS, 0);
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct SeenSlot {
+    hash: u64,
+    last_ns: u64,
+}
+
+/// Per-CPU count of SYNs of seen sources while shedding (one in SHED_SAMPLE is kept).
+#[map]
+static SHED_TICK: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
 
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
@@ -59,6 +180,18 @@ static TS_SAMPLE_INTERVAL_NS: u64 = tunable::DEFAULT_TS_SAMPLE_INTERVAL_NS;
 static TS_SAMPLE_MAX_PER_FLOW: u32 = tunable::DEFAULT_TS_SAMPLE_MAX_PER_FLOW;
 #[no_mangle]
 static WAKEUP_BATCH: u32 = tunable::DEFAULT_WAKEUP_BATCH;
+#[no_mangle]
+static HASH_KEY: HashKey = HashKey { k0: 0, k1: 0 };
+#[no_mangle]
+static SHARDS: u32 = 1;
+#[no_mangle]
+static RING_BYTES: u64 = 8 * 1024 * 1024;
+
+#[inline(always)]
+fn hash_key() -> HashKey {
+    // SAFETY: a read of a global the loader wrote before the load.
+    unsafe { core::ptr::read_volatile(&HASH_KEY) }
+}
 
 const IPPROTO_TCP: u8 = 6;
 
@@ -254,6 +387,7 @@ fn inspect<const BOUNDED: bool>(ctx: &XdpContext) -> Result<(), Malformed> {
             let q = quick(th, off + hlen, total - hlen, frame_len(ctx));
             let key = || {
                 flow_hash_words(
+                    &hash_key(),
                     4,
                     [le32(b, 12), 0],
                     [le32(b, 16), 0],
@@ -290,7 +424,7 @@ fn inspect<const BOUNDED: bool>(ctx: &XdpContext) -> Result<(), Malformed> {
             let q = quick(th, off + 40, payload, frame_len(ctx));
             let key = || {
                 let (s, d) = ([le64(b, 8), le64(b, 16)], [le64(b, 24), le64(b, 32)]);
-                flow_hash_words(6, s, d, b16(th, 0), b16(th, 2))
+                flow_hash_words(&hash_key(), 6, s, d, b16(th, 0), b16(th, 2))
             };
             if q == Quick::Never
                 || (q == Quick::PureAck && !awaiting(key()))
@@ -1107,7 +1241,7 @@ fn tcp(ctx: &XdpContext, ip: &Ip, b: &[u8; 20], fast: bool) -> Result<(), Malfor
             return Ok(());
         }
         addrs = read_addrs(ctx, ip, fast);
-        let key = flow_hash_words(ip.family, addrs.0, addrs.1, sport, dport);
+        let key = flow_hash_words(&hash_key(), ip.family, addrs.0, addrs.1, sport, dport);
         let Some(slot) = FLOWS.get_ptr_mut(flow_slot(key)) else {
             return Ok(());
         };
@@ -1141,7 +1275,7 @@ fn tcp(ctx: &XdpContext, ip: &Ip, b: &[u8; 20], fast: bool) -> Result<(), Malfor
         addrs = read_addrs(ctx, ip, fast);
         now = unsafe { bpf_ktime_get_ns() };
         if why & (reason::SYN | reason::SYNACK) != 0 {
-            let key = flow_hash_words(ip.family, addrs.0, addrs.1, sport, dport);
+            let key = flow_hash_words(&hash_key(), ip.family, addrs.0, addrs.1, sport, dport);
             if let Some(slot) = FLOWS.get_ptr_mut(flow_slot(key)) {
                 // SAFETY: array value pointer; a newer flow takes the slot. A client's
                 // SYN awaits its completing ACK; a SYN-ACK's slot only samples.
@@ -1167,6 +1301,13 @@ fn tcp(ctx: &XdpContext, ip: &Ip, b: &[u8; 20], fast: bool) -> Result<(), Malfor
     // ever pruned, and the option copy's branches multiplied with every path into it
     // past the 1M-instruction limit (6.1, 5.10). bpf_ringbuf_output instead of the copy
     // measured ~20 ns slower per record.
+    // The ring of the source's shard, and shedding by design before it overflows.
+    let shards = unsafe { core::ptr::read_volatile(&SHARDS) };
+    let src_hash = source_hash(&hash_key(), ip.family, addrs.0);
+    let sh = shard_of(src_hash, shards);
+    if why & (reason::SYNACK | reason::HANDSHAKE_ACK) == 0 && shed(sh, why, src_hash, now) {
+        return Ok(());
+    }
     let Some(r) = RECORD.get_ptr_mut(0) else {
         return Ok(());
     };
@@ -1217,7 +1358,7 @@ fn tcp(ctx: &XdpContext, ip: &Ip, b: &[u8; 20], fast: bool) -> Result<(), Malfor
         core::ptr::write_unaligned(a.add(1), addrs.1[1]);
         (*r).opt_len = copy_options(ctx, opt_start, fast, r);
     }
-    let Some(mut entry) = EVENTS.reserve::<PacketRecord>(0) else {
+    let Some(mut entry) = on_ring!(sh, |ring| ring.reserve::<PacketRecord>(0)) else {
         count(counter::RINGBUF_FULL);
         return Ok(());
     };
@@ -1243,6 +1384,69 @@ fn tcp(ctx: &XdpContext, ip: &Ip, b: &[u8; 20], fast: bool) -> Result<(), Malfor
         bit += 1;
     }
     Ok(())
+}
+
+/// Whether to shed a record of reasons `why` (neither a SYN-ACK nor a handshake ACK)
+/// because shard `sh`'s ring is filling up, rather than lose records at random once it is
+/// full: from three quarters full, all of them; from half full, timestamp samples, and
+/// SYNs of sources seen within the last second (`SEEN`) but one in `SHED_SAMPLE`, so that
+/// every source's first SYN still gets through. SYN-ACKs and handshake ACKs are never
+/// shed: a flood of spoofed SYNs has none, and they are what tells a real client. Counted
+/// by reason (`counter::SHED_BASE`).
+#[inline(always)]
+fn shed(sh: u32, why: u8, src_hash: u64, now: u64) -> bool {
+    let used = on_ring!(sh, |ring| ring.query(BPF_RB_AVAIL_DATA as u64));
+    let size = unsafe { core::ptr::read_volatile(&RING_BYTES) };
+    if used * 2 < size {
+        return false;
+    }
+    let drop = if used * 4 >= size * 3 {
+        true
+    } else if why & reason::SCAN_PROBE != 0 {
+        false
+    } else if why & reason::SYN == 0 {
+        true
+    } else {
+        seen_recently(src_hash, now) && !keep_one_in_sample()
+    };
+    if drop {
+        let mut bit = 0;
+        while bit < reason::COUNT {
+            if why & (1 << bit) != 0 {
+                count(counter::SHED_BASE + bit);
+            }
+            bit += 1;
+        }
+    }
+    drop
+}
+
+/// Was this source seen within `SEEN_FOR_NS`? Notes it as seen now either way.
+#[inline(always)]
+fn seen_recently(src_hash: u64, now: u64) -> bool {
+    let Some(slot) = SEEN.get_ptr_mut((src_hash as u32) & (tunable::SEEN_SLOTS - 1)) else {
+        return false;
+    };
+    // SAFETY: array value pointer; racing CPUs only blur one decision.
+    let slot = unsafe { &mut *slot };
+    let seen = slot.hash == src_hash && now.wrapping_sub(slot.last_ns) < tunable::SEEN_FOR_NS;
+    slot.hash = src_hash;
+    slot.last_ns = now;
+    seen
+}
+
+/// True once in `SHED_SAMPLE` calls on this CPU.
+#[inline(always)]
+fn keep_one_in_sample() -> bool {
+    match SHED_TICK.get_ptr_mut(0) {
+        Some(n) => {
+            // SAFETY: per-CPU slot.
+            let n = unsafe { &mut *n };
+            *n = n.wrapping_add(1);
+            *n % tunable::SHED_SAMPLE == 0
+        }
+        None => true,
+    }
 }
 
 /// Wake the consumer once every WAKEUP_BATCH records per CPU and submit the rest with

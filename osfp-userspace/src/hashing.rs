@@ -1,47 +1,80 @@
-//! Hashers for the tables keyed by what the network sends (addresses, ports).
+//! Hashers for the tables keyed by what the network sends (addresses, ports), keyed with
+//! this process's secret ([`process_key`]): random for each run, so that no sender can
+//! pick addresses or flows that pile up in one bucket or one slot of a bounded table; or
+//! derived from a seed ([`use_seed`]) for a run that must be reproducible bit for bit
+//! (the direct-mapped tables are bounded, and which entries collide depends on the key).
+//! The XDP program's flow table and its choice of ring buffer take the same key.
 
-use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
 
-/// A small fast hasher for fixed-size keys (FxHash's multiply-rotate with a final
-/// avalanche); keys are
-/// addresses and ports seen on the wire, and the tables are capped, so flooding
-/// one bucket costs time but never memory.
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher(u64);
+pub use osfp_common::HashKey;
 
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for c in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..c.len()].copy_from_slice(c);
-            self.write_u64(u64::from_le_bytes(b));
+/// The keyed hasher of hash maps and direct-mapped tables (ahash, seeded).
+pub type KeyedState = ahash::RandomState;
+
+static KEY: OnceLock<HashKey> = OnceLock::new();
+
+/// The environment variable that seeds the key of a whole process (the test suite sets
+/// it, so that every test process is reproducible).
+pub const SEED_ENV: &str = "OSFP_HASH_SEED";
+
+/// The process's key: from [`use_seed`] if that came first, else from `$OSFP_HASH_SEED`,
+/// else random (the kernel's).
+pub fn process_key() -> HashKey {
+    *KEY.get_or_init(|| {
+        if let Some(seed) = std::env::var(SEED_ENV).ok().and_then(|s| s.parse().ok()) {
+            return seeded(seed);
         }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(i as u64);
-    }
-    fn write_u16(&mut self, i: u16) {
-        self.write_u64(i as u64);
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(i as u64);
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64);
-    }
-    fn finish(&self) -> u64 {
-        // Fold the high bits down (murmur3's fmix64): the multiply leaves the low bits
-        // depending only on low input bits, and hashbrown indexes by the low bits.
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
+        let mut b = [0u8; 16];
+        getrandom::fill(&mut b).expect("the kernel's random number generator");
+        HashKey {
+            k0: u64::from_le_bytes(b[..8].try_into().unwrap()),
+            k1: u64::from_le_bytes(b[8..].try_into().unwrap()),
+        }
+    })
+}
+
+/// Derives the process key from `seed` instead of the random one; false if the key was
+/// already in use (then nothing changes).
+pub fn use_seed(seed: u64) -> bool {
+    KEY.set(seeded(seed)).is_ok()
+}
+
+/// The key derived from `seed`.
+pub fn seeded(seed: u64) -> HashKey {
+    // splitmix64: two well-spread words from one seed.
+    let next = |x: &mut u64| {
+        *x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = *x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let mut x = seed;
+    HashKey {
+        k0: next(&mut x),
+        k1: next(&mut x),
     }
 }
 
-pub type FxBuild = BuildHasherDefault<FxHasher>;
+/// A hasher state keyed with the process key.
+pub fn keyed_state() -> KeyedState {
+    let k = process_key();
+    KeyedState::with_seeds(k.k0, k.k1, k.k0.rotate_left(32), k.k1.rotate_left(32))
+}
+
+#[cfg(test)]
+mod tests {
+
+    use super::*;
+
+    #[test]
+    fn keyed_states_agree_within_the_process() {
+        let a = keyed_state().hash_one(std::net::Ipv4Addr::LOCALHOST);
+        let b = keyed_state().hash_one(std::net::Ipv4Addr::LOCALHOST);
+        assert_eq!(a, b, "one key for the process");
+        assert!(!use_seed(7), "the key is already in use");
+        assert_ne!(seeded(1), seeded(2));
+        assert_eq!(seeded(1), seeded(1));
+    }
+}

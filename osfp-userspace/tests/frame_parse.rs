@@ -267,6 +267,7 @@ fn timestamp_samples_are_rate_limited_per_flow() {
     let cfg = SelectConfig {
         ts_sample_interval_ns: 1_000,
         ts_sample_max_per_flow: 3,
+        ..SelectConfig::default()
     };
     let mut sel = Selector::new(cfg);
     let (s, d) = v4();

@@ -114,6 +114,7 @@ pub fn run(program: &str, files: &[PathBuf]) -> Result<Report> {
     let mut sel = Selector::new(SelectConfig {
         ts_sample_interval_ns: 0,
         ts_sample_max_per_flow: u32::MAX,
+        hash_key: cfg.hash_key,
     });
     let mut r = Report {
         program: program.to_string(),

@@ -4,7 +4,7 @@
 
 use osfp_common::{
     counter, flow_flag, flow_hash, flow_slot, ip_flag, is_pure_ack, is_scan_like, layer, reason,
-    rec_flag, tcp_flag, ts_option_offset, tunable, FlowSlot, Malformed, PacketRecord,
+    rec_flag, tcp_flag, ts_option_offset, tunable, FlowSlot, HashKey, Malformed, PacketRecord,
     GTP_MAX_EXTENSIONS, MAX_HEADER_BYTES, MAX_IPV6_EXT_BYTES, MAX_IPV6_EXT_HEADERS, MAX_LAYERS,
     MAX_TCP_OPTION_BYTES, MAX_VLAN_TAGS,
 };
@@ -71,6 +71,8 @@ impl Link {
 pub struct SelectConfig {
     pub ts_sample_interval_ns: u64,
     pub ts_sample_max_per_flow: u32,
+    /// The flow table's hash key (the XDP program's `HASH_KEY`).
+    pub hash_key: HashKey,
 }
 
 impl Default for SelectConfig {
@@ -78,6 +80,7 @@ impl Default for SelectConfig {
         SelectConfig {
             ts_sample_interval_ns: tunable::DEFAULT_TS_SAMPLE_INTERVAL_NS,
             ts_sample_max_per_flow: tunable::DEFAULT_TS_SAMPLE_MAX_PER_FLOW,
+            hash_key: crate::hashing::process_key(),
         }
     }
 }
@@ -585,7 +588,14 @@ impl Selector {
         let opts = &t[20..20 + opt_len];
 
         let (sport, dport) = (be16(t, 0), be16(t, 2));
-        let key = flow_hash(ip.family, &ip.src, &ip.dst, sport, dport);
+        let key = flow_hash(
+            &self.cfg.hash_key,
+            ip.family,
+            &ip.src,
+            &ip.dst,
+            sport,
+            dport,
+        );
         let slot = &mut self.flows[flow_slot(key) as usize];
         if why & (reason::SYN | reason::SYNACK) != 0 {
             *slot = FlowSlot {

@@ -9,7 +9,7 @@ use aya::{
     programs::{ProgramError, Xdp, XdpMode},
     Ebpf, EbpfLoader,
 };
-use osfp_common::{counter, map_name, tunable, PacketRecord};
+use osfp_common::{counter, map_name, tunable, HashKey, PacketRecord};
 
 use crate::capture::frame::FrameCounters;
 
@@ -32,8 +32,12 @@ pub struct LoadConfig {
     pub ts_sample_interval_ns: u64,
     pub ts_sample_max_per_flow: u32,
     pub wakeup_batch: u32,
-    /// Ring buffer size in bytes (a power of two, a multiple of the page size).
+    /// Each ring buffer's size in bytes (a power of two, a multiple of the page size).
     pub ring_bytes: u32,
+    /// Ring buffers (consumer shards) in use, a power of two up to `MAX_SHARDS`.
+    pub shards: u32,
+    /// The key of the flow table's hash and of the choice of ring.
+    pub hash_key: HashKey,
 }
 
 impl Default for LoadConfig {
@@ -43,6 +47,8 @@ impl Default for LoadConfig {
             ts_sample_max_per_flow: tunable::DEFAULT_TS_SAMPLE_MAX_PER_FLOW,
             wakeup_batch: tunable::DEFAULT_WAKEUP_BATCH,
             ring_bytes: 8 << 20,
+            shards: 1,
+            hash_key: crate::hashing::process_key(),
         }
     }
 }
@@ -83,7 +89,20 @@ pub fn load(cfg: &LoadConfig, name: &str) -> Result<Ebpf> {
 
 /// [`load`] from another build's object (benchmarks compare builds).
 pub fn load_object(object: &[u8], cfg: &LoadConfig, name: &str) -> Result<Ebpf> {
-    let mut ebpf = EbpfLoader::new()
+    let shards = cfg.shards.clamp(1, tunable::MAX_SHARDS).next_power_of_two();
+    let ring_bytes = cfg.ring_bytes as u64;
+    // Globals added since older builds (benchmark baselines) are required in ours only.
+    let ours = std::ptr::eq(object, EBPF_OBJECT);
+    let mut loader = EbpfLoader::new();
+    // The rings of the shards in use get their size; the others one page.
+    for i in 0..tunable::MAX_SHARDS {
+        let size = if i < shards { cfg.ring_bytes } else { 4096 };
+        loader.map_max_entries(map_name::events(i as usize), size);
+    }
+    let mut ebpf = loader
+        .override_global(tunable::HASH_KEY, &cfg.hash_key, ours)
+        .override_global(tunable::SHARDS, &shards, ours)
+        .override_global(tunable::RING_BYTES, &ring_bytes, ours)
         .override_global(
             tunable::TS_SAMPLE_INTERVAL_NS,
             &cfg.ts_sample_interval_ns,
@@ -95,7 +114,6 @@ pub fn load_object(object: &[u8], cfg: &LoadConfig, name: &str) -> Result<Ebpf> 
             true,
         )
         .override_global(tunable::WAKEUP_BATCH, &cfg.wakeup_batch.max(1), true)
-        .map_max_entries(map_name::EVENTS, cfg.ring_bytes)
         .load(object)
         .context("loading the XDP program")?;
     let prog: &mut Xdp = program(&mut ebpf, name)?;

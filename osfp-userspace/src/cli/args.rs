@@ -77,6 +77,11 @@ pub struct PcapArgs {
     /// Most sources kept in the per-source table (least recently seen evicted).
     #[arg(long, default_value_t = crate::sources::DEFAULT_CAP)]
     pub max_sources: usize,
+    /// Key the hashes of the bounded tables from this number instead of a random key: the
+    /// same capture then gives the same output bit for bit (which flows share a slot of a
+    /// direct-mapped table depends on the key).
+    #[arg(long)]
+    pub hash_seed: Option<u64>,
     /// Most sources in the table with clock / IP ID state (further sources' clock
     /// events are counted as refused).
     #[arg(long, default_value_t = crate::sources::DEFAULT_CLOCK_SOURCES)]

@@ -21,14 +21,19 @@ use crate::{
         output::{Format, Output},
         stats,
     },
+    hashing,
     pipeline::Pipeline,
     sources::{SourceJson, SourceTable},
 };
 
 pub fn run(args: &PcapArgs) -> Result<i32> {
+    if let Some(seed) = args.hash_seed {
+        hashing::use_seed(seed);
+    }
     let cfg = SelectConfig {
         ts_sample_interval_ns: args.select.ts_sample_interval.as_nanos() as u64,
         ts_sample_max_per_flow: args.select.ts_samples_per_flow,
+        hash_key: hashing::process_key(),
     };
     let stdout = io::stdout().lock();
     let mut out = Output::new(

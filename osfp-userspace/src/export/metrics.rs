@@ -31,6 +31,7 @@ pub struct Metrics {
     malformed: IntCounterVec,
     options_malformed: IntCounterVec,
     ringbuf_full: IntCounterVec,
+    shed: IntCounterVec,
     ringbuf_bad: IntCounter,
     records_dropped: IntCounter,
     fragments: IntCounterVec,
@@ -159,6 +160,14 @@ impl Metrics {
                 "osfp_records_output_dropped_total",
                 "Record lines not printed on stdout: its reader was too slow (queue full).",
             ),
+            shed: counter_vec_n(
+                &r,
+                "osfp_records_shed_total",
+                "Records the XDP program shed on purpose while the ring buffer was filling up \
+                 (SYNs of sources seen in the last second, timestamp samples; all but SYN-ACKs \
+                 and handshake ACKs from three quarters full), by reason.",
+                &["iface", "reason"],
+            ),
             fragments: iface(
                 "osfp_fragments_skipped_total",
                 "Non-first fragments passed over.",
@@ -268,6 +277,7 @@ impl Metrics {
             m.fragments.with_label_values(&[i]);
             for s in reason::NAMES {
                 m.selected.with_label_values(&[i, s]);
+                m.shed.with_label_values(&[i, s]);
             }
             for x in Malformed::ALL {
                 m.malformed.with_label_values(&[i, x.name()]);
@@ -395,11 +405,14 @@ impl Metrics {
         let n = name.as_str();
         self.seen.with_label_values(&[n]).inc_by(d(counter::SEEN));
         self.tcp.with_label_values(&[n]).inc_by(d(counter::TCP));
-        // Counter slots SELECTED_BASE + bit, named in bit order.
+        // Counter slots SELECTED_BASE + bit and SHED_BASE + bit, named in bit order.
         for (j, s) in reason::NAMES.iter().enumerate() {
             self.selected
                 .with_label_values(&[n, s])
                 .inc_by(d(counter::SELECTED_BASE + j as u32));
+            self.shed
+                .with_label_values(&[n, s])
+                .inc_by(d(counter::SHED_BASE + j as u32));
         }
         for x in Malformed::ALL {
             self.malformed

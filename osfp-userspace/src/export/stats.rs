@@ -25,6 +25,12 @@ pub fn summary(c: &FrameCounters, p: &Pipeline, ringbuf_bad_size: u64) -> String
         );
     }
     put("ringbuf_full", c.get(counter::RINGBUF_FULL));
+    for (i, name) in osfp_common::reason::NAMES.iter().enumerate() {
+        put(
+            &format!("shed_{name}"),
+            c.get(counter::SHED_BASE + i as u32),
+        );
+    }
     put("fragments_skipped", c.get(counter::FRAGMENT_SKIPPED));
     for m in Malformed::ALL {
         put(&format!("malformed_{}", m.name()), c.malformed(m));

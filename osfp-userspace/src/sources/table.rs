@@ -24,7 +24,7 @@ use crate::{
         scan::{report::ScanSummary, Phase, ScanEvent},
     },
     decode::Event,
-    hashing::FxBuild,
+    hashing::{keyed_state, KeyedState},
 };
 
 /// Distinct verdicts kept per source.
@@ -85,7 +85,7 @@ pub struct SourceState {
 
 /// The table of sources, capped with LRU eviction.
 pub struct SourceTable {
-    map: LruCache<IpAddr, SourceState, FxBuild>,
+    map: LruCache<IpAddr, SourceState, KeyedState>,
     pub evictions: u64,
     clocks: ClockPool,
     /// Clock events of sources not in the table (no fingerprinted SYN / SYN-ACK yet, or
@@ -176,7 +176,7 @@ impl SourceTable {
     /// A table of at most `cap` sources, at most `clock_cap` of them with clock state.
     pub fn with_clock_cap(cap: usize, clock_cap: usize) -> Self {
         SourceTable {
-            map: LruCache::with_hasher(NonZeroUsize::new(cap.max(1)).unwrap(), FxBuild::default()),
+            map: LruCache::with_hasher(NonZeroUsize::new(cap.max(1)).unwrap(), keyed_state()),
             evictions: 0,
             clocks: ClockPool {
                 cfg: ClockConfig::default(),
@@ -246,7 +246,7 @@ impl SourceTable {
     }
 
     fn entry_in<'a>(
-        map: &'a mut LruCache<IpAddr, SourceState, FxBuild>,
+        map: &'a mut LruCache<IpAddr, SourceState, KeyedState>,
         evictions: &mut u64,
         clocks: &mut ClockPool,
         src: IpAddr,

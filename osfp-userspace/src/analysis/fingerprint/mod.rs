@@ -11,10 +11,7 @@ pub mod matcher;
 pub mod quirks;
 pub mod sig;
 
-use std::{
-    hash::{BuildHasher, Hash},
-    sync::Arc,
-};
+use std::{hash::Hash, sync::Arc};
 
 pub use db::{Database, DbError, DbErrors, Label};
 pub use family::Family;
@@ -22,7 +19,10 @@ pub use matcher::{Candidate, MatchKind, StoredVerdict, Verdict};
 pub use quirks::Quirks;
 pub use sig::{initial_ttl, nmap_options, Direction, Signature};
 
-use crate::{decode::Event, hashing::FxBuild};
+use crate::{
+    decode::Event,
+    hashing::{keyed_state, KeyedState},
+};
 
 /// The database built into the binary (used when no `--db` is given).
 pub const DEFAULT_DB: &str = include_str!("../../../db/osfp.fp");
@@ -50,10 +50,7 @@ pub const SYN_MSS_SLOTS: usize = 1 << 16;
 pub struct Fingerprinter {
     db: Arc<Database>,
     syn_mss: Box<[(FlowId, u16)]>,
-}
-
-fn slot(id: &FlowId) -> usize {
-    FxBuild::default().hash_one(id) as usize & (SYN_MSS_SLOTS - 1)
+    hasher: KeyedState,
 }
 
 impl Fingerprinter {
@@ -67,7 +64,12 @@ impl Fingerprinter {
         Fingerprinter {
             db,
             syn_mss: vec![(empty, 0); SYN_MSS_SLOTS].into_boxed_slice(),
+            hasher: keyed_state(),
         }
+    }
+
+    fn slot(&self, id: &FlowId) -> usize {
+        self.hasher.hash_one(id) as usize & (SYN_MSS_SLOTS - 1)
     }
 
     pub fn db(&self) -> &Database {
@@ -93,7 +95,7 @@ impl Fingerprinter {
                 pa: r.dport,
                 pb: r.sport,
             };
-            let e = &self.syn_mss[slot(&id)];
+            let e = &self.syn_mss[self.slot(&id)];
             if e.0 == id {
                 e.1
             } else {
@@ -110,7 +112,8 @@ impl Fingerprinter {
                 pa: r.sport,
                 pb: r.dport,
             };
-            self.syn_mss[slot(&id)] = (id, s.mss);
+            let slot = self.slot(&id);
+            self.syn_mss[slot] = (id, s.mss);
         }
         Some(s)
     }

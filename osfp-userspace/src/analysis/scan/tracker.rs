@@ -31,9 +31,10 @@ use super::{
     probe::{classify, tool, Tool},
     report::{EndReason, Phase, ScanCounters, ScanEvent, ScanKind, TargetPort},
 };
-use std::hash::BuildHasher;
-
-use crate::{decode::Event, hashing::FxBuild};
+use crate::{
+    decode::Event,
+    hashing::{keyed_state, KeyedState},
+};
 
 /// Target bit for ordinary-looking SYNs (the sweep material); bits 0..11 are ScanKinds.
 const PLAIN_SYN: u16 = 1 << 15;
@@ -82,7 +83,7 @@ impl KindState {
 
 struct Source {
     last_ns: u64,
-    targets: HashMap<(IpAddr, u16), Target, FxBuild>,
+    targets: HashMap<(IpAddr, u16), Target, KeyedState>,
     truncated: bool,
     kinds: [KindState; ScanKind::COUNT],
     /// Ordinary SYNs (sweep material).
@@ -157,7 +158,7 @@ pub struct ScanTracker {
     sources: LruCache<IpAddr, Source>,
     /// Sources with one plain SYN so far, direct-mapped by a keyed hash of the address.
     first_sight: Box<[FirstSight]>,
-    hasher: FxBuild,
+    hasher: KeyedState,
     pub counters: ScanCounters,
     /// Some completion record was ever fed: half-open becomes known.
     completion_known: bool,
@@ -171,7 +172,7 @@ impl ScanTracker {
             cfg,
             sources: LruCache::new(cap),
             first_sight: vec![FirstSight::default(); FIRST_SIGHT_SLOTS].into_boxed_slice(),
-            hasher: FxBuild::default(),
+            hasher: keyed_state(),
             counters: ScanCounters::default(),
             completion_known: false,
             last_expire_ns: 0,
