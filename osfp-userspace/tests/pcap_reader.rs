@@ -7,10 +7,11 @@ use std::process::Command;
 
 use osfp::capture::{
     file::{for_each_frame, for_each_frame_in, FileReport},
-    frame::Link,
+    frame::{Link, SelectConfig, Selector},
 };
 use osfp_tests::craft::{
     capture::{Pcap, Pcapng},
+    links,
     tunnels::{plain_v4, plain_v6},
 };
 
@@ -275,4 +276,38 @@ fn path_and_bytes_read_alike() {
         "{stderr}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A SYN framed for each link type, in a pcap file and in a pcapng file: the record is
+/// the one of the same SYN sent over Ethernet.
+#[test]
+fn every_link_type_gives_the_plain_syns_record() {
+    let cases = links::cases();
+    let mut types: Vec<u32> = cases.iter().map(|c| c.linktype).collect();
+    types.dedup();
+    let linked: Vec<u32> = (0..300)
+        .filter(|&t| Link::from_linktype(t).is_some())
+        .collect();
+    let mut sorted = types.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, linked, "a case for every link type");
+    for c in cases {
+        let want = Selector::new(SelectConfig::default())
+            .frame(Link::Ethernet, &c.plain, NS)
+            .unwrap();
+        let mut pcap = Pcap::new(c.linktype, 65535, false, false);
+        pcap.record(SEC, 0, &c.frame);
+        let mut ng = Pcapng::new();
+        ng.interface(c.linktype as u16, None)
+            .packet(0, SEC as u64 * 1_000_000, &c.frame);
+        for file in [pcap.bytes, ng.bytes] {
+            let mut sel = Selector::new(SelectConfig::default());
+            let mut got = Vec::new();
+            let rep =
+                for_each_frame_in(&file[..], |l, f, ts| got.extend(sel.frame(l, f, ts))).unwrap();
+            assert_eq!(rep.unsupported_link, vec![], "{}", c.name);
+            assert_eq!(got, vec![want], "{}", c.name);
+        }
+    }
 }

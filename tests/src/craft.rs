@@ -1104,3 +1104,112 @@ pub mod tunnels {
         ]
     }
 }
+
+/// The SYN of [`tunnels::syn_v4`] / [`tunnels::syn_v6`] framed for every link type a
+/// capture file may have (what `capture::frame::Link::from_linktype` accepts).
+pub mod links {
+    use super::{
+        encap::{snap, wlan_data},
+        tunnels::{syn_v4, syn_v6},
+    };
+
+    pub struct LinkCase {
+        pub name: &'static str,
+        /// The pcap LINKTYPE number.
+        pub linktype: u32,
+        pub frame: Vec<u8>,
+        /// The same SYN as a plain Ethernet frame.
+        pub plain: Vec<u8>,
+    }
+
+    /// One case per framing (several per link type where the link has variants).
+    pub fn cases() -> Vec<LinkCase> {
+        let (ip4, ip6) = (syn_v4().ip_packet(), syn_v6().ip_packet());
+        let (eth4, eth6) = (syn_v4().frame(), syn_v6().frame());
+        let c = |name, linktype, parts: &[&[u8]], v6: bool| LinkCase {
+            name,
+            linktype,
+            frame: parts.concat(),
+            plain: if v6 { eth6.clone() } else { eth4.clone() },
+        };
+        let wlan = wlan_data(true, false, false, false, &snap(0x0800, &ip4));
+        // NFLOG: family, version, resource id; a packet-header TLV; the payload TLV.
+        let nflog_payload = {
+            let len = (4 + ip6.len()) as u16;
+            [&len.to_le_bytes()[..], &9u16.to_le_bytes()].concat()
+        };
+        vec![
+            c("ethernet", 1, &[&eth4], false),
+            c(
+                "linux-sll",
+                113,
+                &[
+                    &[0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00],
+                    &ip4,
+                ],
+                false,
+            ),
+            c(
+                "linux-sll2",
+                276,
+                &[
+                    &[
+                        0x86, 0xdd, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0,
+                    ],
+                    &ip6,
+                ],
+                true,
+            ),
+            c("raw", 101, &[&ip4], false),
+            c("raw-ipv6", 101, &[&ip6], true),
+            c("raw-bsd", 12, &[&ip4], false),
+            c("raw-openbsd", 14, &[&ip6], true),
+            c("ipv4", 228, &[&ip4], false),
+            c("ipv6", 229, &[&ip6], true),
+            c("null", 0, &[&2u32.to_le_bytes(), &ip4], false),
+            c(
+                "null-big-endian-bsd-ipv6",
+                0,
+                &[&28u32.to_be_bytes(), &ip6],
+                true,
+            ),
+            c("loop", 108, &[&24u32.to_be_bytes(), &ip6], true),
+            c("radiotap", 127, &[&[0, 0, 8, 0, 0, 0, 0, 0], &wlan], false),
+            c("ieee802-11", 105, &[&wlan], false),
+            c("ppp", 9, &[&[0xff, 0x03, 0x00, 0x21], &ip4], false),
+            c("ppp-no-address-field", 9, &[&[0x00, 0x57], &ip6], true),
+            c("ppp-hdlc", 50, &[&[0x0f, 0x00, 0x08, 0x00], &ip4], false),
+            c("cisco-hdlc", 104, &[&[0x8f, 0x00, 0x86, 0xdd], &ip6], true),
+            c(
+                "fddi",
+                10,
+                &[&[0x50], &[0x02; 6], &[0x04; 6], &snap(0x0800, &ip4)],
+                false,
+            ),
+            c(
+                "ip-over-ib",
+                242,
+                &[&[0x80; 40], &[0x86, 0xdd, 0, 0], &ip6],
+                true,
+            ),
+            c(
+                "nflog",
+                239,
+                &[
+                    &[10, 0, 0, 1],
+                    &[8, 0, 1, 0, 0x86, 0xdd, 1, 0],
+                    &nflog_payload,
+                    &ip6,
+                ],
+                true,
+            ),
+            c("arcnet-rfc1051", 129, &[&[1, 2, 0, 0, 240], &ip4], false),
+            c(
+                "arcnet-rfc1201",
+                129,
+                &[&[1, 2, 0, 0, 212, 0, 0, 1], &ip4],
+                false,
+            ),
+        ]
+    }
+}
