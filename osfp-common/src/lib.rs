@@ -469,8 +469,11 @@ pub fn flow_hash_words(family: u8, src: [u64; 2], dst: [u64; 2], sport: u16, dpo
 /// The table is direct-mapped (slot = hash mod size): a newer flow replaces an older
 /// one in its slot. Bounded by construction, and one inlined array access per packet
 /// where an LRU hash map's insert measured ~110 ns here (BENCHMARKS.md).
+///
+/// `FromZeros`: the pcap path's mirror of the table is allocated zeroed (an empty
+/// table), which costs no page until a slot is written.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, zerocopy::FromZeros)]
 pub struct FlowSlot {
     /// [`flow_hash`] of the flow; 0 = empty.
     pub hash: u64,
