@@ -3,6 +3,7 @@
 
 pub mod corpus;
 pub mod craft;
+pub mod fuzz;
 pub mod promtext;
 
 use std::{

@@ -1,11 +1,13 @@
 //! Developer tasks. `cargo xtask bench-xdp`, `bench-decode` and `bench-p0f` print the
 //! figures recorded in BENCHMARKS.md. Benchmarks, not tests: they assert nothing.
 //! `cargo xtask demo` runs a namespace lab with the sensor (see demo.rs).
+//! `cargo xtask fuzz-seeds` writes the fuzz seed corpus.
 
 mod bench_decode;
 mod bench_p0f;
 mod bench_xdp;
 mod demo;
+mod fuzz_seeds;
 
 use clap::{Parser, Subcommand};
 
@@ -56,6 +58,8 @@ enum Cmd {
         #[arg(long)]
         release: bool,
     },
+    /// Writes the fuzz targets' seed corpus (fuzz/seeds/) from the crafted frames.
+    FuzzSeeds,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,6 +72,7 @@ fn main() -> anyhow::Result<()> {
             keep,
         } => bench_p0f::run(rounds, packets, keep),
         Cmd::Demo { keep, release } => demo::run(keep, release),
+        Cmd::FuzzSeeds => fuzz_seeds::run(),
     }
 }
 
