@@ -5,8 +5,11 @@ set -euo pipefail
 
 LLVM_MAJOR=22
 BPF_LINKER_VERSION=0.13.0
+CARGO_FUZZ_VERSION=0.13.2
 APT_PACKAGES=(
     "llvm-${LLVM_MAJOR}-dev" bpftool iproute2 libpcap-dev
+    # libfuzzer-sys compiles libFuzzer (C++) for the fuzz targets
+    g++
     # peers and real parts for the tests
     p0f prads nmap tshark tcpreplay prometheus masscan zmap python3-scapy
 )
@@ -37,5 +40,9 @@ if ! bpf-linker --version 2>/dev/null | grep -q "$BPF_LINKER_VERSION"; then
     log "bpf-linker $BPF_LINKER_VERSION (llvm-$LLVM_MAJOR), about 3 minutes"
     LLVM_PREFIX="/usr/lib/llvm-${LLVM_MAJOR}" cargo install --locked "bpf-linker@${BPF_LINKER_VERSION}" \
         --no-default-features --features "llvm-${LLVM_MAJOR}"
+fi
+if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+    log "cargo-fuzz $CARGO_FUZZ_VERSION, about 1 minute"
+    cargo install --locked "cargo-fuzz@${CARGO_FUZZ_VERSION}"
 fi
 log "ready"
