@@ -160,20 +160,27 @@ pub fn p0f_db(data: &[u8]) {
     }
 }
 
-/// A configuration file's text through `daemon::config::parse` and `Settings::check`
-/// (what `osfp run --config` and a reload do), errors formatted as printed.
+/// A configuration file's text through `daemon::config::parse` and `Settings::check`,
+/// alone and under command-line flags (`Settings::over`, as `osfp run --config` and a
+/// reload do), errors formatted as printed.
 pub fn config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     let path = Path::new("/etc/osfp/osfp.toml");
-    match config::parse(text, path) {
-        Ok(settings) => {
-            if let Err(e) = settings.check(Some((path, text))) {
-                let _ = e.to_string();
-            }
-        }
+    let settings = match config::parse(text, path) {
+        Ok(s) => s,
         Err(e) => {
+            let _ = e.to_string();
+            return;
+        }
+    };
+    let flags = config::Settings {
+        ring_mib: Some(16),
+        ..Default::default()
+    };
+    for s in [settings.clone(), flags.over(settings)] {
+        if let Err(e) = s.check(Some((path, text))) {
             let _ = e.to_string();
         }
     }
