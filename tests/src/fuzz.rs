@@ -28,8 +28,11 @@ use osfp::{
 };
 use strum::{EnumCount, IntoEnumIterator};
 
+/// A fuzz target's body: panics only on a bug.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets, by name (`cargo fuzz run NAME`).
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("capture_file", capture_file),
     ("frame", frame),
     ("tcp_options", tcp_options),
