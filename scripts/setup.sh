@@ -5,8 +5,11 @@ set -euo pipefail
 
 LLVM_MAJOR=22
 BPF_LINKER_VERSION=0.13.0
+CARGO_FUZZ_VERSION=0.13.2
 APT_PACKAGES=(
     "llvm-${LLVM_MAJOR}-dev" bpftool iproute2 libpcap-dev
+    # libfuzzer-sys compiles libFuzzer (C++) for the fuzz targets
+    g++
     # peers and real parts for the tests
     p0f prads nmap tshark tcpreplay prometheus masscan zmap python3-scapy hping3
     # the kernel matrix: Debian's kernels booted under QEMU with virtme-ng
@@ -74,4 +77,8 @@ if ! vng --version 2>/dev/null | grep -q "$VIRTME_NG_VERSION"; then
     command -v pyenv >/dev/null && pyenv rehash
 fi
 
+if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+    log "cargo-fuzz $CARGO_FUZZ_VERSION, about 1 minute"
+    cargo install --locked "cargo-fuzz@${CARGO_FUZZ_VERSION}"
+fi
 log "ready"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of osfp on this machine: installs what the build and the tests need
-# (scripts/setup.sh, idempotent), builds the workspace with the XDP program, then runs
-# the whole suite. Root-only tests (XDP attach, network namespaces, BPF_PROG_TEST_RUN)
-# run when this is run as root and skip loudly otherwise.
+# (scripts/setup.sh, idempotent), builds the workspace with the XDP program, checks the
+# supply chain (advisories, licences), runs the whole suite, then fuzzes every parser
+# of hostile input. Root-only tests (XDP attach, network namespaces,
+# BPF_PROG_TEST_RUN) run when this is run as root and skip loudly otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,11 +25,28 @@ export OSFP_HASH_SEED=1
 status=0
 # One profile for everything: each profile rebuilds the eBPF object (~1 min).
 cargo build --locked --all-targets
+
+# Supply chain, offline: RustSec advisories from the snapshot in ../shared/advisory-db
+# (a vulnerable or unsound crate in Cargo.lock fails), then every crate's licence
+# against supply-chain.toml. The audit must also fail on a lock with lru 0.12.5.
+xtask() { cargo run --locked --quiet -p xtask -- "$@"; }
+xtask audit || status=1
+if out=$(xtask audit --lock xtask/fixtures/lru-0.12.5.Cargo.lock 2>&1) ||
+    ! grep -q "FAIL RUSTSEC-2026-0002" <<<"$out" || ! grep -q "FAIL RUSTSEC-2026-0253" <<<"$out"; then
+    printf '%s\n[test] the advisory check did not fail a lock with lru 0.12.5\n' "$out" >&2
+    status=1
+fi
+xtask licenses || status=1
+
 # The kernel matrix boots guests under emulation (both cores each): on its own, after.
 cargo test --locked --no-fail-fast -- --test-threads=2 --skip kernel_matrix_ || status=1
 # JA4T/JA4TS are behind an opt-in feature (licence); test them with it on.
 cargo test --locked --no-fail-fast -p osfp-userspace --features ja4t --lib --test ja4t_tshark -- ja4t || status=1
 cargo test --locked --no-fail-fast -p osfp-tests --test kernel_matrix -- --test-threads=1 --nocapture || status=1
+
+# Coverage-guided fuzzing of the parsers of hostile input, 60 s a target, two at a
+# time: any crash fails (scripts/fuzz.sh).
+bash scripts/fuzz.sh 60 || status=1
 
 skipped=$(wc -l < target/osfp-skipped.txt)
 if [ "$skipped" -gt 0 ]; then

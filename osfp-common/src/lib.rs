@@ -3,6 +3,8 @@
 //! counter slots and tunables. `no_std` so that the eBPF crate can use it.
 #![no_std]
 
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
 /// Most TCP option bytes a header can carry (data offset 15 => 60 - 20).
 pub const MAX_TCP_OPTION_BYTES: usize = 40;
 
@@ -368,8 +370,10 @@ pub const BASELINE_PROGRAM_NAME: &str = "osfp_baseline";
 ///
 /// Every byte is written explicitly (`_pad` included) so that the kernel never hands
 /// out uninitialised ring-buffer memory and two records compare equal byte for byte.
+/// `IntoBytes` fails to compile if the layout ever gets implicit padding; `FromBytes`
+/// says every bit pattern is a record.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct PacketRecord {
     /// Capture time in ns: CLOCK_MONOTONIC from the kernel (userspace converts it to
     /// Unix time), Unix time from a file.
@@ -451,25 +455,19 @@ impl PacketRecord {
         }
     }
 
-    /// The record as bytes (it has no implicit padding).
+    /// The record as bytes.
     pub fn as_bytes(&self) -> &[u8; Self::SIZE] {
-        // SAFETY: repr(C), every field is an integer or integer array, no implicit padding
-        // (checked by the size assertion below).
-        unsafe { &*(self as *const Self as *const [u8; Self::SIZE]) }
+        zerocopy::transmute_ref!(self)
     }
 
-    /// Reads a record from ring-buffer bytes; `None` if the length is wrong.
+    /// Reads a record from ring-buffer bytes, whatever their alignment; `None` if the
+    /// length is wrong.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() != Self::SIZE {
-            return None;
-        }
-        // SAFETY: any bit pattern is a valid PacketRecord; read_unaligned copes with
-        // whatever alignment the ring buffer gives.
-        Some(unsafe { core::ptr::read_unaligned(bytes.as_ptr() as *const Self) })
+        Self::read_from_bytes(bytes).ok()
     }
 }
 
-// No implicit padding: the explicit fields add up to the struct's size.
+// The ring-buffer record size both sides agree on.
 const _: () = assert!(PacketRecord::SIZE == 128);
 
 /// The flow table's key of a flow, in the direction of the packet: a keyed 64-bit hash
@@ -582,8 +580,11 @@ pub fn addr_words(a: &[u8; 16]) -> [u64; 2] {
 /// The table is direct-mapped (slot = hash mod size): a newer flow replaces an older
 /// one in its slot. Bounded by construction, and one inlined array access per packet
 /// where an LRU hash map's insert measured ~110 ns here (BENCHMARKS.md).
+///
+/// `FromZeros`: the pcap path's mirror of the table is allocated zeroed (an empty
+/// table), which costs no page until a slot is written.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, zerocopy::FromZeros)]
 pub struct FlowSlot {
     /// [`flow_hash`] of the flow; 0 = empty.
     pub hash: u64,
@@ -655,4 +656,29 @@ mod user {
     unsafe impl aya::Pod for super::PacketRecord {}
     unsafe impl aya::Pod for super::FlowSlot {}
     unsafe impl aya::Pod for super::HashKey {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PacketRecord;
+
+    #[test]
+    fn record_bytes_round_trip_at_any_alignment() {
+        let mut r = PacketRecord::zeroed();
+        r.ts_ns = 0x0102_0304_0506_0708;
+        r.sport = 0xabcd;
+        r.options[39] = 0xee;
+        let b = *r.as_bytes();
+        // Native byte order, fields at their repr(C) offsets.
+        assert_eq!(b[..8], 0x0102_0304_0506_0708u64.to_ne_bytes());
+        assert_eq!(b[127], 0xee);
+        let mut buf = [0u8; PacketRecord::SIZE + 1];
+        for off in 0..2 {
+            buf[off..off + PacketRecord::SIZE].copy_from_slice(&b);
+            let back = PacketRecord::from_bytes(&buf[off..off + PacketRecord::SIZE]);
+            assert_eq!(back, Some(r), "offset {off}");
+        }
+        assert_eq!(PacketRecord::from_bytes(&buf), None, "129 bytes");
+        assert_eq!(PacketRecord::from_bytes(&b[..127]), None, "127 bytes");
+    }
 }

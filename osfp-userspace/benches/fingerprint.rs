@@ -2,9 +2,9 @@
 //! fingerprint and match, the per-source table with clock state), over the corpus' real
 //! SYN / SYN-ACKs with /etc/p0f/p0f.fp (the built-in database if absent).
 
-use std::{path::PathBuf, sync::Arc};
+use std::{hint::black_box, path::PathBuf, sync::Arc};
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use osfp::{
     analysis::fingerprint::{self, Database},
     capture::{

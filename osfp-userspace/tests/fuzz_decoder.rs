@@ -13,17 +13,12 @@ use osfp::{
 use osfp_common::counter;
 use osfp_tests::craft::TcpFrame;
 use proptest::prelude::*;
+use strum::{EnumCount, IntoEnumIterator};
 
-const LINKS: [Link; 8] = [
-    Link::Ethernet,
-    Link::LinuxSll,
-    Link::LinuxSll2,
-    Link::RawIp,
-    Link::Ipv4,
-    Link::Ipv6,
-    Link::Null,
-    Link::Loop,
-];
+/// Every link type a capture file may have.
+fn links() -> Vec<Link> {
+    Link::iter().collect()
+}
 
 thread_local! {
     /// The production path after selection: every stage, with the built-in database.
@@ -71,8 +66,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(4000))]
 
     #[test]
-    fn arbitrary_bytes(link in 0usize..LINKS.len(), bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-        check(LINKS[link], &bytes);
+    fn arbitrary_bytes(link in 0usize..Link::COUNT, bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        check(links()[link], &bytes);
     }
 
     #[test]

@@ -11,6 +11,14 @@ use std::{fmt::Write as _, path::PathBuf, process::Command};
 
 use sha2::{Digest, Sha256};
 
+/// Lower-case hex of the SHA-256 of `data`, as `sha256sum` prints it.
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data).iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
 fn golden() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/pcap_output.sha256")
 }
@@ -46,11 +54,11 @@ fn pcap_output_over_the_corpus_is_unchanged() {
             .filter(|l| l.starts_with("osfp: frames=") || l.starts_with("osfp: fingerprinted"))
             .collect();
         assert_eq!(counters.len(), 2, "{name}: counter lines in {stderr}");
-        let _ = writeln!(digests, "{:x}  {name}", Sha256::digest(&out.stdout));
+        let _ = writeln!(digests, "{}  {name}", sha256_hex(&out.stdout));
         let _ = writeln!(
             digests,
-            "{:x}  {name}.counters",
-            Sha256::digest(counters.join("\n").as_bytes())
+            "{}  {name}.counters",
+            sha256_hex(counters.join("\n").as_bytes())
         );
     }
     if std::env::var_os("OSFP_UPDATE_GOLDEN").is_some() {

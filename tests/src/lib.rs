@@ -3,6 +3,7 @@
 
 pub mod corpus;
 pub mod craft;
+pub mod fuzz;
 pub mod live;
 pub mod matrix;
 pub mod parity;

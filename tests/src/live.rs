@@ -69,11 +69,11 @@ pub fn syn_fields(mode: &str, extra: &[&str]) {
         let stop = listen_in_ns(&lab.ns_b, to, |_| Ok(())).unwrap();
         connect_from_ns(&lab, &lab.ns_a, to, move |s| {
             if to.is_ipv4() {
-                s.set_ttl(ttl)?;
+                s.set_ttl_v4(ttl)?;
             } else {
                 s.set_unicast_hops_v6(ttl)?;
             }
-            s.set_mss(mss)
+            s.set_tcp_mss(mss)
         })
         .unwrap();
         cases.push((to, ttl, mss, stop));
@@ -134,8 +134,8 @@ pub fn synack_fields(mode: &str, extra: &[&str]) {
     let (ttl, mss) = (99u32, 1300u32);
     let to = SocketAddr::new(lab.a4, 9090);
     let _stop = listen_in_ns(&lab.ns_a, to, move |s| {
-        s.set_ttl(ttl)?;
-        s.set_mss(mss)
+        s.set_ttl_v4(ttl)?;
+        s.set_tcp_mss(mss)
     })
     .unwrap();
     connect_from_ns(&lab, &lab.ns_b, to, |_| Ok(())).unwrap();

@@ -73,3 +73,51 @@ fn every_build_and_the_pcap_path_agree_on_the_corpus() {
         );
     }
 }
+
+/// The crafted frames of every tunnel the walkers open (`craft::tunnels`), whole and cut
+/// at every length from the Ethernet header on: the XDP program and the pcap path give
+/// the same records and the same counters.
+#[test]
+fn xdp_program_and_pcap_path_agree_on_crafted_tunnels() {
+    if !privileged("xdp_program_and_pcap_path_agree_on_crafted_tunnels") {
+        return;
+    }
+    let mut ebpf = xdp::load(&LoadConfig::default()).unwrap();
+    let mut ring = RingBuf::try_from(ebpf.take_map(map_name::EVENTS).unwrap()).unwrap();
+    let mut sel = Selector::new(SelectConfig::default());
+    let (mut frames, mut records) = (0u64, 0u64);
+    {
+        let prog = xdp::program(&mut ebpf).unwrap();
+        for case in osfp_tests::craft::tunnels::cases() {
+            for len in (14..=case.frame.len()).rev() {
+                let frame = &case.frame[..len];
+                let out = prog
+                    .test_run(TestRunOptions {
+                        data_in: Some(frame),
+                        ..TestRunOptions::new()
+                    })
+                    .expect("BPF_PROG_TEST_RUN");
+                assert_eq!(out.return_value, 2, "XDP_PASS always");
+                let mut kernel = Vec::new();
+                while let Some(item) = ring.next() {
+                    let mut r = PacketRecord::from_bytes(&item).expect("record size");
+                    (r.ts_ns, r.ifindex) = (0, 0);
+                    kernel.push(r);
+                }
+                let user: Vec<PacketRecord> =
+                    sel.frame(Link::Ethernet, frame, 0).into_iter().collect();
+                assert_eq!(kernel, user, "{} cut at {len}", case.name);
+                frames += 1;
+                records += user.len() as u64;
+            }
+        }
+    }
+    let counters: PerCpuArray<&MapData, u64> =
+        PerCpuArray::try_from(ebpf.map(map_name::COUNTERS).unwrap()).unwrap();
+    let kc = xdp::read_counters(&counters).unwrap();
+    for slot in 0..counter::COUNT {
+        assert_eq!(kc.get(slot), sel.counters.get(slot), "counter slot {slot}");
+    }
+    eprintln!("tunnel parity: {frames} frames, {records} records");
+    assert!(records > 100, "{records} records");
+}

@@ -1,12 +1,16 @@
 //! Developer tasks. `cargo xtask bench-xdp`, `bench-live`, `bench-decode` and `bench-p0f` print the
 //! figures recorded in BENCHMARKS.md. Benchmarks, not tests: they assert nothing.
 //! `cargo xtask demo` runs a namespace lab with the sensor (see demo.rs).
+//! `cargo xtask fuzz-seeds` writes the fuzz seed corpus; `cargo xtask audit` and
+//! `cargo xtask licenses` are the supply-chain checks (supply.rs).
 
 mod bench_decode;
 mod bench_live;
 mod bench_p0f;
 mod bench_xdp;
 mod demo;
+mod fuzz_seeds;
+mod supply;
 mod verifier;
 
 use clap::{Parser, Subcommand};
@@ -110,6 +114,18 @@ enum Cmd {
         #[arg(long)]
         release: bool,
     },
+    /// Writes the fuzz targets' seed corpus (fuzz/seeds/) from the crafted frames.
+    FuzzSeeds,
+    /// RustSec advisories affecting the lock files, from the offline database
+    /// (supply-chain.toml; $OSFP_ADVISORY_DB). Fails on a vulnerability or an unsound
+    /// crate.
+    Audit {
+        /// Lock files to check instead of the configured ones.
+        #[arg(long = "lock")]
+        locks: Vec<std::path::PathBuf>,
+    },
+    /// The licence of every crate in the dependency tree against supply-chain.toml.
+    Licenses,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -142,6 +158,9 @@ fn main() -> anyhow::Result<()> {
             flood,
         } => bench_live::run(rates, seconds, sources, burst, flood),
         Cmd::Demo { keep, release } => demo::run(keep, release),
+        Cmd::FuzzSeeds => fuzz_seeds::run(),
+        Cmd::Audit { locks } => supply::audit(locks),
+        Cmd::Licenses => supply::licenses(),
     }
 }
 

@@ -34,25 +34,30 @@ impl FileReport {
 }
 
 /// Calls `f(link, frame, unix_ns)` for every frame of a pcap or pcapng file.
-pub fn for_each_frame(path: &Path, mut f: impl FnMut(Link, &[u8], u64)) -> Result<FileReport> {
-    let mut file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+pub fn for_each_frame(path: &Path, f: impl FnMut(Link, &[u8], u64)) -> Result<FileReport> {
+    let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    for_each_frame_in(file, f).with_context(|| path.display().to_string())
+}
+
+/// [`for_each_frame`] over any reader: a capture file's bytes, from its first byte.
+pub fn for_each_frame_in(
+    mut input: impl Read,
+    mut f: impl FnMut(Link, &[u8], u64),
+) -> Result<FileReport> {
     let mut magic = [0u8; 4];
-    std::io::Read::read_exact(&mut file, &mut magic)
-        .with_context(|| format!("{}: too short for a capture file", path.display()))?;
-    std::io::Seek::rewind(&mut file)?;
-    let reader = BufReader::with_capacity(1 << 16, file);
+    input
+        .read_exact(&mut magic)
+        .context("too short for a capture file")?;
+    let reader = BufReader::with_capacity(1 << 16, (&magic[..]).chain(input));
     let mut report = FileReport::default();
     match u32::from_le_bytes(magic) {
         0x0A0D0D0A => pcapng(reader, &mut report, &mut f),
         0xA1B2C3D4 | 0xD4C3B2A1 | 0xA1B23C4D | 0x4D3CB2A1 | 0xA1B2CD34 | 0x34CDB2A1 => {
             pcap(reader, &mut report, &mut f)
         }
-        m => bail!(
-            "{}: not a pcap or pcapng file (magic {m:#010x})",
-            path.display()
-        ),
+        m => bail!("not a pcap or pcapng file (magic {m:#010x})"),
     }
-    .with_context(|| format!("{}: cannot read", path.display()))?;
+    .context("cannot read")?;
     Ok(report)
 }
 
@@ -62,7 +67,7 @@ const MAX_RECORD: usize = 1 << 20;
 /// Legacy pcap, read as leniently as libpcap: records longer than the snap length and
 /// sub-second fields of a second or more are taken as they are (pcap-file refuses them).
 fn pcap(
-    mut reader: BufReader<File>,
+    mut reader: impl Read,
     report: &mut FileReport,
     f: &mut impl FnMut(Link, &[u8], u64),
 ) -> Result<()> {
@@ -165,7 +170,7 @@ impl TsUnit {
 }
 
 fn pcapng(
-    reader: BufReader<File>,
+    reader: impl Read,
     report: &mut FileReport,
     f: &mut impl FnMut(Link, &[u8], u64),
 ) -> Result<()> {
@@ -205,10 +210,15 @@ fn pcapng(
             Block::EnhancedPacket(p) => (
                 p.interface_id as usize,
                 p.timestamp.as_nanos() as u64,
-                &p.data,
+                &p.data[..],
             ),
-            Block::Packet(p) => (p.interface_id as usize, p.timestamp, &p.data),
-            Block::SimplePacket(p) => (0, 0, &p.data),
+            Block::Packet(p) => (p.interface_id as usize, p.timestamp, &p.data[..]),
+            // The block's data is padded to 4 bytes; the packet is at most its
+            // original length.
+            Block::SimplePacket(p) => {
+                let n = (p.original_len as usize).min(p.data.len());
+                (0, 0, &p.data[..n])
+            }
             _ => continue,
         };
         report.frames += 1;

@@ -8,9 +8,10 @@ use osfp_common::{
     GTP_MAX_EXTENSIONS, MAX_HEADER_BYTES, MAX_IPV6_EXT_BYTES, MAX_IPV6_EXT_HEADERS, MAX_LAYERS,
     MAX_TCP_OPTION_BYTES, MAX_VLAN_TAGS,
 };
+use zerocopy::FromZeros;
 
 /// Link types a capture file may have (pcap LINKTYPE_* numbers).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::EnumIter, strum::EnumCount)]
 pub enum Link {
     Ethernet,
     /// Linux cooked capture v1 (16-byte header).
@@ -117,7 +118,7 @@ impl FrameCounters {
 pub struct Selector {
     cfg: SelectConfig,
     /// The XDP program's direct-mapped flow table, mirrored.
-    flows: Vec<FlowSlot>,
+    flows: Box<[FlowSlot]>,
     pub counters: FrameCounters,
 }
 
@@ -158,7 +159,8 @@ impl Selector {
     pub fn new(cfg: SelectConfig) -> Self {
         Selector {
             cfg,
-            flows: vec![FlowSlot::default(); tunable::FLOW_TABLE_SLOTS as usize],
+            flows: <[FlowSlot]>::new_box_zeroed_with_elems(tunable::FLOW_TABLE_SLOTS as usize)
+                .expect("flow table allocation"),
             counters: FrameCounters::default(),
         }
     }

@@ -2,8 +2,9 @@
 //! and distinct signatures, in a hard-capped LRU table with an eviction counter.
 //!
 //! Memory bound: every per-source list is a fixed-capacity `ArrayVec` (no heap), so an
-//! entry is `size_of::<SourceState>()` plus the LRU's per-node overhead (key, two
-//! pointers, hash-table slot); see [`SourceTable::approx_bytes`]. Clock / IP ID state
+//! entry is one heap node (the state, the key, two list pointers) plus a slot of the
+//! hash table lru sizes for the cap; see [`SourceTable::approx_bytes`] and
+//! `tests/source_table.rs`, which counts the bytes actually allocated. Clock / IP ID state
 //! ([`ClockTracker`], allocated on a source's first clock event, bounded by its
 //! [`ClockConfig`]) and the source's finished scans (a fixed list) live in the same
 //! entry, so one cap and one eviction policy cover them all. Clock state is much
@@ -210,11 +211,18 @@ impl SourceTable {
         self.map.cap().get()
     }
 
-    /// Bytes per entry, roughly: the state, the key, the LRU node's two pointers and
-    /// a hash-table slot (pointer + control byte) at the table's load factor. Without
-    /// the clock state, which only sources with clock events allocate.
+    /// Bytes of one entry's node: the heap block lru allocates per entry (its
+    /// `LruEntry<IpAddr, SourceState>`: key, value, two list pointers), as glibc's
+    /// malloc rounds it. Without the clock state, which only sources with clock events
+    /// allocate.
+    pub fn node_bytes() -> usize {
+        malloc_block(std::mem::size_of::<LruNode>())
+    }
+
+    /// Bytes per entry at most: the node and the entry's share of the hash table,
+    /// which has fewer than 4 x 8/7 buckets per entry (see [`hash_table_bytes`]).
     pub fn approx_entry_bytes() -> usize {
-        std::mem::size_of::<SourceState>() + std::mem::size_of::<IpAddr>() + 2 * 8 + 9 * 8 / 7
+        Self::node_bytes() + (HASH_BUCKET_BYTES * 32).div_ceil(7)
     }
 
     /// Upper bound of one source's clock state (with the table's [`ClockConfig`]).
@@ -222,9 +230,11 @@ impl SourceTable {
         ClockTracker::memory_bound(&self.clocks.cfg)
     }
 
-    /// Upper bound of the table's memory at its cap, without clock state.
+    /// Upper bound of the table's memory at its cap, without clock state: a node per
+    /// entry (and lru's two sentinel nodes) and the hash table lru allocates for the
+    /// cap up front.
     pub fn approx_bytes(&self) -> usize {
-        self.cap() * Self::approx_entry_bytes()
+        (self.cap() + 2) * Self::node_bytes() + hash_table_bytes(self.cap())
     }
 
     /// Upper bound with every source that may hold clock state (and the one spare
@@ -424,6 +434,43 @@ impl SourceTable {
     pub fn iter(&self) -> impl Iterator<Item = (&IpAddr, &SourceState)> {
         self.map.iter()
     }
+}
+
+/// The layout of lru's per-entry node (`LruEntry<K, V>`: `MaybeUninit<K>`,
+/// `MaybeUninit<V>` and two raw pointers), for the memory bound; never built.
+#[allow(dead_code)]
+struct LruNode {
+    key: IpAddr,
+    val: SourceState,
+    prev: *mut u8,
+    next: *mut u8,
+}
+
+/// glibc malloc's block for `n` bytes on 64-bit Linux: an 8-byte size header, the
+/// block a multiple of 16 bytes, at least 32.
+fn malloc_block(n: usize) -> usize {
+    (n + 8).next_multiple_of(16).max(32)
+}
+
+/// One bucket of lru's hash table: `(KeyRef<IpAddr>, NonNull<LruEntry>)`, two pointers,
+/// and its control byte.
+const HASH_BUCKET_BYTES: usize = 2 * std::mem::size_of::<usize>() + 1;
+
+/// The bytes of lru's hash table for `cap` entries, at most. lru allocates it with
+/// `HashMap::with_capacity(cap)`: hashbrown's buckets are a power of two with at least
+/// one in eight empty (for small tables at most 3 of 4, 7 of 8, 14 of 16), plus one
+/// group (16) of trailing control bytes. At the cap, every eviction removes a key and
+/// inserts another, and the removals leave tombstones: when they use up the spare
+/// buckets hashbrown grows the table once, to twice the buckets (the old one is freed);
+/// from then on the table is less than half full and it rehashes in place.
+pub fn hash_table_bytes(cap: usize) -> usize {
+    let buckets = match cap {
+        0..4 => 4,
+        4..8 => 8,
+        8..15 => 16,
+        _ => (cap * 8 / 7).next_power_of_two(),
+    };
+    malloc_block(2 * buckets * HASH_BUCKET_BYTES + 16)
 }
 
 /// Two signatures print the same (ignoring what varies per packet: the TSval).

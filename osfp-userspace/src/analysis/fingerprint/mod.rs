@@ -19,6 +19,8 @@ pub use matcher::{Candidate, MatchKind, StoredVerdict, Verdict};
 pub use quirks::Quirks;
 pub use sig::{initial_ttl, nmap_options, Direction, Signature};
 
+use zerocopy::FromZeros;
+
 use crate::{
     decode::Event,
     hashing::{keyed_state, KeyedState},
@@ -33,12 +35,19 @@ pub fn default_database() -> Result<Database, DbErrors> {
 }
 
 /// A SYN's flow in the direction of the SYN.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, FromZeros)]
 struct FlowId {
     a: [u8; 16],
     b: [u8; 16],
     pa: u16,
     pb: u16,
+}
+
+/// A slot of the SYN-MSS table; all zeros is empty.
+#[derive(Clone, Copy, FromZeros)]
+struct SynMss {
+    id: FlowId,
+    mss: u16,
 }
 
 /// Slots of the SYN-MSS table (a power of two).
@@ -49,21 +58,17 @@ pub const SYN_MSS_SLOTS: usize = 1 << 16;
 /// packet, no allocation, a colliding newer flow simply takes the slot.
 pub struct Fingerprinter {
     db: Arc<Database>,
-    syn_mss: Box<[(FlowId, u16)]>,
+    syn_mss: Box<[SynMss]>,
     hasher: KeyedState,
 }
 
 impl Fingerprinter {
     pub fn new(db: Arc<Database>) -> Self {
-        let empty = FlowId {
-            a: [0; 16],
-            b: [0; 16],
-            pa: 0,
-            pb: 0,
-        };
         Fingerprinter {
             db,
-            syn_mss: vec![(empty, 0); SYN_MSS_SLOTS].into_boxed_slice(),
+            // Zeroed memory: no page is touched until a slot is written.
+            syn_mss: <[SynMss]>::new_box_zeroed_with_elems(SYN_MSS_SLOTS)
+                .expect("SYN-MSS table allocation"),
             hasher: keyed_state(),
         }
     }
@@ -96,8 +101,8 @@ impl Fingerprinter {
                 pb: r.sport,
             };
             let e = &self.syn_mss[self.slot(&id)];
-            if e.0 == id {
-                e.1
+            if e.id == id {
+                e.mss
             } else {
                 0
             }
@@ -113,7 +118,7 @@ impl Fingerprinter {
                 pb: r.dport,
             };
             let slot = self.slot(&id);
-            self.syn_mss[slot] = (id, s.mss);
+            self.syn_mss[slot] = SynMss { id, mss: s.mss };
         }
         Some(s)
     }

@@ -1,0 +1,5 @@
+//! `osfp_tests::fuzz::p0f_db` (documented there), the function the normal test suite runs
+//! over this target's seeds and regressions.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| osfp_tests::fuzz::p0f_db(data));
