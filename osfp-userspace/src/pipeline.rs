@@ -16,7 +16,7 @@ use osfp_common::PacketRecord;
 use crate::{
     analysis::{
         clock::ClockCounters,
-        fingerprint::{Database, Fingerprinter, Label, MatchKind, Signature, Verdict},
+        fingerprint::{Database, Fingerprinter, Label, MatchKind, Rewrite, Signature, Verdict},
         scan::{ScanConfig, ScanCounters, ScanEvent, ScanTracker},
     },
     decode::{Event, OptionProblem},
@@ -32,6 +32,10 @@ pub struct Pipeline {
     pub sources: SourceTable,
     /// Fingerprinted SYN / SYN-ACKs by match kind (as index).
     pub matches: [u64; MatchKind::COUNT],
+    /// Verdicts reached by a middlebox undo, and the rewrites they undid by kind (as
+    /// index of [`Rewrite`]).
+    pub undone: u64,
+    pub rewrites: [u64; Rewrite::COUNT],
     /// Scan detection (its ended scans go to the source table).
     pub scans: ScanTracker,
 }
@@ -84,6 +88,8 @@ impl Pipeline {
             fingerprinter: Fingerprinter::new(db),
             sources: SourceTable::with_clock_cap(max_sources, max_clock_sources),
             matches: [0; MatchKind::COUNT],
+            undone: 0,
+            rewrites: [0; Rewrite::COUNT],
             scans: ScanTracker::new(scan),
         }
     }
@@ -101,7 +107,7 @@ impl Pipeline {
         scan_events: &mut Vec<ScanEvent>,
     ) -> Arc<Database> {
         let old = self.fingerprinter.db_arc().clone();
-        let key = |l: &Label| (l.display_name(), l.direction, l.class.clone());
+        let key = |l: &Label| (l.display_name(), l.direction, l.class.clone(), l.inferred);
         let mut ids: std::collections::HashMap<_, u32> =
             db.labels.iter().map(|l| (key(l), l.id)).collect();
         self.sources.remap_labels(|id| {
@@ -114,7 +120,10 @@ impl Pipeline {
             }))
         });
         let db = Arc::new(db);
+        let (candidates, config) = (self.fingerprinter.candidates, self.fingerprinter.config);
         self.fingerprinter = Fingerprinter::new(db.clone());
+        self.fingerprinter.candidates = candidates;
+        self.fingerprinter.config = config;
         self.sources.set_caps(max_sources, max_clock_sources);
         self.scan_stage(scan_events, |t, out| t.reconfigure(scan, out));
         db
@@ -153,8 +162,14 @@ impl Pipeline {
             self.sources.observe_clock(ev);
             return None;
         };
-        let v = self.fingerprinter.classify(&s);
+        let v = self.fingerprinter.classify_event(ev, &s);
         self.matches[v.kind as usize] += 1;
+        if !v.middlebox.is_empty() {
+            self.undone += 1;
+            for k in v.middlebox.iter() {
+                self.rewrites[k as usize] += 1;
+            }
+        }
         // Fingerprint and clock state in one lookup of the source.
         self.sources.observe_with_clock(ev, &s, &v);
         Some((s, v))

@@ -6,6 +6,7 @@ mod bench_decode;
 mod bench_p0f;
 mod bench_xdp;
 mod demo;
+mod model;
 
 use clap::{Parser, Subcommand};
 
@@ -48,6 +49,17 @@ enum Cmd {
     },
     /// A namespace lab: the sensor, real Linux connections, crafted Windows/macOS/unknown
     /// SYNs and an nmap scan, then verdicts, scans and metrics. Needs root.
+    /// Rebuilds the embedded classifier (osfp-userspace/db/osfp-model.json) from its
+    /// data: eval/labels, the corpus, eval/data/lab and eval/data/synth, augmented with
+    /// the middlebox rewrites. Needs the corpus and p0f.
+    TrainModel {
+        /// Only check that the shipped model equals the rebuild.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Figures of the verdict order, the matcher, the classifier and p0f on the eval/
+    /// split, train and held-out apart (markdown on stdout). Needs the corpus and p0f.
+    EvalModel,
     Demo {
         /// Keep the lab and the sensor up until Ctrl-C.
         #[arg(long)]
@@ -68,6 +80,8 @@ fn main() -> anyhow::Result<()> {
             keep,
         } => bench_p0f::run(rounds, packets, keep),
         Cmd::Demo { keep, release } => demo::run(keep, release),
+        Cmd::TrainModel { check } => model::train_cmd(check),
+        Cmd::EvalModel => model::eval_cmd(),
     }
 }
 

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use super::args::PcapArgs;
 use crate::{
     analysis::{
-        fingerprint::{self, Database},
+        fingerprint::{self, Database, MatchKind},
         scan::ScanEvent,
     },
     capture::{
@@ -127,8 +127,13 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
         pipeline.sources.clock_events_refused,
     );
     eprintln!(
-        "osfp: fingerprinted exact={} generic={} fuzzy={} unknown={} sources_evicted={evictions} clock_events_refused={refused}",
-        m[0], m[1], m[2], m[3]
+        "osfp: fingerprinted exact={} generic={} fuzzy={} inferred={} unknown={} middlebox={} sources_evicted={evictions} clock_events_refused={refused}",
+        m[MatchKind::Exact as usize],
+        m[MatchKind::Generic as usize],
+        m[MatchKind::Fuzzy as usize],
+        m[MatchKind::Inferred as usize],
+        m[MatchKind::Unknown as usize],
+        pipeline.undone
     );
     // The command ends the process: its tables (up to hundreds of thousands of
     // allocations) go with it, which is much faster than freeing them one by one.

@@ -3,12 +3,31 @@
 //! - [`sig`]: the p0f v3 signature of a SYN / SYN-ACK, nmap's option string, TTL guess;
 //! - [`db`]: reading p0f.fp databases with located errors;
 //! - [`matcher`]: p0f's matching rules, indexed by option layout, and the verdict;
+//! - [`rewrite`], [`middlebox`]: documented middlebox rewrites, and their undo;
+//! - [`features`], [`model`]: the classifier for SYNs no signature explains;
 //! - [`family`]: the coarse OS family of a label.
+//!
+//! The verdict order ([`Fingerprinter::classify_event`]):
+//! 1. the matcher on the packet as seen (p0f's rules: exact, generic, fuzzy); a label
+//!    is the verdict, unless the database marks it a candidate
+//!    (`;@osfp next-label = candidate`);
+//! 2. a SYN with no verdict yet: the middlebox undo ([`middlebox::undo`]); an exact
+//!    match there is the verdict, `middlebox` says what was undone;
+//! 3. then the classifier: `match: inferred` with the family's probability `p`, when
+//!    `p` reaches the threshold ([`VerdictConfig::threshold`]);
+//! 4. otherwise step 1's candidate if there was one, else unknown.
+//!
+//! With [`VerdictConfig::strict`] only step 1 runs, and every match is a verdict:
+//! p0f's behaviour on any database.
 
 pub mod db;
 pub mod family;
+pub mod features;
 pub mod matcher;
+pub mod middlebox;
+pub mod model;
 pub mod quirks;
+pub mod rewrite;
 pub mod sig;
 
 use std::{
@@ -19,7 +38,9 @@ use std::{
 pub use db::{Database, DbError, DbErrors, Label};
 pub use family::Family;
 pub use matcher::{Candidate, MatchKind, Verdict};
+pub use model::{Model, Prior};
 pub use quirks::Quirks;
+pub use rewrite::{Rewrite, Rewrites};
 pub use sig::{initial_ttl, nmap_options, Direction, Signature};
 
 use crate::{decode::Event, hashing::FxBuild};
@@ -41,6 +62,29 @@ struct FlowId {
     pb: u16,
 }
 
+/// How a verdict is reached beyond the matcher (settings `strict`, `infer-threshold`,
+/// `infer-prior`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VerdictConfig {
+    /// The matcher only, every match a verdict: p0f's behaviour (no middlebox undo, no
+    /// classifier).
+    pub strict: bool,
+    /// The classifier's verdict is unknown below this probability of its family.
+    pub threshold: f32,
+    /// The class prior the classifier's scores are shifted to.
+    pub prior: Prior,
+}
+
+impl Default for VerdictConfig {
+    fn default() -> Self {
+        VerdictConfig {
+            strict: false,
+            threshold: model::embedded().file.threshold as f32,
+            prior: Prior::Target,
+        }
+    }
+}
+
 /// Slots of the SYN-MSS table (a power of two).
 pub const SYN_MSS_SLOTS: usize = 1 << 16;
 
@@ -55,6 +99,9 @@ pub struct Fingerprinter {
     /// turn it off: output finds them for the verdicts it prints
     /// ([`Verdict::with_candidates`]).
     pub candidates: bool,
+    /// Steps 2-4 of the verdict order (see the module comment).
+    pub config: VerdictConfig,
+    model: &'static Model,
 }
 
 fn slot(id: &FlowId) -> usize {
@@ -73,7 +120,19 @@ impl Fingerprinter {
             db,
             syn_mss: vec![(empty, 0); SYN_MSS_SLOTS].into_boxed_slice(),
             candidates: true,
+            config: VerdictConfig::default(),
+            model: model::embedded(),
         }
+    }
+
+    pub fn model(&self) -> &'static Model {
+        self.model
+    }
+
+    /// Scores with another model of the same classes (training and evaluation of a
+    /// model not yet embedded).
+    pub fn set_model(&mut self, m: &'static Model) {
+        self.model = m;
     }
 
     pub fn db(&self) -> &Database {
@@ -121,8 +180,53 @@ impl Fingerprinter {
         Some(s)
     }
 
+    /// The matcher alone (step 1, every match a verdict): p0f's verdict.
     pub fn classify(&self, s: &Signature) -> Verdict<'_> {
         self.db.classify(s, self.candidates)
+    }
+
+    /// The verdict of a SYN / SYN-ACK in the order of the module comment.
+    pub fn classify_event(&self, ev: &Event, s: &Signature) -> Verdict<'_> {
+        if self.config.strict {
+            return self.classify(s);
+        }
+        let seen = self.db.classify(s, false);
+        let trusted = seen.label.is_some_and(|l| !l.candidate);
+        if trusted || s.dir != Direction::Request {
+            return self.finish(seen, s);
+        }
+        if let Some(v) = middlebox::undo(&self.db, s) {
+            return v;
+        }
+        if let Some(v) = self.infer(ev, s) {
+            return v;
+        }
+        self.finish(seen, s)
+    }
+
+    /// The classifier's verdict for a SYN, if its family's probability reaches the
+    /// threshold.
+    pub fn infer(&self, ev: &Event, s: &Signature) -> Option<Verdict<'_>> {
+        let inf = self.model.infer(ev, s, self.config.prior);
+        if inf.p < self.config.threshold as f64 {
+            return None;
+        }
+        let label = self.db.inferred.get(inf.class).map(|&id| self.db.label(id))?;
+        let mut v = Verdict::unknown(s.guess_dist());
+        v.label = Some(label);
+        v.kind = MatchKind::Inferred;
+        v.score = inf.p as f32;
+        v.p = Some(inf.p as f32);
+        Some(v)
+    }
+
+    /// A step-1 verdict as returned: an unknown one with its candidates if wanted.
+    fn finish<'a>(&'a self, v: Verdict<'a>, s: &Signature) -> Verdict<'a> {
+        if v.kind == MatchKind::Unknown && self.candidates {
+            v.with_candidates(&self.db, s)
+        } else {
+            v
+        }
     }
 
     /// The `[mtu]` link guess for a signature's MSS: (MTU, label if listed).
