@@ -45,6 +45,16 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
     // Verdicts are printed only through `Output`, which finds the nearest candidates
     // of the unknown ones it prints: none are searched for unprinted verdicts.
     pipeline.fingerprinter.candidates = false;
+    pipeline.fingerprinter.config.strict = args.strict;
+    if let Some(t) = args.infer_threshold {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&t),
+            "--infer-threshold {t}: not from 0 to 1"
+        );
+        pipeline.fingerprinter.config.threshold = t;
+    }
+    pipeline.fingerprinter.config.prior =
+        fingerprint::Prior::from_name(&args.infer_prior).unwrap_or_default();
     let print_records = !args.quiet && !args.summary;
     let mut totals = FrameCounters::default();
     let mut failed = 0;

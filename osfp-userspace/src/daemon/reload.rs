@@ -73,6 +73,7 @@ impl Daemon {
             cfg.scan.clone(),
             &mut self.scan_events,
         );
+        self.pipeline.fingerprinter.config = cfg.verdicts;
         self.emit_scans(unix_now_ns());
         self.metrics.add_labels(&db);
         if cfg.records != self.cfg.records {

@@ -11,7 +11,7 @@ use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use super::eventlog::{EventLog, LogKind};
 use crate::{
     analysis::{
-        fingerprint::{Database, Family, MatchKind, Verdict},
+        fingerprint::{Database, Family, MatchKind, Rewrite, Verdict},
         scan::{ProbeKind, ScanKind},
     },
     capture::frame::FrameCounters,
@@ -38,6 +38,9 @@ pub struct Metrics {
     verdicts: IntCounterVec,
     verdicts_by_label: IntCounterVec,
     unknown: IntCounter,
+    inferred: IntCounterVec,
+    inferred_p: prometheus::Histogram,
+    rewrites: IntCounterVec,
     sources: prometheus::IntGaugeVec,
     sources_tracked: IntGauge,
     sources_cap: IntGauge,
@@ -178,7 +181,31 @@ impl Metrics {
             unknown: counter(
                 &r,
                 "osfp_unknown_fingerprints_total",
-                "SYN / SYN-ACK signatures no signature matched.",
+                "SYN / SYN-ACK fingerprints nothing explains: no signature, no middlebox undo, and the classifier below its threshold.",
+            ),
+            inferred: counter_vec(
+                &r,
+                "osfp_inferred_verdicts_total",
+                "SYN verdicts given by the classifier (no signature matched), by OS family.",
+                "family",
+            ),
+            inferred_p: {
+                let h = prometheus::Histogram::with_opts(
+                    prometheus::HistogramOpts::new(
+                        "osfp_inferred_probability",
+                        "The classifier's probability of the family of its inferred verdicts.",
+                    )
+                    .buckets(vec![0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]),
+                )
+                .unwrap();
+                r.register(Box::new(h.clone())).unwrap();
+                h
+            },
+            rewrites: counter_vec(
+                &r,
+                "osfp_middlebox_rewrites_total",
+                "Middlebox rewrites undone to match a SYN (ts_nop, ts_zero, mss_clamp, ws_strip, ttl_rewrite, ecn_bleach).",
+                "kind",
             ),
             sources: gauge_vec(
                 &r,
@@ -276,9 +303,13 @@ impl Metrics {
         }
         for f in Family::iter() {
             m.sources.with_label_values(&[f.name()]);
+            m.inferred.with_label_values(&[f.name()]);
             for k in MatchKind::iter() {
                 m.verdicts.with_label_values(&[f.name(), k.name()]);
             }
+        }
+        for k in Rewrite::UNDONE {
+            m.rewrites.with_label_values(&[k.name()]);
         }
         m.add_labels(db);
         for k in ScanKind::iter() {
@@ -346,8 +377,16 @@ impl Metrics {
                 .with_label_values(&[Family::Unknown.name(), "unknown"]),
         }
         .inc();
-        if v.kind == MatchKind::Unknown {
-            self.unknown.inc();
+        match v.kind {
+            MatchKind::Unknown => self.unknown.inc(),
+            MatchKind::Inferred => {
+                self.inferred.with_label_values(&[v.family().name()]).inc();
+                self.inferred_p.observe(v.p.unwrap_or(0.0) as f64);
+            }
+            _ => {}
+        }
+        for k in v.middlebox.iter() {
+            self.rewrites.with_label_values(&[k.name()]).inc();
         }
     }
 

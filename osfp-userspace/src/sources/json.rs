@@ -101,7 +101,11 @@ impl SourceState {
             .any(|d| ttls.iter().filter(|t| t.0 == *d).count() > 1);
         let clock = self.clock.as_ref().map(|c| c.summary());
         let mut tools: Vec<String> = Vec::new();
-        for l in os.verdicts.iter().filter_map(|v| v.label.map(|i| db.label(i))) {
+        for l in os
+            .verdicts
+            .iter()
+            .filter_map(|v| v.label.map(|i| db.label(i)))
+        {
             let name = l.display_name();
             if l.is_tool() && !tools.contains(&name) {
                 tools.push(name);

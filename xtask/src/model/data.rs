@@ -25,7 +25,9 @@ use osfp::{
 };
 use osfp_common::{ip_flag, reason, tcp_flag, PacketRecord};
 
-pub const FAMS: [&str; 7] = ["windows", "linux", "android", "apple", "bsd", "embedded", "other"];
+pub const FAMS: [&str; 7] = [
+    "windows", "linux", "android", "apple", "bsd", "embedded", "other",
+];
 
 /// Where a row comes from (the research's data kinds).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -67,7 +69,10 @@ impl Kind {
 
     /// Real stacks (corpus, lab, and their rewrites).
     pub fn real(self) -> bool {
-        matches!(self, Kind::Corpus | Kind::Lab | Kind::AugCorpus | Kind::AugLab)
+        matches!(
+            self,
+            Kind::Corpus | Kind::Lab | Kind::AugCorpus | Kind::AugLab
+        )
     }
 
     pub fn augmented(self) -> bool {
@@ -149,7 +154,9 @@ fn read_labels(path: &Path) -> Result<Vec<LabelRow>> {
         }
         out.push(LabelRow {
             path: f[0].to_string(),
-            src: f[1].parse().with_context(|| format!("{}: address {}", path.display(), f[1]))?,
+            src: f[1]
+                .parse()
+                .with_context(|| format!("{}: address {}", path.display(), f[1]))?,
             label: f[2].to_string(),
             family: f[3].to_string(),
             evidence: f[4].to_string(),
@@ -198,7 +205,10 @@ pub fn p0f_verdicts(file: &Path, tmp: &Path) -> HashMap<P0fKey, Vec<(String, boo
         let Some(body) = line.split_once("] ").map(|x| x.1) else {
             continue;
         };
-        let f: HashMap<&str, &str> = body.split('|').filter_map(|kv| kv.split_once('=')).collect();
+        let f: HashMap<&str, &str> = body
+            .split('|')
+            .filter_map(|kv| kv.split_once('='))
+            .collect();
         if f.get("mod") != Some(&"syn") {
             continue;
         }
@@ -213,7 +223,12 @@ pub fn p0f_verdicts(file: &Path, tmp: &Path) -> HashMap<P0fKey, Vec<(String, boo
             (Some(o), None) => (o.to_string(), false),
             _ => ("???".to_string(), false),
         };
-        let key = (ca.to_string(), cp.parse().unwrap_or(0), sa.to_string(), sp.parse().unwrap_or(0));
+        let key = (
+            ca.to_string(),
+            cp.parse().unwrap_or(0),
+            sa.to_string(),
+            sp.parse().unwrap_or(0),
+        );
         out.entry(key).or_default().push((os, app));
     }
     out
@@ -245,7 +260,13 @@ fn addr(r: &PacketRecord, dst: bool) -> IpAddr {
 }
 
 /// Labelled rows of one label file whose captures are under `root`.
-fn rows_of(labels: &[LabelRow], root: &Path, strip: &str, kind_of: impl Fn(&LabelRow) -> Kind, tmp: &Path) -> Result<Vec<Row>> {
+fn rows_of(
+    labels: &[LabelRow],
+    root: &Path,
+    strip: &str,
+    kind_of: impl Fn(&LabelRow) -> Kind,
+    tmp: &Path,
+) -> Result<Vec<Row>> {
     let mut by_file: Vec<(String, Vec<&LabelRow>)> = Vec::new();
     for l in labels {
         match by_file.iter_mut().find(|(p, _)| *p == l.path) {
@@ -346,7 +367,9 @@ fn edit(k: Rewrite, r: &PacketRecord, g: &mut Rng) -> Edit {
         }
         Rewrite::WsStrip => Edit::WsStrip,
         Rewrite::WsRewrite => Edit::WsRewrite(g.choice(&[0, 2, 4, 6, 7, 8, 9, 10, 14])),
-        Rewrite::WinRewrite => Edit::WinRewrite(g.choice(&[65535, 65280, 16384, 8192, (r.window / 2).max(1)])),
+        Rewrite::WinRewrite => {
+            Edit::WinRewrite(g.choice(&[65535, 65280, 16384, 8192, (r.window / 2).max(1)]))
+        }
         Rewrite::TtlRewrite => Edit::TtlRewrite(g.choice(&[64u8, 128, 255]) - g.range(0, 3) as u8),
         Rewrite::EcnBleach => Edit::EcnBleach,
         Rewrite::IdRewrite => Edit::IdRewrite(g.range(1, 65535) as u16),
@@ -361,7 +384,11 @@ pub fn rewrite(r: &mut PacketRecord, g: &mut Rng) -> Rewrites {
     let mut drawn: Vec<Rewrite> = Vec::new();
     let mut done = Rewrites::NONE;
     for _ in 0..n {
-        let left: Vec<(Rewrite, u32)> = DRAW.iter().copied().filter(|(k, _)| !drawn.contains(k)).collect();
+        let left: Vec<(Rewrite, u32)> = DRAW
+            .iter()
+            .copied()
+            .filter(|(k, _)| !drawn.contains(k))
+            .collect();
         let total: u32 = left.iter().map(|x| x.1).sum();
         let mut x = g.below(total as usize) as u32;
         let mut k = left[0].0;
@@ -430,7 +457,15 @@ pub fn write_pcap(path: &Path, frames: &[Vec<u8>]) -> Result<()> {
 /// SYNs, `k` copies each with 1-3 rewrites; every original host gets its own address.
 /// The copies are written to a pcap and read back through the production path (p0f
 /// reads the same file).
-pub fn augment(rows: &[Row], kind: Kind, name: &str, k: usize, max_per_host: usize, seed: u64, tmp: &Path) -> Result<Vec<Row>> {
+pub fn augment(
+    rows: &[Row],
+    kind: Kind,
+    name: &str,
+    k: usize,
+    max_per_host: usize,
+    seed: u64,
+    tmp: &Path,
+) -> Result<Vec<Row>> {
     let mut g = Rng::new(seed);
     let mut seen: HashMap<(String, IpAddr), usize> = HashMap::new();
     let mut hosts: HashMap<(String, IpAddr), u32> = HashMap::new();
@@ -469,12 +504,22 @@ pub fn augment(rows: &[Row], kind: Kind, name: &str, k: usize, max_per_host: usi
     let path = tmp.join(format!("{name}.pcap"));
     write_pcap(&path, &frames)?;
     let back = syns(&path);
-    anyhow::ensure!(back.len() == meta.len(), "{name}: {} frames written, {} SYNs read back", meta.len(), back.len());
+    anyhow::ensure!(
+        back.len() == meta.len(),
+        "{name}: {} frames written, {} SYNs read back",
+        meta.len(),
+        back.len()
+    );
     let p0f = p0f_verdicts(&path, tmp);
     let mut used: HashMap<P0fKey, usize> = HashMap::new();
     let mut out = Vec::new();
     for ((orig, src, done), rec) in meta.into_iter().zip(back) {
-        let key = (p0f_addr(src), rec.sport, p0f_addr(addr(&rec, true)), rec.dport);
+        let key = (
+            p0f_addr(src),
+            rec.sport,
+            p0f_addr(addr(&rec, true)),
+            rec.dport,
+        );
         let kk = used.entry(key.clone()).or_default();
         let v = p0f.get(&key).and_then(|v| v.get(*kk).or(v.last())).cloned();
         *kk += 1;
@@ -501,7 +546,8 @@ pub struct Sources {
 impl Sources {
     pub fn locate() -> Result<Sources> {
         let root = osfp_tests::workspace_root();
-        let corpus = osfp_tests::corpus::locate().context("the corpus (../shared/corpus or OSFP_CORPUS)")?;
+        let corpus =
+            osfp_tests::corpus::locate().context("the corpus (../shared/corpus or OSFP_CORPUS)")?;
         let tmp = std::env::temp_dir().join(format!("osfp-model-{}", std::process::id()));
         std::fs::create_dir_all(&tmp)?;
         Ok(Sources {
@@ -525,18 +571,54 @@ pub fn load(s: &Sources) -> Result<Vec<Row>> {
     let synth = read_labels(&s.eval.join("labels/synthetic_labels.tsv"))?;
     let mut rows = rows_of(&corpus, &s.corpus, "", |_| Kind::Corpus, &s.tmp)?;
     let n_corpus = rows.len();
-    rows.extend(rows_of(&lab, &s.eval.join("data/lab"), "lab:", |_| Kind::Lab, &s.tmp)?);
+    rows.extend(rows_of(
+        &lab,
+        &s.eval.join("data/lab"),
+        "lab:",
+        |_| Kind::Lab,
+        &s.tmp,
+    )?);
     let n_lab = rows.len();
     rows.extend(rows_of(
         &synth,
         &s.eval.join("data/synth"),
         "synth:",
-        |l| if l.path.contains("p0f") { Kind::SynthP0f } else { Kind::SynthFacts },
+        |l| {
+            if l.path.contains("p0f") {
+                Kind::SynthP0f
+            } else {
+                Kind::SynthFacts
+            }
+        },
         &s.tmp,
     )?);
-    let aug_c = augment(&rows[..n_corpus], Kind::AugCorpus, "aug_corpus", 3, 6, 11, &s.tmp)?;
-    let aug_l = augment(&rows[n_corpus..n_lab], Kind::AugLab, "aug_lab", 3, 3, 13, &s.tmp)?;
-    let aug_s = augment(&rows[n_lab..], Kind::AugSynth, "aug_synth", 1, 3, 12, &s.tmp)?;
+    let aug_c = augment(
+        &rows[..n_corpus],
+        Kind::AugCorpus,
+        "aug_corpus",
+        3,
+        6,
+        11,
+        &s.tmp,
+    )?;
+    let aug_l = augment(
+        &rows[n_corpus..n_lab],
+        Kind::AugLab,
+        "aug_lab",
+        3,
+        3,
+        13,
+        &s.tmp,
+    )?;
+    let aug_s = augment(
+        &rows[n_lab..],
+        Kind::AugSynth,
+        "aug_synth",
+        1,
+        3,
+        12,
+        &s.tmp,
+    )?;
     rows.extend(aug_c);
     rows.extend(aug_l);
     rows.extend(aug_s);
@@ -563,7 +645,12 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
     for chunk in msg.chunks(64) {
         let mut w = [0u32; 80];
         for i in 0..16 {
-            w[i] = u32::from_be_bytes([chunk[4 * i], chunk[4 * i + 1], chunk[4 * i + 2], chunk[4 * i + 3]]);
+            w[i] = u32::from_be_bytes([
+                chunk[4 * i],
+                chunk[4 * i + 1],
+                chunk[4 * i + 2],
+                chunk[4 * i + 3],
+            ]);
         }
         for i in 16..80 {
             w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
@@ -576,7 +663,12 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
                 40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1BBCDC),
                 _ => (b ^ c ^ d, 0xCA62C1D6),
             };
-            let t = a.rotate_left(5).wrapping_add(f).wrapping_add(e).wrapping_add(k).wrapping_add(*wi);
+            let t = a
+                .rotate_left(5)
+                .wrapping_add(f)
+                .wrapping_add(e)
+                .wrapping_add(k)
+                .wrapping_add(*wi);
             e = d;
             d = c;
             c = b.rotate_left(30);
@@ -607,7 +699,10 @@ mod tests {
     #[test]
     fn sha1_known_answers() {
         let hex = |d: [u8; 20]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
-        assert_eq!(hex(sha1(b"abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            hex(sha1(b"abc")),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
         assert_eq!(hex(sha1(b"")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
     }
 }

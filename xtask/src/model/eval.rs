@@ -6,7 +6,9 @@
 
 use std::{collections::BTreeMap, fmt::Write as _, sync::Arc};
 
-use osfp::analysis::fingerprint::{Database, Fingerprinter, MatchKind, Model, Prior, VerdictConfig};
+use osfp::analysis::fingerprint::{
+    Database, Fingerprinter, MatchKind, Model, Prior, VerdictConfig,
+};
 
 use super::{
     data::{Kind, Rng, Row, FAMS},
@@ -98,6 +100,73 @@ fn p0f_fine(os: &str, fam: &str) -> String {
 }
 
 impl Method {
+    /// Verdicts with the middlebox kinds undone (as text, empty for none).
+    pub fn verdicts_detail(&self, rows: &[Row]) -> Vec<(V, String)> {
+        match self {
+            Method::Chain(db, m) => {
+                let mut fp = Fingerprinter::new(db.clone());
+                fp.candidates = false;
+                fp.set_model(m);
+                fp.config.threshold = m.file.threshold as f32;
+                rows.iter()
+                    .map(|r| {
+                        let ev = r.event();
+                        let s = r.signature(&ev);
+                        let v = fp.classify_event(&ev, &s);
+                        let mut kinds: Vec<&str> = v.middlebox.iter().map(|k| k.name()).collect();
+                        if std::env::var_os("OSFP_EVAL_WRONG").is_some() {
+                            let fam = v.label.map(|l| l.family.name()).unwrap_or("unknown");
+                            let f = osfp_family(fam);
+                            if v.kind != MatchKind::Unknown
+                                && f.is_some()
+                                && f.as_deref() != Some(r.fam.as_str())
+                            {
+                                eprintln!(
+                                    "WRONG\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                                    db.name,
+                                    r.kind.name(),
+                                    r.heldout,
+                                    r.fam,
+                                    v.label.unwrap().display_name(),
+                                    v.kind.name(),
+                                    v.line,
+                                    s.p0f()
+                                );
+                            }
+                            kinds.retain(|_| true);
+                        }
+                        let fam = v.label.and_then(|l| {
+                            if l.is_tool() {
+                                None
+                            } else {
+                                osfp_family(l.family.name())
+                            }
+                        });
+                        let fam = if v.kind == MatchKind::Unknown {
+                            None
+                        } else {
+                            fam
+                        };
+                        (
+                            V {
+                                fine: None,
+                                fam,
+                                p: None,
+                                middlebox: !kinds.is_empty(),
+                            },
+                            kinds.join(","),
+                        )
+                    })
+                    .collect()
+            }
+            _ => self
+                .verdicts(rows)
+                .into_iter()
+                .map(|v| (v, String::new()))
+                .collect(),
+        }
+    }
+
     pub fn verdicts(&self, rows: &[Row]) -> Vec<V> {
         match self {
             Method::P0f => rows
@@ -112,7 +181,12 @@ impl Method {
                             middlebox: false,
                         }
                     }
-                    None => V { fam: None, fine: None, p: None, middlebox: false },
+                    None => V {
+                        fam: None,
+                        fine: None,
+                        p: None,
+                        middlebox: false,
+                    },
                 })
                 .collect(),
             Method::Classifier(m) => rows
@@ -151,10 +225,22 @@ impl Method {
                         let ev = r.event();
                         let s = r.signature(&ev);
                         let v = fp.classify_event(&ev, &s);
-                        let fam = v.label.and_then(|l| if l.is_tool() { None } else { osfp_family(l.family.name()) });
-                        let fam = if v.kind == MatchKind::Unknown { None } else { fam };
+                        let fam = v.label.and_then(|l| {
+                            if l.is_tool() {
+                                None
+                            } else {
+                                osfp_family(l.family.name())
+                            }
+                        });
+                        let fam = if v.kind == MatchKind::Unknown {
+                            None
+                        } else {
+                            fam
+                        };
                         V {
-                            fine: fam.as_ref().map(|f| fine_of_label(f, &v.label.unwrap().display_name())),
+                            fine: fam
+                                .as_ref()
+                                .map(|f| fine_of_label(f, &v.label.unwrap().display_name())),
                             fam,
                             p: v.p.map(|p| p as f64),
                             middlebox: !v.middlebox.is_empty(),
@@ -187,7 +273,10 @@ pub struct Score {
 }
 
 pub fn score(rows: &[Row], vs: &[V], host: bool) -> Score {
-    let w: Vec<f64> = rows.iter().map(|r| if host { r.w_host } else { 1.0 }).collect();
+    let w: Vec<f64> = rows
+        .iter()
+        .map(|r| if host { r.w_host } else { 1.0 })
+        .collect();
     let tot: f64 = w.iter().sum();
     let mut acc = 0.0;
     let mut lab = 0.0;
@@ -235,7 +324,17 @@ pub fn score(rows: &[Row], vs: &[V], host: bool) -> Score {
 
 /// Reliability bins of the inferred verdicts' p: (bin, SYNs, weight, mean p, accuracy).
 pub fn reliability(rows: &[Row], vs: &[V], host: bool) -> Vec<(String, usize, f64, f64, f64)> {
-    let bins = [(0.0, 0.3), (0.3, 0.5), (0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 0.95), (0.95, 0.99), (0.99, 1.01)];
+    let bins = [
+        (0.0, 0.3),
+        (0.3, 0.5),
+        (0.5, 0.6),
+        (0.6, 0.7),
+        (0.7, 0.8),
+        (0.8, 0.9),
+        (0.9, 0.95),
+        (0.95, 0.99),
+        (0.99, 1.01),
+    ];
     let mut out = Vec::new();
     for (lo, hi) in bins {
         let mut n = 0;
@@ -263,8 +362,16 @@ fn pct(x: f64) -> String {
 }
 
 fn pr(p: &PR) -> String {
-    let prec = if p.pred > 0.0 { pct(p.tp / p.pred) } else { "-".into() };
-    let rec = if p.truth > 0.0 { pct(p.tp / p.truth) } else { "-".into() };
+    let prec = if p.pred > 0.0 {
+        pct(p.tp / p.pred)
+    } else {
+        "-".into()
+    };
+    let rec = if p.truth > 0.0 {
+        pct(p.tp / p.truth)
+    } else {
+        "-".into()
+    };
     format!("{prec} / {rec}")
 }
 
@@ -273,11 +380,26 @@ pub fn sets(rows: &[Row]) -> Vec<(&'static str, Vec<Row>)> {
     let pick = |f: &dyn Fn(&Row) -> bool| rows.iter().filter(|r| f(r)).cloned().collect::<Vec<_>>();
     vec![
         ("corpus (real, clean)", pick(&|r| r.kind == Kind::Corpus)),
-        ("corpus + middlebox rewrites", pick(&|r| r.kind == Kind::AugCorpus)),
-        ("lab Linux / emulated Android (real stacks)", pick(&|r| r.kind == Kind::Lab)),
-        ("lab + middlebox rewrites", pick(&|r| r.kind == Kind::AugLab)),
-        ("synthetic facts (clean)", pick(&|r| r.kind == Kind::SynthFacts)),
-        ("synthetic facts + rewrites", pick(&|r| r.kind == Kind::AugSynth && r.fact)),
+        (
+            "corpus + middlebox rewrites",
+            pick(&|r| r.kind == Kind::AugCorpus),
+        ),
+        (
+            "lab Linux / emulated Android (real stacks)",
+            pick(&|r| r.kind == Kind::Lab),
+        ),
+        (
+            "lab + middlebox rewrites",
+            pick(&|r| r.kind == Kind::AugLab),
+        ),
+        (
+            "synthetic facts (clean)",
+            pick(&|r| r.kind == Kind::SynthFacts),
+        ),
+        (
+            "synthetic facts + rewrites",
+            pick(&|r| r.kind == Kind::AugSynth && r.fact),
+        ),
         ("real stacks, clean and rewritten", pick(&|r| r.kind.real())),
     ]
 }
@@ -294,7 +416,8 @@ pub fn mix(held: &[Row], rate: f64, seed: u64) -> Vec<Row> {
                 .filter(|r| r.fam == fam)
                 .filter(|r| {
                     if aug {
-                        matches!(r.kind, Kind::AugCorpus | Kind::AugLab) || (r.kind == Kind::AugSynth && r.fact)
+                        matches!(r.kind, Kind::AugCorpus | Kind::AugLab)
+                            || (r.kind == Kind::AugSynth && r.fact)
                     } else {
                         matches!(r.kind, Kind::Corpus | Kind::Lab | Kind::SynthFacts)
                     }
@@ -305,7 +428,10 @@ pub fn mix(held: &[Row], rate: f64, seed: u64) -> Vec<Row> {
             }
             let mut hosts: BTreeMap<(String, String), Vec<&Row>> = BTreeMap::new();
             for r in pool {
-                hosts.entry((r.file.clone(), r.src.to_string())).or_default().push(r);
+                hosts
+                    .entry((r.file.clone(), r.src.to_string()))
+                    .or_default()
+                    .push(r);
             }
             let keys: Vec<_> = hosts.keys().cloned().collect();
             for _ in 0..(n * frac).round() as usize {
@@ -322,16 +448,35 @@ pub fn mix(held: &[Row], rate: f64, seed: u64) -> Vec<Row> {
 /// The report (markdown).
 pub fn report(rows: &[Row], methods: &[(&str, Method)], model: &Model) -> String {
     let mut o = String::new();
-    let labels = ["windows:10/11", "windows:7/8", "windows:xp", "windows:generic", "android", "linux", "apple", "bsd", "embedded", "other"];
+    let labels = [
+        "windows:10/11",
+        "windows:7/8",
+        "windows:xp",
+        "windows:generic",
+        "android",
+        "linux",
+        "apple",
+        "bsd",
+        "embedded",
+        "other",
+    ];
     for (part, held) in [("TRAIN", false), ("HELD-OUT", true)] {
         let rs: Vec<Row> = rows.iter().filter(|r| r.heldout == held).cloned().collect();
-        let _ = writeln!(o, "\n## {part} (host-weighted: each labelled capture/source counts once)\n");
+        let _ = writeln!(
+            o,
+            "\n## {part} (host-weighted: each labelled capture/source counts once)\n"
+        );
         for (name, srs) in sets(&rs) {
             if srs.is_empty() {
                 continue;
             }
             let hosts: f64 = srs.iter().map(|r| r.w_host).sum();
-            let _ = writeln!(o, "\n### {} {name}: {} SYNs, {hosts:.0} hosts\n", part.to_lowercase(), srs.len());
+            let _ = writeln!(
+                o,
+                "\n### {} {name}: {} SYNs, {hosts:.0} hosts\n",
+                part.to_lowercase(),
+                srs.len()
+            );
             let _ = writeln!(o, "| method | family right % | labelled % | Windows version right % | only generic Windows % | middlebox undone % | windows P/R | linux P/R | android P/R | apple P/R | bsd P/R | embedded P/R |");
             let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|---|");
             for (mname, m) in methods {
@@ -380,7 +525,10 @@ pub fn report(rows: &[Row], methods: &[(&str, Method)], model: &Model) -> String
             let _ = writeln!(o);
         }
     }
-    let _ = writeln!(o, "\n## Held-out mix by share of rewritten SYNs (family right % / labelled %)\n");
+    let _ = writeln!(
+        o,
+        "\n## Held-out mix by share of rewritten SYNs (family right % / labelled %)\n"
+    );
     let _ = write!(o, "| rewritten |");
     for (m, _) in methods {
         let _ = write!(o, " {m} |");
@@ -398,10 +546,29 @@ pub fn report(rows: &[Row], methods: &[(&str, Method)], model: &Model) -> String
     // Calibration.
     let cls = Method::Classifier(leak(model));
     for (title, rs, host) in [
-        ("training rows (fit and calibration), classifier alone, per SYN", rows.iter().filter(|r| !r.heldout).cloned().collect::<Vec<_>>(), false),
-        ("held-out real stacks, classifier alone, each host once", held.iter().filter(|r| r.kind.real()).cloned().collect(), true),
-        ("held-out real stacks, classifier alone, per SYN", held.iter().filter(|r| r.kind.real()).cloned().collect(), false),
-        ("held-out TARGET-LIKE MIX, classifier alone, per SYN", mx.clone(), false),
+        (
+            "training rows (fit and calibration), classifier alone, per SYN",
+            rows.iter()
+                .filter(|r| !r.heldout)
+                .cloned()
+                .collect::<Vec<_>>(),
+            false,
+        ),
+        (
+            "held-out real stacks, classifier alone, each host once",
+            held.iter().filter(|r| r.kind.real()).cloned().collect(),
+            true,
+        ),
+        (
+            "held-out real stacks, classifier alone, per SYN",
+            held.iter().filter(|r| r.kind.real()).cloned().collect(),
+            false,
+        ),
+        (
+            "held-out TARGET-LIKE MIX, classifier alone, per SYN",
+            mx.clone(),
+            false,
+        ),
     ] {
         let vs = cls.verdicts(&rs);
         let _ = writeln!(o, "\n### Reliability: {title}\n");
@@ -415,11 +582,47 @@ pub fn report(rows: &[Row], methods: &[(&str, Method)], model: &Model) -> String
     if let Some((_, chain)) = methods.iter().find(|(_, m)| matches!(m, Method::Chain(..))) {
         let rs: Vec<Row> = held.clone();
         let vs = chain.verdicts(&rs);
-        let _ = writeln!(o, "\n### Reliability: the verdict order's inferred verdicts, every held-out SYN\n");
+        let _ = writeln!(
+            o,
+            "\n### Reliability: the verdict order's inferred verdicts, every held-out SYN\n"
+        );
         let _ = writeln!(o, "| p bin | SYNs | weight | mean p | accuracy |");
         let _ = writeln!(o, "|---|---|---|---|---|");
         for (b, n, w, mp, a) in reliability(&rs, &vs, false) {
             let _ = writeln!(o, "| {b} | {n} | {w:.1} | {mp:.2} | {a:.2} |");
+        }
+    }
+    // What the middlebox undo concluded, by the rewrites it assumed.
+    for (mname, m) in methods
+        .iter()
+        .filter(|(_, m)| matches!(m, Method::Chain(..)))
+    {
+        let _ = writeln!(o, "\n### Middlebox undo verdicts of {mname}, by rewrites assumed (train / held-out SYNs, family right %; the truly applied rewrites of augmented rows beside)\n");
+        let _ = writeln!(
+            o,
+            "| rewrites undone | train SYNs | right % | held-out SYNs | right % |"
+        );
+        let _ = writeln!(o, "|---|---|---|---|---|");
+        let mut by: BTreeMap<String, [(usize, usize); 2]> = BTreeMap::new();
+        let vs = m.verdicts_detail(rows);
+        for (r, (v, kinds)) in rows.iter().zip(&vs) {
+            if kinds.is_empty() {
+                continue;
+            }
+            let e = by.entry(kinds.clone()).or_default();
+            let i = r.heldout as usize;
+            e[i].0 += 1;
+            e[i].1 += (v.fam.as_deref() == Some(r.fam.as_str())) as usize;
+        }
+        for (k, [t, h]) in by {
+            let p = |x: (usize, usize)| {
+                if x.0 > 0 {
+                    pct(x.1 as f64 / x.0 as f64)
+                } else {
+                    "-".into()
+                }
+            };
+            let _ = writeln!(o, "| {k} | {} | {} | {} | {} |", t.0, p(t), h.0, p(h));
         }
     }
     let _ = writeln!(o, "\nFamilies: {}", FAMS.join(", "));

@@ -32,7 +32,15 @@ impl Fit {
     }
 }
 
-fn objective(theta: &[f64], rows: &[Sample], k: usize, v: usize, c: f64, present: &[bool], g: &mut [f64]) -> f64 {
+fn objective(
+    theta: &[f64],
+    rows: &[Sample],
+    k: usize,
+    v: usize,
+    c: f64,
+    present: &[bool],
+    g: &mut [f64],
+) -> f64 {
     g.iter_mut().for_each(|x| *x = 0.0);
     let (w, b) = theta.split_at(k * v);
     let mut f = 0.0;

@@ -55,18 +55,30 @@ pub fn train_cmd(check: bool) -> Result<()> {
     let path = model_path();
     if check {
         let shipped = std::fs::read_to_string(&path)?;
-        anyhow::ensure!(shipped == text, "{} differs from what train-model builds", path.display());
+        anyhow::ensure!(
+            shipped == text,
+            "{} differs from what train-model builds",
+            path.display()
+        );
         eprintln!("{}: equal to the rebuild", path.display());
         return Ok(());
     }
     std::fs::write(&path, text)?;
-    eprintln!("wrote {} ({} classes, {} features)", path.display(), m.classes.len(), m.vocab.len());
+    eprintln!(
+        "wrote {} ({} classes, {} features)",
+        path.display(),
+        m.classes.len(),
+        m.vocab.len()
+    );
     Ok(())
 }
 
 fn baseline_db() -> Option<Database> {
     let out = Command::new("git")
-        .args(["show", &format!("{BASELINE_COMMIT}:osfp-userspace/db/osfp.fp")])
+        .args([
+            "show",
+            &format!("{BASELINE_COMMIT}:osfp-userspace/db/osfp.fp"),
+        ])
         .current_dir(osfp_tests::workspace_root())
         .output()
         .ok()?;
@@ -80,18 +92,31 @@ pub fn eval_cmd() -> Result<()> {
     let src = data::Sources::locate()?;
     let rows = data::load(&src)?;
     let text = std::fs::read_to_string(model_path())?;
-    let model: &'static Model = Box::leak(Box::new(Model::parse(&text).map_err(anyhow::Error::msg)?));
+    let model: &'static Model =
+        Box::leak(Box::new(Model::parse(&text).map_err(anyhow::Error::msg)?));
     let db = Arc::new(fingerprint::default_database().context("built-in database")?);
     let p0f_db = Arc::new(Database::load("/etc/p0f/p0f.fp").context("/etc/p0f/p0f.fp")?);
     let mut methods: Vec<(&str, eval::Method)> = Vec::new();
     if let Some(b) = baseline_db() {
-        methods.push(("matcher before (main's osfp.fp)", eval::Method::Matcher(Arc::new(b))));
+        methods.push((
+            "matcher before (main's osfp.fp)",
+            eval::Method::Matcher(Arc::new(b)),
+        ));
     }
     methods.push(("p0f 3.09b", eval::Method::P0f));
-    methods.push(("matcher, new osfp.fp (--strict)", eval::Method::Matcher(db.clone())));
+    methods.push((
+        "matcher, new osfp.fp (--strict)",
+        eval::Method::Matcher(db.clone()),
+    ));
     methods.push(("classifier alone", eval::Method::Classifier(model)));
-    methods.push(("osfp (verdict order)", eval::Method::Chain(db.clone(), model)));
-    methods.push(("osfp with p0f.fp (verdict order)", eval::Method::Chain(p0f_db, model)));
+    methods.push((
+        "osfp (verdict order)",
+        eval::Method::Chain(db.clone(), model),
+    ));
+    methods.push((
+        "osfp with p0f.fp (verdict order)",
+        eval::Method::Chain(p0f_db, model),
+    ));
     let held = rows.iter().filter(|r| r.heldout).count();
     println!(
         "# osfp classifier evaluation (cargo xtask eval-model)\n\n{} labelled SYNs: {} train, {held} held out. Model: {} classes, {} features, C {}, T {:.3}, threshold {:.3}.",

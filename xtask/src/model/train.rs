@@ -48,7 +48,9 @@ pub fn prepare<'a>(rows: &'a [Row], classes: &[String]) -> Vec<Prepared<'a>> {
             Prepared {
                 row: r,
                 feats: features::strings(&ev, &s),
-                y: r.fine.as_ref().and_then(|f| classes.iter().position(|c| c == f)),
+                y: r.fine
+                    .as_ref()
+                    .and_then(|f| classes.iter().position(|c| c == f)),
             }
         })
         .collect()
@@ -80,20 +82,36 @@ impl Vocab {
                 *c.entry(f).or_default() += 1;
             }
         }
-        let mut v: Vec<String> = c.into_iter().filter(|(_, n)| *n >= 2).map(|(k, _)| k.to_string()).collect();
+        let mut v: Vec<String> = c
+            .into_iter()
+            .filter(|(_, n)| *n >= 2)
+            .map(|(k, _)| k.to_string())
+            .collect();
         v.sort();
-        Vocab(v.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect(), v)
+        Vocab(
+            v.iter()
+                .enumerate()
+                .map(|(i, t)| (t.clone(), i as u32))
+                .collect(),
+            v,
+        )
     }
 
     fn x(&self, r: &Prepared) -> Vec<u32> {
-        r.feats.iter().filter_map(|f| self.0.get(f).copied()).collect()
+        r.feats
+            .iter()
+            .filter_map(|f| self.0.get(f).copied())
+            .collect()
     }
 }
 
 /// Class-balanced weights: host weight x kind factor, then each class scaled to the
 /// same total, the total being the row count.
 fn weights(rows: &[&Prepared], k: usize) -> Vec<f64> {
-    let w: Vec<f64> = rows.iter().map(|r| r.row.w_host * r.row.kind.weight()).collect();
+    let w: Vec<f64> = rows
+        .iter()
+        .map(|r| r.row.w_host * r.row.kind.weight())
+        .collect();
     let mut tot = vec![0.0; k];
     for (r, wi) in rows.iter().zip(&w) {
         tot[r.y.unwrap()] += wi;
@@ -113,7 +131,10 @@ fn target_weights(rows: &[&Prepared]) -> Vec<f64> {
         *famc.entry(&r.row.fam).or_default() += r.row.w_host;
     }
     rows.iter()
-        .map(|r| r.row.w_host * t.get(r.row.fam.as_str()).copied().unwrap_or(0.0) / famc[r.row.fam.as_str()])
+        .map(|r| {
+            r.row.w_host * t.get(r.row.fam.as_str()).copied().unwrap_or(0.0)
+                / famc[r.row.fam.as_str()]
+        })
         .collect()
 }
 
@@ -153,7 +174,11 @@ fn samples<'a>(rows: &[&Prepared], xs: &'a [Vec<u32>], w: &[f64]) -> Vec<Sample<
     rows.iter()
         .zip(xs)
         .zip(w)
-        .map(|((r, x), wi)| Sample { x, y: r.y.unwrap(), w: *wi })
+        .map(|((r, x), wi)| Sample {
+            x,
+            y: r.y.unwrap(),
+            w: *wi,
+        })
         .collect()
 }
 
@@ -178,8 +203,16 @@ pub fn train(rows: &[Row]) -> (ModelFile, Report) {
     let k = classes.len();
     let prep = prepare(rows, &classes);
     let train: Vec<&Prepared> = prep.iter().filter(|p| !p.row.heldout).collect();
-    let calib: Vec<&Prepared> = train.iter().copied().filter(|p| in_calibration(p.row)).collect();
-    let fit_rows: Vec<&Prepared> = train.iter().copied().filter(|p| !in_calibration(p.row) && p.y.is_some()).collect();
+    let calib: Vec<&Prepared> = train
+        .iter()
+        .copied()
+        .filter(|p| in_calibration(p.row))
+        .collect();
+    let fit_rows: Vec<&Prepared> = train
+        .iter()
+        .copied()
+        .filter(|p| !in_calibration(p.row) && p.y.is_some())
+        .collect();
     let vocab = Vocab::of(&fit_rows);
     let v = vocab.1.len();
     let xf: Vec<Vec<u32>> = fit_rows.iter().map(|p| vocab.x(p)).collect();
@@ -190,7 +223,10 @@ pub fn train(rows: &[Row]) -> (ModelFile, Report) {
     let mut pri = vec![0.0; k];
     for (i, c) in classes.iter().enumerate() {
         let fam = c.split(':').next().unwrap();
-        let n = classes.iter().filter(|x| x.split(':').next() == Some(fam)).count() as f64;
+        let n = classes
+            .iter()
+            .filter(|x| x.split(':').next() == Some(fam))
+            .count() as f64;
         pri[i] = t.get(fam).copied().unwrap_or(0.0) / n;
         if fam == "windows" {
             let share = match c.as_str() {
@@ -204,11 +240,18 @@ pub fn train(rows: &[Row]) -> (ModelFile, Report) {
             }
         }
     }
-    let shift: Vec<f64> = pri.iter().map(|p| (p + 1e-9).ln() - (1.0 / k as f64 + 1e-9).ln()).collect();
+    let shift: Vec<f64> = pri
+        .iter()
+        .map(|p| (p + 1e-9).ln() - (1.0 / k as f64 + 1e-9).ln())
+        .collect();
     // C on the calibration rows of real stacks.
     let cal_y: Vec<&Prepared> = calib.iter().copied().filter(|p| p.y.is_some()).collect();
     let wc = target_weights(&cal_y);
-    let wr: Vec<f64> = cal_y.iter().zip(&wc).map(|(p, w)| if p.row.kind.real() { *w } else { 0.0 }).collect();
+    let wr: Vec<f64> = cal_y
+        .iter()
+        .zip(&wc)
+        .map(|(p, w)| if p.row.kind.real() { *w } else { 0.0 })
+        .collect();
     let yc: Vec<usize> = cal_y.iter().map(|p| p.y.unwrap()).collect();
     let xc: Vec<Vec<u32>> = cal_y.iter().map(|p| vocab.x(p)).collect();
     let mut best: Option<(f64, f64, Fit)> = None;
@@ -233,7 +276,11 @@ pub fn train(rows: &[Row]) -> (ModelFile, Report) {
     let mut oof_y = Vec::new();
     let mut oof_r: Vec<&Prepared> = Vec::new();
     for f in 0..5 {
-        let tr: Vec<&Prepared> = train_y.iter().copied().filter(|p| fold(&p.row.group) != f).collect();
+        let tr: Vec<&Prepared> = train_y
+            .iter()
+            .copied()
+            .filter(|p| fold(&p.row.group) != f)
+            .collect();
         let te: Vec<&Prepared> = train_y
             .iter()
             .copied()
@@ -248,7 +295,12 @@ pub fn train(rows: &[Row]) -> (ModelFile, Report) {
         let mk = fit(&samples(&tr, &xk, &wk), k, vk.1.len(), c, MAX_ITER);
         for p in te {
             let z = mk.logits(&vk.x(p));
-            oof_l.push(z.iter().zip(&shift).map(|(a, b)| a + b).collect::<Vec<f64>>());
+            oof_l.push(
+                z.iter()
+                    .zip(&shift)
+                    .map(|(a, b)| a + b)
+                    .collect::<Vec<f64>>(),
+            );
             oof_y.push(p.y.unwrap());
             oof_r.push(p);
         }
@@ -256,7 +308,11 @@ pub fn train(rows: &[Row]) -> (ModelFile, Report) {
     let wo = target_weights(&oof_r);
     let temp = fit_temperature(&oof_l, &oof_y, &wo);
     // Threshold: leaves 2 % (target-weighted) of the out-of-fold real rows unlabelled.
-    let fam_of = |c: &str| FAMS.iter().position(|f| *f == c.split(':').next().unwrap()).unwrap();
+    let fam_of = |c: &str| {
+        FAMS.iter()
+            .position(|f| *f == c.split(':').next().unwrap())
+            .unwrap()
+    };
     let mut pm: Vec<(f64, f64)> = oof_l
         .iter()
         .zip(&wo)
@@ -287,7 +343,11 @@ pub fn train(rows: &[Row]) -> (ModelFile, Report) {
         classes: classes.clone(),
         families: FAMS.iter().map(|s| s.to_string()).collect(),
         vocab: vocab.1.clone(),
-        coef: lr.coef.iter().map(|r| r.iter().map(|x| r5(*x)).collect()).collect(),
+        coef: lr
+            .coef
+            .iter()
+            .map(|r| r.iter().map(|x| r5(*x)).collect())
+            .collect(),
         intercept: lr.intercept.iter().map(|x| r5(*x)).collect(),
         prior_shift: shift.iter().map(|x| r5(*x)).collect(),
         temperature: r5(temp),

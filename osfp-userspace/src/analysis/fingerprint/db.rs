@@ -414,9 +414,7 @@ impl Parser<'_> {
         match (k.trim(), v.trim()) {
             ("fuzzy-ttl", "class") => self.db.fuzzy_ttl_class = true,
             ("fuzzy-ttl", "p0f") => self.db.fuzzy_ttl_class = false,
-            ("fuzzy-ttl", other) => {
-                self.err(no, line, other, "fuzzy-ttl must be 'class' or 'p0f'")
-            }
+            ("fuzzy-ttl", other) => self.err(no, line, other, "fuzzy-ttl must be 'class' or 'p0f'"),
             ("next-label", "candidate") => self.next_candidate = true,
             ("next-label", other) => self.err(no, line, other, "next-label must be 'candidate'"),
             (other, _) => self.err(

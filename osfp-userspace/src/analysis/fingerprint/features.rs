@@ -194,7 +194,11 @@ pub fn for_each(ev: &Event, s: &Signature, mut f: impl FnMut(&str)) {
     let v6 = r.family == 6;
     let t = ittl(r.ttl);
 
-    let layout_v = if lay.is_empty() { "none".to_string() } else { lay };
+    let layout_v = if lay.is_empty() {
+        "none".to_string()
+    } else {
+        lay
+    };
     let canon = if real.is_empty() {
         "none".to_string()
     } else {

@@ -9,9 +9,6 @@
 //! - `ts_zero`: TSval 0 (`ts1-`) where the signature has a non-zero one;
 //! - `mss_clamp`: an MSS below the signature's, or a window that is a multiple of a
 //!   common Ethernet/tunnel MSS above the observed one (the stack's own);
-//! - `ws_rewrite`: a window scale other than the signature's;
-//! - `win_rewrite`: a window the signature does not explain (only with one other
-//!   rewrite at most, see [`MAX_REWRITES`]);
 //! - `ttl_rewrite`: a TTL outside the signature's range (any initial TTL);
 //! - `ecn_bleach`: the signature has `ecn`, the SYN not.
 //!
@@ -156,10 +153,10 @@ fn explain(r: &DbSig, s: &Signature, l: &Layout) -> Option<Rewrites> {
         }
         need = need.with(Rewrite::TtlRewrite);
     }
-    // Window scale.
+    // Window scale: as seen, or any when the option was put back.
     if let Some(w) = r.wscale {
         if !l.ws_back && w != s.wscale {
-            need = need.with(Rewrite::WsRewrite);
+            return None;
         }
     }
     // MSS and window: the stack's MSS may be above the observed one.
@@ -178,17 +175,16 @@ fn explain(r: &DbSig, s: &Signature, l: &Layout) -> Option<Rewrites> {
             .filter(|&m| m > s.mss && s.mss >= 536)
             .filter(|&m| r.mss.is_none_or(|rm| rm == m))
             .any(|m| window_with(r, s, m, ts1));
-        let clamp = clamp || r.mss.is_some_and(|m| m > s.mss && s.mss >= 536 && window_with(r, s, m, ts1));
-        if clamp {
-            need = need.with(Rewrite::MssClamp);
-        } else if mss_ok {
-            need = need.with(Rewrite::WinRewrite);
-        } else {
+        let clamp = clamp
+            || r.mss
+                .is_some_and(|m| m > s.mss && s.mss >= 536 && window_with(r, s, m, ts1));
+        if !clamp {
             return None;
         }
+        need = need.with(Rewrite::MssClamp);
     }
     let n = need.len();
-    if n == 0 || n > MAX_REWRITES || (need.has(Rewrite::WinRewrite) && n > 2) {
+    if n == 0 || n > MAX_REWRITES {
         return None;
     }
     Some(need)
@@ -216,7 +212,9 @@ pub fn undo<'db>(db: &'db Database, s: &Signature) -> Option<Verdict<'db>> {
             };
             let better = match best {
                 None => true,
-                Some((b, bn)) => need.len() < bn.len() || (need.len() == bn.len() && r.line < b.line),
+                Some((b, bn)) => {
+                    need.len() < bn.len() || (need.len() == bn.len() && r.line < b.line)
+                }
             };
             if better {
                 best = Some((r, need));

@@ -211,7 +211,11 @@ impl Fingerprinter {
         if inf.p < self.config.threshold as f64 {
             return None;
         }
-        let label = self.db.inferred.get(inf.class).map(|&id| self.db.label(id))?;
+        let label = self
+            .db
+            .inferred
+            .get(inf.class)
+            .map(|&id| self.db.label(id))?;
         let mut v = Verdict::unknown(s.guess_dist());
         v.label = Some(label);
         v.kind = MatchKind::Inferred;
