@@ -13,8 +13,11 @@
 //! - `ecn_bleach`: the signature has `ecn`, the SYN not.
 //!
 //! Everything else (IP version, IP options, other quirks, EOL padding, payload class)
-//! must match as it is. The fewest rewrites win, then file order. The verdict is an
-//! exact match with the rewrites in `middlebox` and a lower score (see [`score`]).
+//! must match as it is. The fewest rewrites win, then file order; when signatures of
+//! two families explain the SYN with equally few rewrites (Android's and Linux's, once
+//! the window scale is unknown), nothing is undone and the classifier decides. The
+//! verdict is an exact match with the rewrites in `middlebox` and a lower score (see
+//! [`score`]).
 
 use super::{
     db::{Database, DbSig},
@@ -201,6 +204,9 @@ pub fn undo<'db>(db: &'db Database, s: &Signature) -> Option<Verdict<'db>> {
     base.put_back(3, 3, &mut layouts);
     let d = s.dir as usize;
     let mut best: Option<(&DbSig, Rewrites)> = None;
+    // Another family explains the SYN with as few rewrites: the stack underneath is
+    // not known, and the classifier decides.
+    let mut ambiguous = false;
     for l in &layouts {
         for &i in db.index[d].bucket(l.kinds()) {
             let r = &db.sigs[d][i as usize];
@@ -210,16 +216,25 @@ pub fn undo<'db>(db: &'db Database, s: &Signature) -> Option<Verdict<'db>> {
             let Some(need) = explain(r, s, l) else {
                 continue;
             };
-            let better = match best {
-                None => true,
-                Some((b, bn)) => {
-                    need.len() < bn.len() || (need.len() == bn.len() && r.line < b.line)
+            match best {
+                Some((b, bn)) if need.len() == bn.len() => {
+                    if db.label(b.label).family != db.label(r.label).family {
+                        ambiguous = true;
+                    }
+                    if r.line < b.line {
+                        best = Some((r, need));
+                    }
                 }
-            };
-            if better {
-                best = Some((r, need));
+                Some((_, bn)) if need.len() > bn.len() => {}
+                _ => {
+                    best = Some((r, need));
+                    ambiguous = false;
+                }
             }
         }
+    }
+    if ambiguous {
+        return None;
     }
     let (r, need) = best?;
     let mut v = db.verdict(r, s, MatchKind::Exact);
