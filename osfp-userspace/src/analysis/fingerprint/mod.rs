@@ -14,7 +14,8 @@
 //! 2. a SYN with no verdict yet: the middlebox undo ([`middlebox::undo`]); an exact
 //!    match there is the verdict, `middlebox` says what was undone;
 //! 3. then the classifier: `match: inferred` with the family's probability `p`, when
-//!    `p` reaches the threshold ([`VerdictConfig::threshold`]);
+//!    `p` reaches the threshold ([`VerdictConfig::threshold`]), for SYNs with options
+//!    that are not scan probes (what it was trained on);
 //! 4. otherwise step 1's candidate if there was one, else unknown.
 //!
 //! With [`VerdictConfig::strict`] only step 1 runs, and every match is a verdict:
@@ -206,7 +207,13 @@ impl Fingerprinter {
 
     /// The classifier's verdict for a SYN, if its family's probability reaches the
     /// threshold.
+    /// It speaks only of SYNs like those it learnt from: with TCP options (every OS
+    /// stack sends at least an MSS; a bare SYN is a tool's or a crafted one) and not a
+    /// scan probe.
     pub fn infer(&self, ev: &Event, s: &Signature) -> Option<Verdict<'_>> {
+        if ev.record.opt_len == 0 || ev.record.reason & osfp_common::reason::SCAN_PROBE != 0 {
+            return None;
+        }
         let inf = self.model.infer(ev, s, self.config.prior);
         if inf.p < self.config.threshold as f64 {
             return None;
