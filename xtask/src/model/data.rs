@@ -74,10 +74,6 @@ impl Kind {
             Kind::Corpus | Kind::Lab | Kind::AugCorpus | Kind::AugLab
         )
     }
-
-    pub fn augmented(self) -> bool {
-        matches!(self, Kind::AugCorpus | Kind::AugLab | Kind::AugSynth)
-    }
 }
 
 /// One labelled SYN.
@@ -86,6 +82,7 @@ pub struct Row {
     /// The capture (`corpus path`, `lab:...`, `synth:...`, `aug:...`).
     pub file: String,
     pub src: IpAddr,
+    #[allow(dead_code)] // for reports and debugging
     pub label: String,
     pub fam: String,
     /// The training class (`windows:10/11`...); `None` for a Windows host without a
@@ -100,6 +97,7 @@ pub struct Row {
     /// p0f's verdict: its `os` (or `app`) text, and whether it is an application.
     pub p0f: Option<(String, bool)>,
     /// Rewrites applied (augmented rows).
+    #[allow(dead_code)] // for reports and debugging
     pub rewrites: Rewrites,
     /// Each (file, source) counts once: 1 / its SYNs.
     pub w_host: f64,

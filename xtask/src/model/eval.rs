@@ -261,7 +261,9 @@ pub struct PR {
 }
 
 pub struct Score {
+    #[allow(dead_code)] // for reports and debugging
     pub n_syn: usize,
+    #[allow(dead_code)] // for reports and debugging
     pub n_host: f64,
     pub acc: f64,
     pub labelled: f64,

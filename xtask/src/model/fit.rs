@@ -16,6 +16,7 @@ pub struct Fit {
     pub coef: Vec<Vec<f64>>,
     pub intercept: Vec<f64>,
     pub iterations: usize,
+    #[allow(dead_code)] // for reports and debugging
     pub objective: f64,
 }
 

@@ -258,20 +258,20 @@ pub fn for_each(ev: &Event, s: &Signature, mut f: impl FnMut(&str)) {
     let win_log2 = (16 - win.leading_zeros()).to_string();
     let m = mss.unwrap_or(0) as u32;
     let w = win as u32;
-    let win_mss = if m != 0 && w != 0 && w % m == 0 {
+    let win_mss = if m != 0 && w != 0 && w.is_multiple_of(m) {
         if w / m <= 64 {
             format!("mss*{}", w / m)
         } else {
             "mss*big".to_string()
         }
-    } else if m > 12 && w != 0 && w % (m - 12) == 0 {
+    } else if m > 12 && w != 0 && w.is_multiple_of(m - 12) {
         format!("mss12*{}", w / (m - 12))
     } else {
         "no".to_string()
     };
     let win_1460 = [1460u32, 1448, 1440]
         .iter()
-        .find(|&&b| w != 0 && w % b == 0 && w / b <= 64)
+        .find(|&&b| w != 0 && w.is_multiple_of(b) && w / b <= 64)
         .map_or_else(|| "no".to_string(), |&b| format!("{b}*{}", w / b));
     let win_rule = py_bool(m != 0 && w == (65535 / m) * m);
     let ts = match opts.iter().find_map(|o| match o {

@@ -115,7 +115,7 @@ impl Model {
         {
             return Err("coef, intercept and prior_shift must match classes x vocab".into());
         }
-        if !(file.temperature > 0.0) {
+        if file.temperature.is_nan() || file.temperature <= 0.0 {
             return Err("temperature must be positive".into());
         }
         let mut class_family = Vec::with_capacity(k);
@@ -167,17 +167,17 @@ impl Model {
         z[..k].copy_from_slice(&self.file.intercept);
         for i in idx {
             let w = &self.coef_t[i as usize * k..(i as usize + 1) * k];
-            for c in 0..k {
-                z[c] += w[c];
+            for (zc, wc) in z.iter_mut().zip(w) {
+                *zc += wc;
             }
         }
         let t = self.file.temperature;
-        for c in 0..k {
+        for (c, zc) in z[..k].iter_mut().enumerate() {
             let shift = match prior {
                 Prior::Target => self.file.prior_shift[c],
                 Prior::Flat => 0.0,
             };
-            z[c] = (z[c] + shift) / t;
+            *zc = (*zc + shift) / t;
         }
         let mx = z[..k].iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mut sum = 0.0;

@@ -197,7 +197,7 @@ pub fn ts_strip(r: &mut PacketRecord) -> bool {
     let n = r.opt_len as usize;
     let mut b: Vec<u8> = r.options[..ts.at].to_vec();
     b.extend_from_slice(&r.options[ts.at + ts.len..n]);
-    while b.len() % 4 != 0 {
+    while !b.len().is_multiple_of(4) {
         b.push(1);
     }
     let shrink = n.div_ceil(4) * 4 - b.len();
