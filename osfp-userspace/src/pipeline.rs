@@ -16,7 +16,9 @@ use osfp_common::PacketRecord;
 use crate::{
     analysis::{
         clock::ClockCounters,
-        fingerprint::{Database, Family, Fingerprinter, Label, MatchKind, Signature, Verdict},
+        fingerprint::{
+            Database, Family, Fingerprinter, Label, MatchKind, Rewrite, Signature, Verdict,
+        },
         scan::{ScanConfig, ScanCounters, ScanEvent, ScanTracker},
     },
     decode::{Event, OptionProblem},
@@ -36,6 +38,10 @@ pub struct Pipeline {
     /// the metrics take whole increments once a second instead of a labelled counter
     /// update per packet.
     pub verdicts: VerdictCounts,
+    /// Verdicts reached by a middlebox undo, and the rewrites they undid by kind (as
+    /// index of [`Rewrite`]).
+    pub undone: u64,
+    pub rewrites: [u64; Rewrite::COUNT],
     /// Scan detection (its ended scans go to the source table).
     pub scans: ScanTracker,
 }
@@ -48,7 +54,14 @@ pub struct VerdictCounts {
     pub by_label: Vec<u64>,
     /// No label (unknown).
     pub unlabelled: u64,
+    /// Inferred verdicts by their probability's bucket of [`INFERRED_P_BOUNDS`] (the
+    /// last: above every bound), and the sum of those probabilities.
+    pub inferred_p: [u64; INFERRED_P_BOUNDS.len() + 1],
+    pub inferred_p_sum: f64,
 }
+
+/// Upper bounds of the buckets of inferred verdicts' probability.
+pub const INFERRED_P_BOUNDS: [f64; 7] = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99];
 
 impl VerdictCounts {
     fn for_database(db: &Database) -> VerdictCounts {
@@ -69,6 +82,12 @@ impl VerdictCounts {
                 }
             },
             None => self.unlabelled += 1,
+        }
+        if let (MatchKind::Inferred, Some(p)) = (v.kind, v.p) {
+            let p = p as f64;
+            let b = INFERRED_P_BOUNDS.iter().position(|&le| p <= le);
+            self.inferred_p[b.unwrap_or(INFERRED_P_BOUNDS.len())] += 1;
+            self.inferred_p_sum += p;
         }
     }
 }
@@ -122,6 +141,8 @@ impl Pipeline {
             fingerprinter: Fingerprinter::new(db),
             sources: SourceTable::with_clock_cap(max_sources, max_clock_sources),
             matches: [0; MatchKind::COUNT],
+            undone: 0,
+            rewrites: [0; Rewrite::COUNT],
             scans: ScanTracker::new(scan),
         }
     }
@@ -139,7 +160,7 @@ impl Pipeline {
         scan_events: &mut Vec<ScanEvent>,
     ) -> Arc<Database> {
         let old = self.fingerprinter.db_arc().clone();
-        let key = |l: &Label| (l.display_name(), l.direction, l.class.clone());
+        let key = |l: &Label| (l.display_name(), l.direction, l.class.clone(), l.inferred);
         let mut ids: std::collections::HashMap<_, u32> =
             db.labels.iter().map(|l| (key(l), l.id)).collect();
         self.sources.remap_labels(|id| {
@@ -152,8 +173,10 @@ impl Pipeline {
             }))
         });
         let db = Arc::new(db);
+        let config = self.fingerprinter.config;
         self.fingerprinter = Fingerprinter::new(db.clone());
         self.verdicts.by_label = vec![0; db.labels.len()];
+        self.fingerprinter.config = config;
         self.sources.set_caps(max_sources, max_clock_sources);
         self.scan_stage(scan_events, |t, out| t.reconfigure(scan, out));
         db
@@ -192,9 +215,15 @@ impl Pipeline {
             self.sources.observe_clock(ev);
             return None;
         };
-        let v = self.fingerprinter.classify(&s);
+        let v = self.fingerprinter.classify_event(ev, &s);
         self.matches[v.kind as usize] += 1;
         self.verdicts.count(&v);
+        if !v.middlebox.is_empty() {
+            self.undone += 1;
+            for k in v.middlebox.iter() {
+                self.rewrites[k as usize] += 1;
+            }
+        }
         // Fingerprint and clock state in one lookup of the source.
         self.sources.observe_with_clock(ev, &s, &v);
         Some((s, v))

@@ -2,6 +2,11 @@
 //! loaded on both sides, our signature string and verdict (label, match kind,
 //! distance) must equal p0f's on every SYN and SYN-ACK p0f reports.
 //!
+//! That is `--strict` (the matcher alone). osfp's whole verdict order (middlebox undo,
+//! classifier) on p0f's database may only add verdicts where p0f says nothing: the
+//! same run without strict must equal p0f on every observation p0f labels, and may
+//! give an inferred or middlebox-undone verdict only where p0f prints `???`.
+//!
 //! p0f writes its log (`-o`, a regular file only) per file; lines are keyed by
 //! (mod, client, server) and aligned in order with our events of the same key (p0f
 //! drops repeated SYNs of a live flow and SYN-ACKs without a SYN, so our list may hold
@@ -115,9 +120,10 @@ fn run_p0f(file: &Path, tmp: &Path) -> Vec<(Key, Obs)> {
     out
 }
 
-fn run_ours(file: &Path, db: &Arc<Database>) -> HashMap<Key, Vec<Obs>> {
+fn run_ours(file: &Path, db: &Arc<Database>, strict: bool) -> HashMap<Key, Vec<Obs>> {
     let mut sel = Selector::new(SelectConfig::default());
     let mut pipeline = Pipeline::with_database(db.clone(), osfp::sources::DEFAULT_CAP);
+    pipeline.fingerprinter.config.strict = strict;
     let mut scans = Vec::new();
     let mut out: HashMap<Key, Vec<Obs>> = HashMap::new();
     let _ = capture_file::for_each_frame(file, |link, frame, ts| {
@@ -207,7 +213,24 @@ fn signatures_and_verdicts_equal_p0f() {
                 if theirs.is_empty() {
                     continue;
                 }
-                let mut ours = run_ours(file, db);
+                let mut ours = run_ours(file, db, true);
+                // The whole verdict order: only where p0f has no label may it differ,
+                // and only by an inferred or middlebox verdict.
+                for (key, list) in run_ours(file, db, false) {
+                    let strict = &ours[&key];
+                    for (o, s) in list.iter().zip(strict) {
+                        let added = s.kind == "unknown"
+                            && (o.kind == "inferred" || o.kind == "exact" && o.os != "???");
+                        if o != s && !added {
+                            problems.lock().unwrap().push(format!(
+                                "{}: verdict order changed a labelled verdict {s:?} into {o:?}",
+                                file.display()
+                            ));
+                        } else if o != s {
+                            *kinds.lock().unwrap().entry("added".into()).or_default() += 1;
+                        }
+                    }
+                }
                 let mut pos: HashMap<Key, usize> = HashMap::new();
                 for (key, p) in theirs {
                     compared.fetch_add(1, Ordering::Relaxed);

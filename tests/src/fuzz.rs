@@ -61,6 +61,8 @@ pub fn capture_file(data: &[u8]) {
     let mut sel = Selector::new(SelectConfig {
         ts_sample_interval_ns: 1_000,
         ts_sample_max_per_flow: 8,
+        // A fixed key: a crash input replays the same table collisions.
+        hash_key: osfp::hashing::seeded(1),
     });
     let mut pipeline = Pipeline::with_database(db.clone(), 64);
     let mut out = Output::new(io::sink(), Format::Json);

@@ -3,7 +3,16 @@
 //! (BPF_PROG_TEST_RUN) and through the pcap path's Selector; records and counters must
 //! be identical (osfp_tests::parity).
 
-use osfp::capture::kernel::VARIANTS;
+use aya::{
+    maps::{MapData, PerCpuArray, RingBuf},
+    programs::{TestRun, TestRunOptions},
+};
+use osfp::capture::{
+    frame::{Link, SelectConfig, Selector},
+    kernel::VARIANTS,
+    xdp::{self, LoadConfig},
+};
+use osfp_common::{counter, map_name, PacketRecord};
 use osfp_tests::{corpus_files, parity, privileged};
 
 #[test]
@@ -82,42 +91,52 @@ fn xdp_program_and_pcap_path_agree_on_crafted_tunnels() {
     if !privileged("xdp_program_and_pcap_path_agree_on_crafted_tunnels") {
         return;
     }
-    let mut ebpf = xdp::load(&LoadConfig::default()).unwrap();
-    let mut ring = RingBuf::try_from(ebpf.take_map(map_name::EVENTS).unwrap()).unwrap();
-    let mut sel = Selector::new(SelectConfig::default());
-    let (mut frames, mut records) = (0u64, 0u64);
-    {
-        let prog = xdp::program(&mut ebpf).unwrap();
-        for case in osfp_tests::craft::tunnels::cases() {
-            for len in (14..=case.frame.len()).rev() {
-                let frame = &case.frame[..len];
-                let out = prog
-                    .test_run(TestRunOptions {
-                        data_in: Some(frame),
-                        ..TestRunOptions::new()
-                    })
-                    .expect("BPF_PROG_TEST_RUN");
-                assert_eq!(out.return_value, 2, "XDP_PASS always");
-                let mut kernel = Vec::new();
-                while let Some(item) = ring.next() {
-                    let mut r = PacketRecord::from_bytes(&item).expect("record size");
-                    (r.ts_ns, r.ifindex) = (0, 0);
-                    kernel.push(r);
+    for v in &VARIANTS {
+        let mut ebpf = xdp::load(&LoadConfig::default(), v.name).unwrap();
+        let mut ring = RingBuf::try_from(ebpf.take_map(map_name::EVENTS).unwrap()).unwrap();
+        let mut sel = Selector::new(SelectConfig::default());
+        let (mut frames, mut records) = (0u64, 0u64);
+        {
+            let prog = xdp::program(&mut ebpf, v.name).unwrap();
+            for case in osfp_tests::craft::tunnels::cases() {
+                for len in (14..=case.frame.len()).rev() {
+                    let frame = &case.frame[..len];
+                    let out = prog
+                        .test_run(TestRunOptions {
+                            data_in: Some(frame),
+                            ..TestRunOptions::new()
+                        })
+                        .expect("BPF_PROG_TEST_RUN");
+                    assert_eq!(out.return_value, 2, "XDP_PASS always");
+                    let mut kernel = Vec::new();
+                    while let Some(item) = ring.next() {
+                        let mut r = PacketRecord::from_bytes(&item).expect("record size");
+                        (r.ts_ns, r.ifindex) = (0, 0);
+                        kernel.push(r);
+                    }
+                    let user: Vec<PacketRecord> =
+                        sel.frame(Link::Ethernet, frame, 0).into_iter().collect();
+                    assert_eq!(kernel, user, "{}: {} cut at {len}", v.name, case.name);
+                    frames += 1;
+                    records += user.len() as u64;
                 }
-                let user: Vec<PacketRecord> =
-                    sel.frame(Link::Ethernet, frame, 0).into_iter().collect();
-                assert_eq!(kernel, user, "{} cut at {len}", case.name);
-                frames += 1;
-                records += user.len() as u64;
             }
         }
+        let counters: PerCpuArray<&MapData, u64> =
+            PerCpuArray::try_from(ebpf.map(map_name::COUNTERS).unwrap()).unwrap();
+        let kc = xdp::read_counters(&counters).unwrap();
+        for slot in 0..counter::COUNT {
+            assert_eq!(
+                kc.get(slot),
+                sel.counters.get(slot),
+                "{}: counter slot {slot}",
+                v.name
+            );
+        }
+        eprintln!(
+            "tunnel parity {}: {frames} frames, {records} records",
+            v.name
+        );
+        assert!(records > 100, "{records} records");
     }
-    let counters: PerCpuArray<&MapData, u64> =
-        PerCpuArray::try_from(ebpf.map(map_name::COUNTERS).unwrap()).unwrap();
-    let kc = xdp::read_counters(&counters).unwrap();
-    for slot in 0..counter::COUNT {
-        assert_eq!(kc.get(slot), sel.counters.get(slot), "counter slot {slot}");
-    }
-    eprintln!("tunnel parity: {frames} frames, {records} records");
-    assert!(records > 100, "{records} records");
 }

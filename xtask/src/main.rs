@@ -10,6 +10,7 @@ mod bench_p0f;
 mod bench_xdp;
 mod demo;
 mod fuzz_seeds;
+mod model;
 mod supply;
 mod verifier;
 
@@ -106,6 +107,17 @@ enum Cmd {
     },
     /// A namespace lab: the sensor, real Linux connections, crafted Windows/macOS/unknown
     /// SYNs and an nmap scan, then verdicts, scans and metrics. Needs root.
+    /// Rebuilds the embedded classifier (osfp-userspace/db/osfp-model.json) from its
+    /// data: eval/labels, the corpus, eval/data/lab and eval/data/synth, augmented with
+    /// the middlebox rewrites. Needs the corpus and p0f.
+    TrainModel {
+        /// Only check that the shipped model equals the rebuild.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Figures of the verdict order, the matcher, the classifier and p0f on the eval/
+    /// split, train and held-out apart (markdown on stdout). Needs the corpus and p0f.
+    EvalModel,
     Demo {
         /// Keep the lab and the sensor up until Ctrl-C.
         #[arg(long)]
@@ -161,6 +173,8 @@ fn main() -> anyhow::Result<()> {
         Cmd::FuzzSeeds => fuzz_seeds::run(),
         Cmd::Audit { locks } => supply::audit(locks),
         Cmd::Licenses => supply::licenses(),
+        Cmd::TrainModel { check } => model::train_cmd(check),
+        Cmd::EvalModel => model::eval_cmd(),
     }
 }
 

@@ -71,6 +71,17 @@ pub struct PcapArgs {
     /// Fingerprint database (p0f.fp format). Default: the built-in one.
     #[arg(long)]
     pub db: Option<PathBuf>,
+    /// The signature matcher only, every match a verdict, as p0f does (no middlebox
+    /// undo, no classifier): with `--db /etc/p0f/p0f.fp`, p0f's verdicts.
+    #[arg(long)]
+    pub strict: bool,
+    /// The classifier's verdict is unknown below this probability of its family.
+    /// [default: the model's]
+    #[arg(long)]
+    pub infer_threshold: Option<f32>,
+    /// The classifier's class prior: target or flat.
+    #[arg(long, default_value = "target", value_parser = ["target", "flat"])]
+    pub infer_prior: String,
     /// Print one line per source (from the per-source table) instead of records.
     #[arg(long)]
     pub summary: bool,

@@ -20,7 +20,7 @@ pub fn run(cmd: &DbCommand) -> Result<i32> {
             for e in &errors {
                 println!("{e}");
             }
-            let tools = db.labels.iter().filter(|l| l.is_tool()).count();
+            let tools = db.file_labels().filter(|l| l.is_tool()).count();
             let skipped: Vec<String> = db
                 .skipped
                 .iter()
@@ -29,7 +29,7 @@ pub fn run(cmd: &DbCommand) -> Result<i32> {
             println!(
                 "{name}: {} errors; {} labels ({tools} tools), {} request + {} response signatures, {} mtu entries; skipped sections: {}",
                 errors.len(),
-                db.labels.len(),
+                db.file_labels().count(),
                 db.sig_count(Direction::Request),
                 db.sig_count(Direction::Response),
                 db.mtu.len(),

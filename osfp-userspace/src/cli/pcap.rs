@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use super::args::PcapArgs;
 use crate::{
     analysis::{
-        fingerprint::{self, Database},
+        fingerprint::{self, Database, MatchKind},
         scan::ScanEvent,
     },
     capture::{
@@ -47,6 +47,16 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
     let db = Arc::new(db);
     let mut pipeline = Pipeline::with_database(db.clone(), args.max_sources);
     pipeline.sources = SourceTable::with_clock_cap(args.max_sources, args.max_clock_sources);
+    pipeline.fingerprinter.config.strict = args.strict;
+    if let Some(t) = args.infer_threshold {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&t),
+            "--infer-threshold {t}: not from 0 to 1"
+        );
+        pipeline.fingerprinter.config.threshold = t;
+    }
+    pipeline.fingerprinter.config.prior =
+        fingerprint::Prior::from_name(&args.infer_prior).unwrap_or_default();
     let print_records = !args.quiet && !args.summary;
     let mut totals = FrameCounters::default();
     let mut failed = 0;
@@ -129,8 +139,13 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
         pipeline.sources.clock_events_refused,
     );
     eprintln!(
-        "osfp: fingerprinted exact={} generic={} fuzzy={} unknown={} sources_evicted={evictions} clock_events_refused={refused}",
-        m[0], m[1], m[2], m[3]
+        "osfp: fingerprinted exact={} generic={} fuzzy={} inferred={} unknown={} middlebox={} sources_evicted={evictions} clock_events_refused={refused}",
+        m[MatchKind::Exact as usize],
+        m[MatchKind::Generic as usize],
+        m[MatchKind::Fuzzy as usize],
+        m[MatchKind::Inferred as usize],
+        m[MatchKind::Unknown as usize],
+        pipeline.undone
     );
     // The command ends the process: its tables (up to hundreds of thousands of
     // allocations) go with it, which is much faster than freeing them one by one.

@@ -92,6 +92,22 @@ pub struct Settings {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_clock_sources: Option<usize>,
+    /// The signature matcher only, every match a verdict, as p0f does: no middlebox
+    /// undo, no classifier. [default: false]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+    /// A SYN no signature explains gets the classifier's family when its probability
+    /// reaches this (0..1), else it is unknown. [default: the model's, 0.45]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub infer_threshold: Option<f32>,
+    /// The classifier's class prior: target (the Internet client population it was
+    /// calibrated for) or flat (every class alike: IoT-heavy or unusual networks).
+    /// [default: target]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub infer_prior: Option<String>,
     /// Records on stdout: off, text or json. [default: text]
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -138,6 +154,8 @@ pub struct RunConfig {
     pub records: Records,
     pub event_log: Option<LogTarget>,
     pub scan: ScanConfig,
+    /// Strict mode, the classifier's threshold and prior.
+    pub verdicts: crate::analysis::fingerprint::VerdictConfig,
 }
 
 /// The settings a running sensor keeps until it restarts: the programs' load and attach,
@@ -347,6 +365,22 @@ impl Settings {
                 format!("{max_sources} is not from 1 to {MAX_SOURCES_LIMIT}"),
             );
         }
+        let mut verdicts = crate::analysis::fingerprint::VerdictConfig {
+            strict: self.strict.unwrap_or(false),
+            ..Default::default()
+        };
+        if let Some(t) = self.infer_threshold {
+            if !(0.0..=1.0).contains(&t) {
+                bad("infer-threshold", format!("{t} is not from 0 to 1"));
+            }
+            verdicts.threshold = t;
+        }
+        if let Some(p) = self.infer_prior.as_deref() {
+            match crate::analysis::fingerprint::Prior::from_name(p) {
+                Some(p) => verdicts.prior = p,
+                None => bad("infer-prior", format!("{p:?} is not target or flat")),
+            }
+        }
         let max_clock_sources = self.max_clock_sources.unwrap_or(DEFAULT_CLOCK_SOURCES);
         if max_clock_sources > MAX_SOURCES_LIMIT {
             bad(
@@ -399,6 +433,7 @@ impl Settings {
             records,
             event_log,
             scan,
+            verdicts,
         })
     }
 }

@@ -93,12 +93,13 @@ impl Daemon {
         attachment: Attachment,
         log: Option<EventLog>,
     ) -> Daemon {
-        let pipeline = Pipeline::configured(
+        let mut pipeline = Pipeline::configured(
             db.clone(),
             cfg.max_sources,
             cfg.max_clock_sources,
             cfg.scan.clone(),
         );
+        pipeline.fingerprinter.config = cfg.verdicts;
         let reorder = (attachment.ifaces.len() > 1).then(Reorder::default);
         Daemon {
             metrics: Metrics::new(&attachment, &db),

@@ -75,6 +75,7 @@ impl Daemon {
             cfg.scan.clone(),
             &mut self.scan_events,
         );
+        self.pipeline.fingerprinter.config = cfg.verdicts;
         self.emit_scans(unix_now_ns());
         self.metrics.set_database(&db);
         if cfg.records != self.cfg.records {

@@ -11,13 +11,13 @@ use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use super::eventlog::{EventLog, LogKind};
 use crate::{
     analysis::{
-        fingerprint::{Database, Family, MatchKind},
+        fingerprint::{Database, Family, MatchKind, Rewrite},
         scan::{ProbeKind, ScanKind},
     },
     capture::frame::FrameCounters,
     capture::kernel::Attachment,
     decode::OptionProblem,
-    pipeline::{ClockEstimates, Pipeline, VerdictCounts},
+    pipeline::{ClockEstimates, Pipeline, VerdictCounts, INFERRED_P_BOUNDS},
     sources::source_family,
 };
 
@@ -39,6 +39,9 @@ pub struct Metrics {
     verdicts: IntCounterVec,
     verdicts_by_label: IntCounterVec,
     unknown: IntCounter,
+    inferred: IntCounterVec,
+    inferred_p: CountedHistogram,
+    rewrites: IntCounterVec,
     sources: prometheus::IntGaugeVec,
     sources_tracked: IntGauge,
     sources_cap: IntGauge,
@@ -62,6 +65,7 @@ pub struct Metrics {
     last: Vec<FrameCounters>,
     last_records: u64,
     last_verdicts: VerdictCounts,
+    last_rewrites: [u64; Rewrite::COUNT],
     last_options: [u64; OptionProblem::COUNT],
 }
 
@@ -188,7 +192,28 @@ impl Metrics {
             unknown: counter(
                 &r,
                 "osfp_unknown_fingerprints_total",
-                "SYN / SYN-ACK signatures no signature matched.",
+                "SYN / SYN-ACK fingerprints nothing explains: no signature, no middlebox undo, and the classifier below its threshold.",
+            ),
+            inferred: counter_vec(
+                &r,
+                "osfp_inferred_verdicts_total",
+                "SYN verdicts given by the classifier (no signature matched), by OS family.",
+                "family",
+            ),
+            inferred_p: {
+                let h = CountedHistogram::new(
+                    "osfp_inferred_probability",
+                    "The classifier's probability of the family of its inferred verdicts.",
+                    &INFERRED_P_BOUNDS,
+                );
+                r.register(Box::new(h.clone())).unwrap();
+                h
+            },
+            rewrites: counter_vec(
+                &r,
+                "osfp_middlebox_rewrites_total",
+                "Middlebox rewrites undone to match a SYN (ts_nop, ts_zero, mss_clamp, ws_strip, ttl_rewrite, ecn_bleach).",
+                "kind",
             ),
             sources: gauge_vec(
                 &r,
@@ -267,6 +292,7 @@ impl Metrics {
             last: vec![FrameCounters::default(); ifaces.len()],
             last_records: 0,
             last_verdicts: VerdictCounts::default(),
+            last_rewrites: [0; Rewrite::COUNT],
             last_options: [0; OptionProblem::COUNT],
         };
         // Every label value exists from the start, so series never appear later.
@@ -288,9 +314,13 @@ impl Metrics {
         }
         for f in Family::iter() {
             m.sources.with_label_values(&[f.name()]);
+            m.inferred.with_label_values(&[f.name()]);
             for k in MatchKind::iter() {
                 m.verdicts.with_label_values(&[f.name(), k.name()]);
             }
+        }
+        for k in Rewrite::UNDONE {
+            m.rewrites.with_label_values(&[k.name()]);
         }
         m.add_labels(db);
         for k in ScanKind::iter() {
@@ -456,8 +486,12 @@ impl Metrics {
                     self.verdicts
                         .with_label_values(&[f.name(), k.name()])
                         .inc_by(n - *l);
-                    if k == MatchKind::Unknown {
-                        self.unknown.inc_by(n - *l);
+                    match k {
+                        MatchKind::Unknown => self.unknown.inc_by(n - *l),
+                        MatchKind::Inferred => {
+                            self.inferred.with_label_values(&[f.name()]).inc_by(n - *l)
+                        }
+                        _ => {}
                     }
                     *l = n;
                 }
@@ -484,6 +518,20 @@ impl Metrics {
                 *l = *n;
             }
         }
+        self.inferred_p.add(
+            &now.inferred_p,
+            now.inferred_p_sum,
+            &last.inferred_p,
+            last.inferred_p_sum,
+        );
+        (last.inferred_p, last.inferred_p_sum) = (now.inferred_p, now.inferred_p_sum);
+        for k in Rewrite::UNDONE {
+            let (n, l) = (p.rewrites[k as usize], &mut self.last_rewrites[k as usize]);
+            self.rewrites
+                .with_label_values(&[k.name()])
+                .inc_by(n.saturating_sub(*l));
+            *l = n;
+        }
         self.records
             .inc_by(p.records.saturating_sub(self.last_records));
         for (i, o) in OptionProblem::iter().enumerate() {
@@ -494,5 +542,68 @@ impl Metrics {
             self.last_options[i] = v;
         }
         self.last_records = p.records;
+    }
+}
+
+/// A histogram whose buckets the pipeline counts ([`VerdictCounts::inferred_p`]) and
+/// the metrics take once a second: the packet path adds to an array instead of
+/// observing an atomic histogram per record.
+#[derive(Clone)]
+struct CountedHistogram {
+    desc: prometheus::core::Desc,
+    bounds: &'static [f64],
+    /// Per bucket (not cumulative; the last above every bound), and the sum.
+    state: std::sync::Arc<std::sync::Mutex<(Vec<u64>, f64)>>,
+}
+
+impl CountedHistogram {
+    fn new(name: &str, help: &str, bounds: &'static [f64]) -> Self {
+        CountedHistogram {
+            desc: prometheus::core::Desc::new(name.into(), help.into(), vec![], Default::default())
+                .unwrap(),
+            bounds,
+            state: std::sync::Arc::new(std::sync::Mutex::new((vec![0; bounds.len() + 1], 0.0))),
+        }
+    }
+
+    /// Adds what was counted between `last` and `now`.
+    fn add(&self, now: &[u64], now_sum: f64, last: &[u64], last_sum: f64) {
+        let mut st = self.state.lock().unwrap();
+        for (c, (n, l)) in st.0.iter_mut().zip(now.iter().zip(last)) {
+            *c += n.saturating_sub(*l);
+        }
+        st.1 += (now_sum - last_sum).max(0.0);
+    }
+}
+
+impl prometheus::core::Collector for CountedHistogram {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        vec![&self.desc]
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        use prometheus::proto;
+        let (counts, sum) = self.state.lock().unwrap().clone();
+        let mut cumulative = 0;
+        let mut buckets = Vec::with_capacity(self.bounds.len());
+        for (le, n) in self.bounds.iter().zip(&counts) {
+            cumulative += n;
+            let mut b = proto::Bucket::default();
+            b.set_cumulative_count(cumulative);
+            b.set_upper_bound(*le);
+            buckets.push(b);
+        }
+        let mut h = proto::Histogram::default();
+        h.set_bucket(buckets);
+        h.set_sample_count(counts.iter().sum());
+        h.set_sample_sum(sum);
+        let mut m = proto::Metric::default();
+        m.set_histogram(h);
+        let mut mf = proto::MetricFamily::default();
+        mf.set_name(self.desc.fq_name.clone());
+        mf.set_help(self.desc.help.clone());
+        mf.set_field_type(proto::MetricType::HISTOGRAM);
+        mf.set_metric(vec![m]);
+        vec![mf]
     }
 }

@@ -93,6 +93,14 @@ pub struct OsJson {
     /// Database line of the matching signature.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
+    /// Inferred verdicts: the classifier's probability of the family.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p: Option<f32>,
+    /// The middlebox rewrites undone to reach the match (`ts_nop`, `ts_zero`,
+    /// `mss_clamp`, `ws_strip`, `ws_rewrite`, `win_rewrite`, `ttl_rewrite`,
+    /// `ecn_bleach`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub middlebox: Vec<&'static str>,
     /// Nearest labels for an unknown signature.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<CandidateJson>,
@@ -191,7 +199,9 @@ pub fn os_json(v: &Verdict<'_>) -> OsJson {
         kind: v.kind.name(),
         score: (v.score * 1000.0).round() / 1000.0,
         tool: v.is_tool,
-        line: (v.kind != MatchKind::Unknown).then_some(v.line),
+        line: (!matches!(v.kind, MatchKind::Unknown | MatchKind::Inferred)).then_some(v.line),
+        p: v.p.map(|p| (p * 1000.0).round() / 1000.0),
+        middlebox: v.middlebox.iter().map(|k| k.name()).collect(),
         candidates: v
             .candidates
             .iter()
@@ -266,6 +276,10 @@ pub fn text_line(ev: &Event, fp: Option<Fingerprinted<'_>>) -> String {
             v.kind.name(),
             v.score
         );
+        if !v.middlebox.is_empty() {
+            let kinds: Vec<&str> = v.middlebox.iter().map(|k| k.name()).collect();
+            let _ = write!(s, " middlebox={}", kinds.join(","));
+        }
     }
     s
 }

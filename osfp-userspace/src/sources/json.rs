@@ -13,14 +13,23 @@ use crate::analysis::{
     scan::report::ScanSummary,
 };
 
-/// The family of a source's most frequent verdict (what `osfp_sources` counts); on a
-/// tie a labelled verdict wins over an unknown one.
+/// The family of a source's own stack (what `osfp_sources` counts and the API filters
+/// on): that of its most frequent verdict that is not a tool's (nmap, masscan, ...:
+/// a program's packets say nothing of the host's OS); on a tie a labelled verdict wins
+/// over an unknown one. A source seen only through tool signatures is `tool`.
 pub fn source_family(s: &SourceState, db: &Database) -> Family {
-    s.os.verdicts
+    let tool = |v: &&super::table::VerdictCount| v.label.is_some_and(|id| db.label(id).is_tool());
+    match s
+        .os
+        .verdicts
         .iter()
+        .filter(|v| !tool(v))
         .max_by_key(|v| (v.count, v.label.is_some()))
-        .and_then(|v| v.label)
-        .map_or(Family::Unknown, |id| db.label(id).family)
+    {
+        Some(v) => v.label.map_or(Family::Unknown, |id| db.label(id).family),
+        None if s.os.verdicts.iter().any(|v| tool(&v)) => Family::Tool,
+        None => Family::Unknown,
+    }
 }
 
 /// The JSON summary of one source.
@@ -31,6 +40,10 @@ pub struct SourceJson {
     pub last_seen: f64,
     pub packets: u64,
     pub os: Vec<SourceOsJson>,
+    /// Tool and application signatures the source's packets matched (`NMap SYN scan`,
+    /// `masscan SYN scan`...), in the order first seen: it uses these tools; its own
+    /// family comes from its other verdicts.
+    pub tools: Vec<String>,
     pub hops: Vec<(u8, u64)>,
     pub signatures: Vec<SourceSigJson>,
     /// More than one OS name or more than one initial TTL in one direction: several
@@ -87,6 +100,17 @@ impl SourceState {
             .iter()
             .any(|d| ttls.iter().filter(|t| t.0 == *d).count() > 1);
         let clock = self.clock.as_ref().map(|c| c.summary());
+        let mut tools: Vec<String> = Vec::new();
+        for l in os
+            .verdicts
+            .iter()
+            .filter_map(|v| v.label.map(|i| db.label(i)))
+        {
+            let name = l.display_name();
+            if l.is_tool() && !tools.contains(&name) {
+                tools.push(name);
+            }
+        }
         SourceJson {
             src,
             first_seen: self.first_ns as f64 / 1e9,
@@ -106,6 +130,7 @@ impl SourceState {
                     }
                 })
                 .collect(),
+            tools,
             hops: os.hops.to_vec(),
             signatures: os
                 .sigs

@@ -2,6 +2,19 @@
 //! Other sections (`[http:*]`) are passed over and reported. Every problem is
 //! collected with its place (`file:line:column: message: text`), not just the first,
 //! and the value rules are p0f 3.09b's (readfp.c, fp_tcp.c `tcp_register_sig`).
+//!
+//! osfp's own rules ride in comments, which p0f skips, so a database that has them is
+//! still a p0f database and one without them (p0f's own) is matched exactly as p0f does:
+//! - `;@osfp fuzzy-ttl = class`: a signature's TTL matches fuzzily only an observed TTL
+//!   of the same initial-TTL class (32, 64, 128, 255), never across classes (p0f:
+//!   any TTL above the signature's, or more than 35 below it);
+//! - `;@osfp next-label = candidate`: the next label's matches are candidates, not
+//!   verdicts: the middlebox undo and the classifier decide first, the match is the
+//!   verdict only when they cannot (and in strict mode, which is p0f's matching).
+//!
+//! Every database also gets the classifier's labels (one per class of the embedded
+//! model, [`Label::inferred`], no signatures), so that inferred verdicts are labels
+//! like any other for the source table, the metrics and reloads.
 
 use std::{fmt, path::Path};
 
@@ -69,6 +82,10 @@ pub struct Label {
     pub line: u32,
     /// `sys = ...` of a tool label.
     pub sys: Vec<String>,
+    /// A label of the classifier (no signatures): see [`Database::inferred`].
+    pub inferred: bool,
+    /// `;@osfp next-label = candidate`: a match of this label is a candidate only.
+    pub candidate: bool,
 }
 
 impl Label {
@@ -160,6 +177,10 @@ pub struct Database {
     pub skipped: Vec<SkippedSection>,
     /// By direction: option-layout key -> signature indices in file order.
     pub(crate) index: [super::matcher::LayoutIndex; 2],
+    /// `;@osfp fuzzy-ttl = class`: fuzzy TTL matches only within an initial-TTL class.
+    pub fuzzy_ttl_class: bool,
+    /// Label ids of the classifier's classes, in the embedded model's class order.
+    pub inferred: Vec<u32>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -191,6 +212,8 @@ struct Parser<'a> {
     mtu_label: Option<String>,
     /// Labels seen in this section, for duplicate detection: (text, line).
     section_labels: Vec<(String, u32)>,
+    /// A `;@osfp next-label = candidate` waits for its label.
+    next_candidate: bool,
 }
 
 impl Database {
@@ -233,19 +256,50 @@ impl Database {
                 mtu: Vec::new(),
                 skipped: Vec::new(),
                 index: Default::default(),
+                fuzzy_ttl_class: false,
+                inferred: Vec::new(),
             },
             section: Section::None,
             state: State::NeedSection,
             label: None,
             mtu_label: None,
             section_labels: Vec::new(),
+            next_candidate: false,
         };
         for (i, raw) in text.split('\n').enumerate() {
             p.line(i as u32 + 1, raw.strip_suffix('\r').unwrap_or(raw));
         }
         let mut db = p.db;
+        db.add_inferred_labels();
         db.build_index();
         (db, p.errors)
+    }
+
+    /// Appends one label per class of the embedded model (see [`Label::inferred`]).
+    fn add_inferred_labels(&mut self) {
+        for c in super::model::embedded().classes() {
+            let (class, name, flavor) = inferred_label(c);
+            let id = self.labels.len() as u32;
+            self.labels.push(Label {
+                id,
+                generic: false,
+                class: Some(class.to_string()),
+                family: Family::of_label(false, name, flavor),
+                name: name.to_string(),
+                flavor: flavor.to_string(),
+                direction: Direction::Request,
+                line: 0,
+                sys: Vec::new(),
+                inferred: true,
+                candidate: false,
+            });
+            self.inferred.push(id);
+        }
+    }
+
+    /// Labels of the file itself (not the classifier's).
+    pub fn file_labels(&self) -> impl Iterator<Item = &Label> {
+        self.labels.iter().filter(|l| !l.inferred)
     }
 
     pub fn label(&self, i: u32) -> &Label {
@@ -263,6 +317,24 @@ impl Database {
             .iter()
             .find(|m| m.mtu as u32 == mtu)
             .map(|m| m.label.as_str())
+    }
+}
+
+/// The label of a classifier class: (class, name, flavor). iOS and macOS are one stack
+/// on the wire (xnu), ChromeOS is Linux: the labels say so rather than guess.
+pub fn inferred_label(class: &str) -> (&'static str, &str, &'static str) {
+    match class {
+        "windows:10/11" => ("win", "Windows", "10 or 11"),
+        "windows:7/8" => ("win", "Windows", "7 or 8"),
+        "windows:xp" => ("win", "Windows", "XP"),
+        "windows" => ("win", "Windows", ""),
+        "android" => ("unix", "Android", ""),
+        "apple" => ("unix", "macOS", "(also iOS)"),
+        "linux" => ("unix", "Linux", "(also ChromeOS)"),
+        "bsd" => ("unix", "BSD", ""),
+        "embedded" => ("other", "Embedded", "device"),
+        "other" => ("other", "Other", "OS"),
+        c => ("other", c, ""),
     }
 }
 
@@ -288,6 +360,10 @@ impl Parser<'_> {
     fn line(&mut self, no: u32, line: &str) {
         let t = line.trim_start_matches([' ', '\t']);
         let t = t.trim_end();
+        if let Some(d) = t.strip_prefix(";@osfp") {
+            self.directive(no, line, d);
+            return;
+        }
         if t.is_empty() || t.starts_with(';') {
             return;
         }
@@ -325,6 +401,28 @@ impl Parser<'_> {
             "sig" => self.sig_line(no, line, value),
             "ua_os" => {}
             _ => self.err(no, line, key, "unknown field"),
+        }
+    }
+
+    /// `;@osfp key = value` (osfp's rules; p0f reads a comment).
+    fn directive(&mut self, no: u32, line: &str, d: &str) {
+        let d = d.trim();
+        let Some((k, v)) = d.split_once('=') else {
+            self.err(no, line, d, "expected ';@osfp key = value'");
+            return;
+        };
+        match (k.trim(), v.trim()) {
+            ("fuzzy-ttl", "class") => self.db.fuzzy_ttl_class = true,
+            ("fuzzy-ttl", "p0f") => self.db.fuzzy_ttl_class = false,
+            ("fuzzy-ttl", other) => self.err(no, line, other, "fuzzy-ttl must be 'class' or 'p0f'"),
+            ("next-label", "candidate") => self.next_candidate = true,
+            ("next-label", other) => self.err(no, line, other, "next-label must be 'candidate'"),
+            (other, _) => self.err(
+                no,
+                line,
+                other,
+                "unknown osfp directive (fuzzy-ttl, next-label)",
+            ),
         }
     }
 
@@ -491,6 +589,8 @@ impl Parser<'_> {
             direction: dir,
             line: no,
             sys: Vec::new(),
+            inferred: false,
+            candidate: std::mem::take(&mut self.next_candidate),
         });
         self.label = Some(self.db.labels.len() as u32 - 1);
         self.state = if tool { State::NeedSys } else { State::NeedSig };

@@ -4,7 +4,7 @@
 //! then "android" in either, then the rules below on the name alone, then on the
 //! flavor alone (so `MacOS X:10.9 (sometimes iPhone or iPad)` is macos); first rule
 //! wins:
-//! - tool / application labels (class `!`)                         -> unknown
+//! - tool / application labels (class `!`: nmap, masscan, zmap...)  -> tool
 //! - a name starting with "Embedded" ("Embedded Linux IoT")        -> embedded
 //! - "android" anywhere (p0f has `Linux:(Android)`)                -> android
 //! - "windows"                                                     -> windows
@@ -35,6 +35,10 @@ pub enum Family {
     Bsd,
     Embedded,
     Other,
+    /// A tool or application signature (class `!`: nmap, masscan, zmap, scapy): what
+    /// sent the packet is a program, not an OS; a source's own family comes from its
+    /// other verdicts.
+    Tool,
     Unknown,
 }
 
@@ -47,7 +51,7 @@ impl Family {
     /// The family of a label (see the module comment for the rules).
     pub fn of_label(tool: bool, name: &str, flavor: &str) -> Family {
         if tool {
-            return Family::Unknown;
+            return Family::Tool;
         }
         let n = name.to_ascii_lowercase();
         let fl = flavor.to_ascii_lowercase();
@@ -155,6 +159,6 @@ mod tests {
         assert_eq!(f("Embedded RTOS IoT", "Fitbit Aria"), Family::Embedded);
         assert_eq!(f("Solaris", "10"), Family::Other);
         assert_eq!(f("Despite", ""), Family::Other);
-        assert_eq!(Family::of_label(true, "NMap", "SYN scan"), Family::Unknown);
+        assert_eq!(Family::of_label(true, "NMap", "SYN scan"), Family::Tool);
     }
 }

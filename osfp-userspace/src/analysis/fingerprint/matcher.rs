@@ -12,6 +12,12 @@
 //!   signature's range, floored at 0.3;
 //! - unknown: 0. Its nearest candidates are scored by [`similarity`] (< 1 by
 //!   construction, since none matched).
+//!
+//! Two rules come from the database rather than from p0f, so that a p0f database is
+//! matched exactly as p0f does: `;@osfp fuzzy-ttl = class` (a signature's TTL is
+//! fuzzily matched only within its initial-TTL class: 32, 64, 128, 255), and
+//! `;@osfp next-label = candidate` (that label's matches are only candidates for
+//! [`super::Fingerprinter`]'s later steps). See `db.rs`.
 
 use arrayvec::ArrayVec;
 use serde::Serialize;
@@ -20,7 +26,8 @@ use strum::{EnumCount, EnumIter, IntoStaticStr};
 use super::{
     db::{Database, DbSig, Label, WinSpec},
     quirks::Quirks,
-    sig::{Direction, Signature, MAX_DIST, MAX_OPTS},
+    rewrite::Rewrites,
+    sig::{initial_ttl, Direction, Signature, MAX_DIST, MAX_OPTS},
 };
 
 /// Signature indices of one direction, bucketed by exact option layout.
@@ -73,7 +80,7 @@ impl LayoutIndex {
     }
 
     /// Indices of the signatures with exactly this layout, in file order.
-    fn bucket(&self, layout: &[u8]) -> &[u32] {
+    pub(crate) fn bucket(&self, layout: &[u8]) -> &[u32] {
         let k = layout_key(layout);
         let first = self.buckets.partition_point(|b| b.0 < k);
         for b in &self.buckets[first..] {
@@ -105,6 +112,9 @@ pub enum MatchKind {
     Exact,
     Generic,
     Fuzzy,
+    /// No signature explains the SYN: the family (and version) the classifier gives,
+    /// with its probability (`Verdict::p`).
+    Inferred,
     Unknown,
 }
 
@@ -136,10 +146,14 @@ pub struct Verdict<'db> {
     pub dist: u8,
     /// For unknown verdicts (when asked for): up to three nearest labels, best first.
     pub candidates: [Option<Candidate<'db>>; 3],
+    /// The middlebox rewrites undone to reach this match (empty for the SYN as seen).
+    pub middlebox: Rewrites,
+    /// For inferred verdicts: the classifier's probability of the family.
+    pub p: Option<f32>,
 }
 
 impl<'db> Verdict<'db> {
-    fn unknown(dist: u8) -> Self {
+    pub(crate) fn unknown(dist: u8) -> Self {
         Verdict {
             label: None,
             line: 0,
@@ -148,6 +162,8 @@ impl<'db> Verdict<'db> {
             is_tool: false,
             dist,
             candidates: [None; 3],
+            middlebox: Rewrites::NONE,
+            p: None,
         }
     }
 
@@ -164,6 +180,8 @@ impl<'db> Verdict<'db> {
             score: self.score,
             is_tool: self.is_tool,
             dist: self.dist,
+            middlebox: self.middlebox,
+            p: self.p,
         }
     }
 
@@ -189,6 +207,8 @@ pub struct StoredVerdict {
     pub score: f32,
     pub is_tool: bool,
     pub dist: u8,
+    pub middlebox: Rewrites,
+    pub p: Option<f32>,
 }
 
 impl StoredVerdict {
@@ -202,12 +222,14 @@ impl StoredVerdict {
             is_tool: self.is_tool,
             dist: self.dist,
             candidates: [None; 3],
+            middlebox: self.middlebox,
+            p: self.p,
         }
     }
 }
 
 /// Does signature `r` accept the window of `s`?
-fn window_ok(r: &DbSig, s: &Signature) -> bool {
+pub(crate) fn window_ok(r: &DbSig, s: &Signature) -> bool {
     let wm = s.win_multi;
     match r.win {
         WinSpec::Any => true,
@@ -220,7 +242,7 @@ fn window_ok(r: &DbSig, s: &Signature) -> bool {
 
 /// The signature's quirks as p0f compares them: a `*:` signature loses the quirks
 /// that cannot occur in the packet's IP version.
-fn ref_quirks(r: &DbSig, s: &Signature) -> u32 {
+pub(crate) fn ref_quirks(r: &DbSig, s: &Signature) -> u32 {
     if r.ver.is_none() {
         if s.ver == 4 {
             r.quirks & !Quirks::FLOW
@@ -267,6 +289,9 @@ impl Database {
                     continue;
                 }
             } else if r.ttl < s.ttl || r.ttl - s.ttl > MAX_DIST {
+                if self.fuzzy_ttl_class && initial_ttl(r.ttl) != initial_ttl(s.ttl) {
+                    continue;
+                }
                 fuzzy = true;
             }
             if r.mss.is_some_and(|m| m != s.mss)
@@ -301,7 +326,7 @@ impl Database {
         }
     }
 
-    fn verdict(&self, r: &DbSig, s: &Signature, kind: MatchKind) -> Verdict<'_> {
+    pub(crate) fn verdict(&self, r: &DbSig, s: &Signature, kind: MatchKind) -> Verdict<'_> {
         let in_range = r.ttl >= s.ttl && (r.bad_ttl || r.ttl - s.ttl <= MAX_DIST);
         let score = match kind {
             MatchKind::Exact => 1.0,
@@ -324,6 +349,8 @@ impl Database {
                 s.guess_dist()
             },
             candidates: [None; 3],
+            middlebox: Rewrites::NONE,
+            p: None,
         }
     }
 

@@ -3,12 +3,32 @@
 //! - [`sig`]: the p0f v3 signature of a SYN / SYN-ACK, nmap's option string, TTL guess;
 //! - [`db`]: reading p0f.fp databases with located errors;
 //! - [`matcher`]: p0f's matching rules, indexed by option layout, and the verdict;
+//! - [`rewrite`], [`middlebox`]: documented middlebox rewrites, and their undo;
+//! - [`features`], [`model`]: the classifier for SYNs no signature explains;
 //! - [`family`]: the coarse OS family of a label.
+//!
+//! The verdict order ([`Fingerprinter::classify_event`]):
+//! 1. the matcher on the packet as seen (p0f's rules: exact, generic, fuzzy); a label
+//!    is the verdict, unless the database marks it a candidate
+//!    (`;@osfp next-label = candidate`);
+//! 2. a SYN with no verdict yet: the middlebox undo ([`middlebox::undo`]); an exact
+//!    match there is the verdict, `middlebox` says what was undone;
+//! 3. then the classifier: `match: inferred` with the family's probability `p`, when
+//!    `p` reaches the threshold ([`VerdictConfig::threshold`]), for SYNs with options
+//!    that are not scan probes (what it was trained on);
+//! 4. otherwise step 1's candidate if there was one, else unknown.
+//!
+//! With [`VerdictConfig::strict`] only step 1 runs, and every match is a verdict:
+//! p0f's behaviour on any database.
 
 pub mod db;
 pub mod family;
+pub mod features;
 pub mod matcher;
+pub mod middlebox;
+pub mod model;
 pub mod quirks;
+pub mod rewrite;
 pub mod sig;
 
 use std::{hash::Hash, sync::Arc};
@@ -16,7 +36,9 @@ use std::{hash::Hash, sync::Arc};
 pub use db::{Database, DbError, DbErrors, Label};
 pub use family::Family;
 pub use matcher::{Candidate, MatchKind, StoredVerdict, Verdict};
+pub use model::{Model, Prior};
 pub use quirks::Quirks;
+pub use rewrite::{Rewrite, Rewrites};
 pub use sig::{initial_ttl, nmap_options, Direction, Signature};
 
 use zerocopy::FromZeros;
@@ -43,6 +65,29 @@ struct FlowId {
     pb: u16,
 }
 
+/// How a verdict is reached beyond the matcher (settings `strict`, `infer-threshold`,
+/// `infer-prior`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VerdictConfig {
+    /// The matcher only, every match a verdict: p0f's behaviour (no middlebox undo, no
+    /// classifier).
+    pub strict: bool,
+    /// The classifier's verdict is unknown below this probability of its family.
+    pub threshold: f32,
+    /// The class prior the classifier's scores are shifted to.
+    pub prior: Prior,
+}
+
+impl Default for VerdictConfig {
+    fn default() -> Self {
+        VerdictConfig {
+            strict: false,
+            threshold: model::embedded().file.threshold as f32,
+            prior: Prior::Target,
+        }
+    }
+}
+
 /// A slot of the SYN-MSS table; all zeros is empty.
 #[derive(Clone, Copy, FromZeros)]
 struct SynMss {
@@ -60,6 +105,9 @@ pub struct Fingerprinter {
     db: Arc<Database>,
     syn_mss: Box<[SynMss]>,
     hasher: KeyedState,
+    /// Steps 2-4 of the verdict order (see the module comment).
+    pub config: VerdictConfig,
+    model: &'static Model,
 }
 
 impl Fingerprinter {
@@ -70,11 +118,23 @@ impl Fingerprinter {
             syn_mss: <[SynMss]>::new_box_zeroed_with_elems(SYN_MSS_SLOTS)
                 .expect("SYN-MSS table allocation"),
             hasher: keyed_state(),
+            config: VerdictConfig::default(),
+            model: model::embedded(),
         }
     }
 
     fn slot(&self, id: &FlowId) -> usize {
         self.hasher.hash_one(id) as usize & (SYN_MSS_SLOTS - 1)
+    }
+
+    pub fn model(&self) -> &'static Model {
+        self.model
+    }
+
+    /// Scores with another model of the same classes (training and evaluation of a
+    /// model not yet embedded).
+    pub fn set_model(&mut self, m: &'static Model) {
+        self.model = m;
     }
 
     pub fn db(&self) -> &Database {
@@ -123,10 +183,56 @@ impl Fingerprinter {
         Some(s)
     }
 
+    /// The matcher alone (step 1, every match a verdict): p0f's verdict.
     pub fn classify(&self, s: &Signature) -> Verdict<'_> {
         // Nearest candidates of unknown ones are for display: whoever prints a verdict
         // finds them (`Verdict::with_candidates`).
         self.db.classify(s, false)
+    }
+
+    /// The verdict of a SYN / SYN-ACK in the order of the module comment.
+    pub fn classify_event(&self, ev: &Event, s: &Signature) -> Verdict<'_> {
+        if self.config.strict {
+            return self.classify(s);
+        }
+        let seen = self.db.classify(s, false);
+        let trusted = seen.label.is_some_and(|l| !l.candidate);
+        if trusted || s.dir != Direction::Request {
+            return seen;
+        }
+        if let Some(v) = middlebox::undo(&self.db, s) {
+            return v;
+        }
+        if let Some(v) = self.infer(ev, s) {
+            return v;
+        }
+        seen
+    }
+
+    /// The classifier's verdict for a SYN, if its family's probability reaches the
+    /// threshold.
+    /// It speaks only of SYNs like those it learnt from: with TCP options (every OS
+    /// stack sends at least an MSS; a bare SYN is a tool's or a crafted one) and not a
+    /// scan probe.
+    pub fn infer(&self, ev: &Event, s: &Signature) -> Option<Verdict<'_>> {
+        if ev.record.opt_len == 0 || ev.record.reason & osfp_common::reason::SCAN_PROBE != 0 {
+            return None;
+        }
+        let inf = self.model.infer(ev, s, self.config.prior);
+        if inf.p < self.config.threshold as f64 {
+            return None;
+        }
+        let label = self
+            .db
+            .inferred
+            .get(inf.class)
+            .map(|&id| self.db.label(id))?;
+        let mut v = Verdict::unknown(s.guess_dist());
+        v.label = Some(label);
+        v.kind = MatchKind::Inferred;
+        v.score = inf.p as f32;
+        v.p = Some(inf.p as f32);
+        Some(v)
     }
 
     /// The `[mtu]` link guess for a signature's MSS: (MTU, label if listed).

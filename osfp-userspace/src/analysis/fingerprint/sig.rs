@@ -191,7 +191,7 @@ impl Signature {
 
     /// p0f's `detect_win_multi`: is the window a multiple of the MSS (or MSS - 12 with
     /// timestamps, or the MSS of a 1500-byte MTU), or of the MTU, or of the peer SYN's MSS?
-    fn detect_win_multi(&self, syn_mss: u16) -> WinMulti {
+    pub(crate) fn detect_win_multi(&self, syn_mss: u16) -> WinMulti {
         let win = self.win as i32;
         let mss = self.mss as i32;
         if win == 0 || mss < 100 {

@@ -365,7 +365,7 @@ fn match_order_fuzzy_and_tools() {
             v.kind,
             v.family()
         ),
-        ("Tool", true, MatchKind::Exact, Family::Unknown)
+        ("Tool", true, MatchKind::Exact, Family::Tool)
     );
     // ... but never fuzzy-matched: with ECN it would only be fuzzy, so unknown.
     t.tos = 1;
