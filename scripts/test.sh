@@ -37,6 +37,8 @@ if out=$(xtask audit --lock xtask/fixtures/lru-0.12.5.Cargo.lock 2>&1) ||
     status=1
 fi
 xtask licenses || status=1
+# The embedded classifier is what its training script makes of eval/ (about 75 s).
+xtask train-model --check || status=1
 
 # The kernel matrix boots guests under emulation (both cores each): on its own, after.
 cargo test --locked --no-fail-fast -- --test-threads=2 --skip kernel_matrix_ || status=1

@@ -47,8 +47,7 @@ fn first_syn(path: &Path, src: Option<IpAddr>) -> PacketRecord {
 }
 
 fn fingerprinter(db: Database) -> Fingerprinter {
-    let fp = Fingerprinter::new(Arc::new(db));
-    fp
+    Fingerprinter::new(Arc::new(db))
 }
 
 /// (label, match, middlebox, score) of a record under the verdict order.
@@ -91,7 +90,7 @@ fn check(fp: &Fingerprinter, clean: &PacketRecord, label: &str, cases: &[(&[Edit
             (label, MatchKind::Exact, set(kinds)),
             "{edits:?}"
         );
-        assert!(score < 1.0 && score >= 0.5, "{edits:?}: score {score}");
+        assert!((0.5..1.0).contains(&score), "{edits:?}: score {score}");
         // Without the undo (strict, p0f's matching) the rewritten SYN is not this label.
         let mut strict = fingerprinter(fingerprint::default_database().unwrap());
         strict.config.strict = true;
