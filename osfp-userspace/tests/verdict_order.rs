@@ -145,3 +145,57 @@ fn a_source_family_is_its_own_stacks() {
     let j = st.to_json(src, &db);
     assert_eq!(j.tools, ["NMap SYN scan"]);
 }
+
+/// The verdict of one crafted SYN through the whole order.
+fn verdict_of(f: &TcpFrame) -> (MatchKind, Family, Option<f32>) {
+    let mut p = Pipeline::with_database(Arc::new(fingerprint::default_database().unwrap()), 64);
+    let mut sel = Selector::new(SelectConfig::default());
+    let rec = sel
+        .frame(osfp::capture::frame::Link::Ethernet, &f.frame(), 0)
+        .expect("selected");
+    let ev = p.process(&rec);
+    let (_, v) = p.observe(&ev, &mut Vec::new()).expect("a SYN");
+    (v.kind, v.family(), v.p)
+}
+
+/// "unknown" is for what is new: a stack whose option kinds (in order, with its initial
+/// TTL class) no training SYN had stays unknown, however confident the linear model
+/// would be far from its data; the same SYN with Linux's option kinds is inferred,
+/// and so is Linux's after a middlebox replaced its timestamp with NOPs and the window
+/// is one no signature lists.
+#[test]
+fn only_new_stacks_stay_unknown() {
+    let (src, dst): (IpAddr, IpAddr) = ("192.0.2.8".parse().unwrap(), "192.0.2.1".parse().unwrap());
+    let new = osfp_tests::craft::stacks::unknown_stack(src, dst, 40000, 443);
+    assert_eq!(
+        verdict_of(&new),
+        (MatchKind::Unknown, Family::Unknown, None)
+    );
+    let mut ttl = new.clone();
+    ttl.ttl = 64;
+    ttl.options = vec![4, 2, 3, 3, 3, 2, 4, 5, 0x64];
+    assert_eq!(
+        verdict_of(&ttl).0,
+        MatchKind::Unknown,
+        "sok,ws,mss is new at TTL 64 too"
+    );
+
+    // Linux's layout behind a middlebox: NOPs over the timestamp, an odd window.
+    let mut linux = TcpFrame::syn(src, dst, 40001, 443);
+    linux.window = 4321;
+    linux.options = vec![
+        2, 4, 5, 0xb4, 4, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 7,
+    ];
+    let (kind, family, p) = verdict_of(&linux);
+    assert!(
+        matches!(
+            kind,
+            MatchKind::Inferred | MatchKind::Fuzzy | MatchKind::Generic | MatchKind::Exact
+        ),
+        "{kind:?}"
+    );
+    assert!(
+        matches!(family, Family::Linux | Family::Android),
+        "{family:?} {p:?}"
+    );
+}

@@ -212,14 +212,15 @@ impl Fingerprinter {
     /// The classifier's verdict for a SYN, if its family's probability reaches the
     /// threshold.
     /// It speaks only of SYNs like those it learnt from: with TCP options (every OS
-    /// stack sends at least an MSS; a bare SYN is a tool's or a crafted one) and not a
-    /// scan probe.
+    /// stack sends at least an MSS; a bare SYN is a tool's or a crafted one), not a
+    /// scan probe, and whose option kinds in order (with the initial TTL class) its
+    /// training data had (`Inference::novel`): a new stack stays unknown.
     pub fn infer(&self, ev: &Event, s: &Signature) -> Option<Verdict<'_>> {
         if ev.record.opt_len == 0 || ev.record.reason & osfp_common::reason::SCAN_PROBE != 0 {
             return None;
         }
         let inf = self.model.infer(ev, s, self.config.prior);
-        if inf.p < self.config.threshold as f64 {
+        if inf.novel || inf.p < self.config.threshold as f64 {
             return None;
         }
         let label = self

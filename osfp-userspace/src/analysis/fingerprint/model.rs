@@ -91,7 +91,16 @@ pub struct Inference {
     pub p: f64,
     /// The most probable class of that family (into [`ModelFile::classes`]).
     pub class: usize,
+    /// The SYN's real options in order, or those with its initial TTL class, never
+    /// occurred in the training data: a stack the model has not seen, whatever `p` says
+    /// (a linear model extrapolates with confidence far from its data).
+    pub novel: bool,
 }
+
+/// Features whose value the training data must have had for an inference to count:
+/// the option kinds in order (without NOPs and EOL, so a NOP-over-TS rewrite is still
+/// known) and the same with the initial TTL class.
+const MUST_KNOW: [&str; 2] = ["canon=", "x_canon_ittl="];
 
 /// Most classes a model may have (scores live on the stack).
 pub const MAX_CLASSES: usize = 16;
@@ -218,6 +227,7 @@ impl Model {
             family: best,
             p: fam[best],
             class,
+            novel: false,
         }
     }
 
@@ -233,12 +243,17 @@ impl Model {
     /// Scores one SYN.
     pub fn infer(&self, ev: &Event, s: &Signature, prior: Prior) -> Inference {
         let mut idx: arrayvec::ArrayVec<u32, 32> = arrayvec::ArrayVec::new();
-        super::features::for_each(ev, s, |f| {
-            if let Some(i) = self.index(f) {
+        let mut novel = false;
+        super::features::for_each(ev, s, |f| match self.index(f) {
+            Some(i) => {
                 let _ = idx.try_push(i);
             }
+            None => novel |= MUST_KNOW.iter().any(|k| f.starts_with(k)),
         });
-        self.decide(&self.probs(idx, prior))
+        Inference {
+            novel,
+            ..self.decide(&self.probs(idx, prior))
+        }
     }
 }
 
