@@ -21,6 +21,12 @@ mkdir -p target && : > target/osfp-skipped.txt
 # One hash key for every test process: the bounded tables' collisions, and with them
 # a few selected records, depend on it (osfp run and osfp pcap draw a random one).
 export OSFP_HASH_SEED=1
+# Disk: CI machines may have little of it (a run once ran out in the fuzz build). No
+# incremental caches (1.4 GB, useless on a clean clone) and line tables instead of full
+# debug info in the test profile (the eBPF object keeps its BTF: a package override).
+export CARGO_INCREMENTAL=0 CARGO_PROFILE_DEV_DEBUG=line-tables-only
+disk() { echo "[test] disk $1: $(df -h --output=avail . | tail -1 | tr -d ' ') free, target $(du -sh target 2>/dev/null | cut -f1)" >&2; }
+disk "at start"
 
 status=0
 # One profile for everything: each profile rebuilds the eBPF object (~1 min).
@@ -47,8 +53,12 @@ cargo test --locked --no-fail-fast -p osfp-userspace --features ja4t --lib --tes
 cargo test --locked --no-fail-fast -p osfp-tests --test kernel_matrix -- --test-threads=1 --nocapture || status=1
 
 # Coverage-guided fuzzing of the parsers of hostile input, 60 s a target, two at a
-# time: any crash fails (scripts/fuzz.sh).
+# time: any crash fails (scripts/fuzz.sh). The test profile's build is not needed any
+# more: its space goes to the sanitizer build.
+disk "after the tests"
+rm -rf target/debug
 bash scripts/fuzz.sh 60 || status=1
+disk "after fuzzing"
 
 skipped=$(wc -l < target/osfp-skipped.txt)
 if [ "$skipped" -gt 0 ]; then

@@ -317,6 +317,9 @@ pub mod tunable {
     /// within this long is kept one time in [`SHED_SAMPLE`].
     pub const SEEN_FOR_NS: u64 = 1_000_000_000;
     pub const SHED_SAMPLE: u32 = 16;
+    /// Slots of the table of sources whose handshake ACK was seen (real clients: their
+    /// SYNs are never shed).
+    pub const CLIENT_SLOTS: u32 = 16_384;
 }
 
 /// Names of the maps in the eBPF object.
@@ -346,6 +349,7 @@ pub mod map_name {
         EVENTS_N[i]
     }
     pub const SEEN: &str = "SEEN";
+    pub const CLIENTS: &str = "CLIENTS";
     pub const COUNTERS: &str = "COUNTERS";
     pub const FLOWS: &str = "FLOWS";
     pub const WAKEUP: &str = "WAKEUP";

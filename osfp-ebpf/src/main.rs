@@ -153,6 +153,12 @@ struct SeenSlot {
     last_ns: u64,
 }
 
+/// Sources that completed a handshake (the `source_hash` of a handshake ACK's sender):
+/// written only by handshake ACKs, so a flood of spoofed SYNs cannot push a real client
+/// out; direct-mapped, a newer client takes the slot.
+#[map]
+static CLIENTS: Array<u64> = Array::with_max_entries(tunable::CLIENT_SLOTS, 0);
+
 /// Per-CPU count of SYNs of seen sources while shedding (one in SHED_SAMPLE is kept).
 #[map]
 static SHED_TICK: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
@@ -1305,7 +1311,12 @@ fn tcp(ctx: &XdpContext, ip: &Ip, b: &[u8; 20], fast: bool) -> Result<(), Malfor
     let shards = unsafe { core::ptr::read_volatile(&SHARDS) };
     let src_hash = source_hash(&hash_key(), ip.family, addrs.0);
     let sh = shard_of(src_hash, shards);
-    if why & (reason::SYNACK | reason::HANDSHAKE_ACK) == 0 && shed(sh, why, src_hash, now) {
+    if why & reason::HANDSHAKE_ACK != 0 {
+        if let Some(slot) = CLIENTS.get_ptr_mut(client_slot(src_hash)) {
+            // SAFETY: array value pointer; a racing CPU writes another client's hash.
+            unsafe { *slot = src_hash };
+        }
+    } else if why & reason::SYNACK == 0 && shed(sh, why, src_hash, now) {
         return Ok(());
     }
     let Some(r) = RECORD.get_ptr_mut(0) else {
@@ -1391,8 +1402,9 @@ fn tcp(ctx: &XdpContext, ip: &Ip, b: &[u8; 20], fast: bool) -> Result<(), Malfor
 /// full: from three quarters full, all of them; from half full, timestamp samples, and
 /// SYNs of sources seen within the last second (`SEEN`) but one in `SHED_SAMPLE`, so that
 /// every source's first SYN still gets through. SYN-ACKs and handshake ACKs are never
-/// shed: a flood of spoofed SYNs has none, and they are what tells a real client. Counted
-/// by reason (`counter::SHED_BASE`).
+/// shed: a flood of spoofed SYNs has none, and they are what tells a real client; nor
+/// are the SYNs of a source whose handshake ACK was seen (`CLIENTS`). Counted by reason
+/// (`counter::SHED_BASE`).
 #[inline(always)]
 fn shed(sh: u32, why: u8, src_hash: u64, now: u64) -> bool {
     let used = on_ring!(sh, |ring| ring.query(BPF_RB_AVAIL_DATA as u64));
@@ -1400,7 +1412,9 @@ fn shed(sh: u32, why: u8, src_hash: u64, now: u64) -> bool {
     if used * 2 < size {
         return false;
     }
-    let drop = if used * 4 >= size * 3 {
+    let drop = if why & reason::SYN != 0 && is_client(src_hash) {
+        false
+    } else if used * 4 >= size * 3 {
         true
     } else if why & reason::SCAN_PROBE != 0 {
         false
@@ -1419,6 +1433,20 @@ fn shed(sh: u32, why: u8, src_hash: u64, now: u64) -> bool {
         }
     }
     drop
+}
+
+#[inline(always)]
+fn client_slot(src_hash: u64) -> u32 {
+    // Middle bits: SEEN's slot takes the low ones, the shard bits 40 and up.
+    ((src_hash >> 20) as u32) & (tunable::CLIENT_SLOTS - 1)
+}
+
+/// Did this source complete a handshake (its hash in `CLIENTS`)?
+#[inline(always)]
+fn is_client(src_hash: u64) -> bool {
+    CLIENTS
+        .get(client_slot(src_hash))
+        .is_some_and(|h| *h == src_hash)
 }
 
 /// Was this source seen within `SEEN_FOR_NS`? Notes it as seen now either way.

@@ -19,6 +19,7 @@ use crate::{
         fingerprint::{
             Database, Family, Fingerprinter, Label, MatchKind, Rewrite, Signature, Verdict,
         },
+        flood::{FloodDetector, FloodEvent},
         scan::{ScanConfig, ScanCounters, ScanEvent, ScanTracker},
     },
     decode::{Event, OptionProblem},
@@ -44,6 +45,10 @@ pub struct Pipeline {
     pub rewrites: [u64; Rewrite::COUNT],
     /// Scan detection (its ended scans go to the source table).
     pub scans: ScanTracker,
+    /// SYN flood detection, and its start / end events not yet taken
+    /// ([`Pipeline::take_flood_events`]).
+    pub floods: FloodDetector,
+    flood_events: Vec<FloodEvent>,
 }
 
 /// Verdicts counted by family and match kind, and by the database's label.
@@ -143,6 +148,8 @@ impl Pipeline {
             matches: [0; MatchKind::COUNT],
             undone: 0,
             rewrites: [0; Rewrite::COUNT],
+            floods: FloodDetector::new(scan.syn_flood_rate, scan.syn_flood_quiet_ms),
+            flood_events: Vec::new(),
             scans: ScanTracker::new(scan),
         }
     }
@@ -178,6 +185,8 @@ impl Pipeline {
         self.verdicts.by_label = vec![0; db.labels.len()];
         self.fingerprinter.config = config;
         self.sources.set_caps(max_sources, max_clock_sources);
+        self.floods
+            .set_thresholds(scan.syn_flood_rate, scan.syn_flood_quiet_ms);
         self.scan_stage(scan_events, |t, out| t.reconfigure(scan, out));
         db
     }
@@ -199,6 +208,17 @@ impl Pipeline {
     /// Ends scans idle at `now_ns` (live capture: packets stop, time goes on).
     pub fn expire(&mut self, now_ns: u64, scan_events: &mut Vec<ScanEvent>) {
         self.scan_stage(scan_events, |t, out| t.expire(now_ns, out));
+        self.floods.advance(now_ns, &mut self.flood_events);
+    }
+
+    /// Closes the SYN-rate seconds before `now_ns` (a flood can end without packets).
+    pub fn expire_floods(&mut self, now_ns: u64) {
+        self.floods.advance(now_ns, &mut self.flood_events);
+    }
+
+    /// SYN flood start / end events since the last call.
+    pub fn take_flood_events(&mut self) -> std::vec::Drain<'_, FloodEvent> {
+        self.flood_events.drain(..)
     }
 
     /// Every stage for one event: scan detection (start / end events appended to
@@ -211,6 +231,7 @@ impl Pipeline {
         scan_events: &mut Vec<ScanEvent>,
     ) -> Option<(Signature, Verdict<'_>)> {
         self.scan_stage(scan_events, |t, out| t.observe(ev, out));
+        self.floods.observe(ev, &mut self.flood_events);
         let Some(s) = self.fingerprinter.signature(ev) else {
             self.sources.observe_clock(ev);
             return None;
@@ -233,6 +254,7 @@ impl Pipeline {
     /// and appends their end events to `scan_events`.
     pub fn end_of_input(&mut self, scan_events: &mut Vec<ScanEvent>) {
         self.scan_stage(scan_events, |t, out| t.flush(out));
+        self.floods.finish(&mut self.flood_events);
     }
 
     /// Scan counters (started by kind, probes by kind, evictions).

@@ -76,7 +76,7 @@ fn clock_state_lives_and_dies_with_the_source() {
     assert_eq!(f.pipe.clock_estimates().with_rate, 2);
     f.connection(ip("10.0.0.3"), 1000, 30 * S, 1_000);
     let t = &f.pipe.sources;
-    assert_eq!((t.len(), t.evictions), (2, 1));
+    assert_eq!((t.len(), t.evictions()), (2, 1));
     assert!(t.get(&ip("10.0.0.1")).is_none());
     assert_eq!(f.pipe.clock_counters().events, 12);
     assert_eq!(f.pipe.clock_estimates().sources, 2);
@@ -85,7 +85,7 @@ fn clock_state_lives_and_dies_with_the_source() {
     let mut fr = TcpFrame::syn(ip("10.0.0.1"), ip("192.0.2.1"), 2000, 443);
     assert!(f.frame(&fr, 40 * S));
     let t = &f.pipe.sources;
-    assert_eq!(t.evictions, 2, "10.0.0.1 came back, 10.0.0.2 went");
+    assert_eq!(t.evictions(), 2, "10.0.0.1 came back, 10.0.0.2 went");
     fr.flags = ACK;
     fr.options = vec![1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 1];
     // Fill the table with two others so that 10.0.0.1 is gone again.
@@ -94,7 +94,7 @@ fn clock_state_lives_and_dies_with_the_source() {
     assert!(f.frame(&fr, 48 * S));
     let t = &f.pipe.sources;
     assert_eq!(t.clock_events_without_source, 1);
-    assert_eq!(t.evictions, 4);
+    assert_eq!(t.evictions(), 4);
     // Every analysed event is in the totals: 5 connections of 4 events, one lone SYN.
     assert_eq!(f.pipe.clock_counters().events, 21);
 }
@@ -188,7 +188,7 @@ fn clock_state_has_its_own_cap() {
     // The fifth source evicts 10.0.0.1 (least recently seen) and takes its clock slot.
     f.connection(ip("10.0.0.5"), 1000, 50 * S, 77_000);
     let t = &f.pipe.sources;
-    assert_eq!((t.len(), t.evictions, t.clock_sources()), (4, 1, 2));
+    assert_eq!((t.len(), t.evictions(), t.clock_sources()), (4, 1, 2));
     assert_eq!(t.clock_events_refused, 8);
     assert!(t.get(&ip("10.0.0.1")).is_none());
     let c = t.get(&ip("10.0.0.5")).unwrap().clock.as_ref().unwrap();
@@ -222,7 +222,7 @@ fn reconfigure_keeps_labels_and_applies_new_caps() {
     f.pipe
         .reconfigure(p0f, 2, 1, Default::default(), &mut ended);
     let t = &f.pipe.sources;
-    assert_eq!((t.len(), t.cap(), t.evictions), (2, 2, 1));
+    assert_eq!((t.len(), t.cap(), t.evictions()), (2, 2, 1));
     assert_eq!(t.max_clock_sources(), 1);
     assert!(
         t.get(&ip("10.0.0.1")).is_none(),
@@ -241,4 +241,134 @@ fn reconfigure_keeps_labels_and_applies_new_caps() {
         new.display_name()
     );
     assert_ne!(new.display_name(), before);
+}
+
+/// A SYN flood from spoofed sources (each seen once) while real clients connect: the
+/// flood churns through probation, never evicts a client that completed a handshake,
+/// and a client arriving mid-flood is promoted by its second packet. Spoofed sources
+/// cannot take the clock state's last quarter either.
+#[test]
+fn syn_flood_churns_probation_not_clients() {
+    let db = Arc::new(fingerprint::default_database().unwrap());
+    let mut f = Feed {
+        sel: Selector::new(SelectConfig::default()),
+        pipe: Pipeline::configured(db, 1000, 1000, Default::default()),
+        scans: Vec::new(),
+    };
+    let client = |i: u32| IpAddr::from([172, 16, (i >> 8) as u8, i as u8]);
+    for i in 0..500 {
+        f.connection(client(i), 1000, S, 1_000);
+    }
+    let dst = ip("192.0.2.1");
+    let flood = |f: &mut Feed, from: u32, n: u32, t: u64| {
+        for i in from..from + n {
+            let src = IpAddr::from((0x0a00_0000 + i).to_be_bytes());
+            assert!(f.frame(&TcpFrame::syn(src, dst, 1024 + (i % 60_000) as u16, 80), t));
+        }
+    };
+    flood(&mut f, 0, 50_000, 10 * S);
+    // A new client mid-flood: its handshake ACK (a timestamp sample) promotes it.
+    let late = ip("172.16.9.9");
+    f.connection(late, 2000, 20 * S, 5_000);
+    flood(&mut f, 50_000, 50_000, 30 * S);
+
+    let t = &f.pipe.sources;
+    use osfp::sources::Segment::{Established, Probation};
+    assert_eq!(t.evicted(Established), 0, "no client evicted by the flood");
+    assert_eq!(t.segment_len(Established), 501);
+    assert_eq!(t.len(), 1000);
+    assert_eq!(t.evicted(Probation), 100_000 - 499);
+    assert_eq!(t.promotions(), 501);
+    for i in 0..500 {
+        let c = t.get(&client(i)).expect("client kept");
+        assert_eq!(c.packets, 1, "the client's SYN fingerprint");
+        assert!(c.clock.is_some());
+    }
+    assert_eq!(t.segment(&late), Some(Established));
+    assert!(
+        t.get(&late).unwrap().clock.is_some(),
+        "the reserve served the late client"
+    );
+    assert!(
+        t.clock_sources() <= 750 + 1,
+        "spoofed sources hold at most 3/4 of the clocks"
+    );
+}
+
+/// SYN flood events: a start in the second the rate is crossed (with the rate, the
+/// distinct-source estimate and the targets), an end after the quiet time with the
+/// whole flood's counts; a busy second just below the rate starts nothing.
+#[test]
+fn syn_flood_start_and_end() {
+    let mut f = Feed::new(1000);
+    let (victim, other) = (ip("192.0.2.80"), ip("192.0.2.81"));
+    let t0 = 100 * S;
+    // 19,999 SYNs in one second: below the default 20,000.
+    let mut n = 0u32;
+    let mut syns = |f: &mut Feed, count: u32, start: u64, len: u64, spoofed: bool| {
+        for i in 0..count {
+            n += 1;
+            let src = if spoofed {
+                IpAddr::from((0x0a00_0000 + n).to_be_bytes())
+            } else {
+                ip("198.51.100.7")
+            };
+            let dst = if i % 10 == 0 { other } else { victim };
+            let t = start + len * i as u64 / count as u64;
+            assert!(f.frame(&TcpFrame::syn(src, dst, 1024 + (n % 60000) as u16, 80), t));
+        }
+    };
+    syns(&mut f, 19_999, t0, S, true);
+    syns(&mut f, 100, t0 + S, S, true);
+    assert_eq!(f.pipe.take_flood_events().count(), 0, "below the rate");
+    assert!(!f.pipe.floods.active());
+
+    // Three seconds at 30,000 SYN/s from spoofed sources, then quiet.
+    syns(&mut f, 90_000, t0 + 5 * S, 3 * S, true);
+    let start: Vec<_> = f.pipe.take_flood_events().collect();
+    assert_eq!(start.len(), 1);
+    let s = &start[0];
+    assert_eq!(s.phase, osfp::analysis::flood::FloodPhase::Start);
+    assert_eq!((s.syns, s.rate), (20_000, 20_000));
+    assert!(
+        (19_000..=21_000).contains(&s.sources_estimate),
+        "{}",
+        s.sources_estimate
+    );
+    assert_eq!((s.targets[0].dst, s.targets[0].dport), (victim, 80));
+    assert!(f.pipe.floods.active());
+    // Four quiet seconds are not enough, five are.
+    f.pipe.expire_floods(t0 + 12 * S);
+    assert_eq!(f.pipe.take_flood_events().count(), 0);
+    f.pipe.expire_floods(t0 + 14 * S);
+    let end: Vec<_> = f.pipe.take_flood_events().collect();
+    assert_eq!(end.len(), 1);
+    let e = &end[0];
+    assert_eq!(e.phase, osfp::analysis::flood::FloodPhase::End);
+    assert_eq!((e.syns, e.rate), (90_000, 30_000));
+    assert!(
+        (85_000..=95_000).contains(&e.sources_estimate),
+        "{}",
+        e.sources_estimate
+    );
+    assert!(
+        e.first_ts >= 105.0 && e.last_ts < 108.0,
+        "{} {}",
+        e.first_ts,
+        e.last_ts
+    );
+    let c = f.pipe.floods.counters;
+    assert_eq!((c.started, c.syns_in_floods), (1, 90_000));
+    assert!(!f.pipe.floods.active());
+
+    // One source flooding: a second flood, one source.
+    syns(&mut f, 25_000, t0 + 20 * S, S, false);
+    let one: Vec<_> = f.pipe.take_flood_events().collect();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].sources_estimate, 1);
+    f.pipe.end_of_input(&mut f.scans);
+    let fin: Vec<_> = f.pipe.take_flood_events().collect();
+    assert_eq!(fin.len(), 1, "the end of input ends it");
+    assert_eq!(fin[0].syns, 25_000);
+    assert_eq!(f.pipe.floods.counters.started, 2);
 }

@@ -1,6 +1,7 @@
-//! The per-source table stays at its cap under 10 million distinct sources, counts
-//! every eviction, and its memory stays within the documented bound: the bytes it
-//! allocates (counted by this binary's allocator) and its resident memory.
+//! The per-source table stays at its cap under 10 million distinct sources (half seen
+//! twice, so both segments churn), counts every eviction by segment, and its memory
+//! stays within the documented bound: the bytes it allocates (counted by this binary's
+//! allocator) and its resident memory.
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
@@ -11,7 +12,7 @@ use std::{
 use osfp::{
     analysis::fingerprint::{Database, Signature},
     decode::Event,
-    sources::SourceTable,
+    sources::{established_cap, Segment, SourceTable},
 };
 use osfp_common::{reason, tcp_flag, PacketRecord};
 
@@ -85,26 +86,46 @@ fn ten_million_sources_stay_capped() {
     let before = rss_kib();
     let live_before = LIVE.load(Relaxed);
     let mut t = SourceTable::new(CAP);
-    for i in 0..SOURCES {
+    let src_of = |i: u64| {
         // Half IPv4, half IPv6, all distinct.
-        let src = if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             IpAddr::V4(Ipv4Addr::from((i / 2) as u32))
         } else {
             IpAddr::V6(Ipv6Addr::from(i as u128 | 0x2001_0db8 << 96))
-        };
+        }
+    };
+    for i in 0..SOURCES {
+        // The first half seen once each: probation churns at the whole cap. Then every
+        // fourth source is seen twice (established churns), the others once.
+        let src = src_of(i);
         t.observe(src, i, &sig, &v);
+        if i >= SOURCES / 2 && i % 4 == 0 {
+            t.observe(src, i, &sig, &v);
+        }
         assert!(t.len() <= CAP);
     }
+    let est = established_cap(CAP);
     assert_eq!(t.len(), CAP);
-    assert_eq!(t.evictions, SOURCES - CAP as u64);
-    // The survivors are the most recent sources, each seen once.
-    let last = IpAddr::V6(Ipv6Addr::from((SOURCES - 1) as u128 | 0x2001_0db8 << 96));
+    assert_eq!(t.segment_len(Segment::Established), est);
+    assert_eq!(t.promotions(), SOURCES / 8);
+    let evicted_established = SOURCES / 8 - est as u64;
+    assert_eq!(t.evicted(Segment::Established), evicted_established);
+    assert_eq!(
+        t.evicted(Segment::Probation),
+        SOURCES - CAP as u64 - evicted_established
+    );
+    // The survivors are the most recent sources of each kind.
+    let last = src_of(SOURCES - 1);
     let st = t.get(&last).expect("most recent source kept");
     assert_eq!(
         (st.packets, st.first_ns, st.os.verdicts[0].count),
         (1, SOURCES - 1, 1)
     );
-    assert!(t.get(&IpAddr::V4(Ipv4Addr::from(0u32))).is_none());
+    assert_eq!(t.segment(&last), Some(Segment::Probation));
+    let twice = src_of(SOURCES - 4);
+    assert_eq!(t.get(&twice).map(|s| s.packets), Some(2));
+    assert_eq!(t.segment(&twice), Some(Segment::Established));
+    assert!(t.get(&src_of(0)).is_none());
 
     // What the table holds now is what it allocated: the bound is met, and derived
     // (within 1 %), not padded.
@@ -112,7 +133,7 @@ fn ten_million_sources_stay_capped() {
     let allocated = (LIVE.load(Relaxed) - live_before) as u64;
     eprintln!(
         "source table: cap {CAP}, {} evictions, node {} B, bound {} B, allocated {allocated} B",
-        t.evictions,
+        t.evictions(),
         SourceTable::node_bytes(),
         bound,
     );

@@ -2,7 +2,8 @@
 //! frames into a ring buffer nobody drains, sheds by design before the ring overflows.
 //! From half full, a source already seen loses its SYNs but one in `SHED_SAMPLE` while
 //! every new source's first SYN still gets in; from three quarters full, SYNs are shed
-//! and SYN-ACKs still fill the rest; only then is `ringbuf_full` counted.
+//! and SYN-ACKs still fill the rest; only then is `ringbuf_full` counted. A source whose
+//! handshake ACK was seen keeps all its SYNs.
 
 use std::net::Ipv4Addr;
 
@@ -67,6 +68,20 @@ fn ring_sheds_repeat_syns_then_keeps_synacks() {
         ..LoadConfig::default()
     };
     let mut ebpf = xdp::load(&cfg, program::LOOP).unwrap();
+    // A client completes a handshake first (SYN, then its ACK): from then on its SYNs
+    // are never shed.
+    let client = Ipv4Addr::new(10, 8, 0, 9);
+    run(&mut ebpf, &syn(client, 999));
+    let mut ack = TcpFrame::syn(client.into(), "10.9.0.1".parse().unwrap(), 999, 443);
+    ack.flags = tcp_flag::ACK;
+    ack.options.clear();
+    run(&mut ebpf, &ack.frame());
+    let c = counters(&ebpf);
+    assert_eq!(
+        c.get(counter::SELECTED_BASE + reason::HANDSHAKE_ACK.trailing_zeros()),
+        1
+    );
+    let client_records = 2u64;
     let half = (RING_BYTES / 2).div_ceil(entry_bytes());
     let three_quarters = (RING_BYTES * 3 / 4).div_ceil(entry_bytes());
     let full = RING_BYTES / entry_bytes();
@@ -79,7 +94,7 @@ fn ring_sheds_repeat_syns_then_keeps_synacks() {
         run(&mut ebpf, &syn(Ipv4Addr::new(10, 8, 0, 1), 1024 + i as u16));
     }
     let c = counters(&ebpf);
-    let kept = syns(&c) - half as u64;
+    let kept = syns(&c) - 1 - half as u64;
     assert!(
         kept <= 1 + 2 * (repeat / tunable::SHED_SAMPLE) as u64 + 2,
         "{kept} of {repeat} repeat SYNs past half full were kept"
@@ -90,7 +105,7 @@ fn ring_sheds_repeat_syns_then_keeps_synacks() {
         "every SYN not kept is counted shed"
     );
     assert_eq!(c.get(counter::RINGBUF_FULL), 0);
-    let used = syns(&c) as u32;
+    let used = (syns(&c) + 1) as u32;
     assert!(
         used < three_quarters,
         "{used} records, below 3/4 ({three_quarters})"
@@ -115,7 +130,7 @@ fn ring_sheds_repeat_syns_then_keeps_synacks() {
         run(&mut ebpf, &syn(source(fresh + n), 40_000));
     }
     let c3 = counters(&ebpf);
-    let used = syns(&c3) as u32;
+    let used = (syns(&c3) + 1) as u32;
     assert!(
         used >= three_quarters,
         "{used} records reach 3/4 ({three_quarters})"
@@ -124,6 +139,14 @@ fn ring_sheds_repeat_syns_then_keeps_synacks() {
         shed(&c3) >= shed(&c2) + 2,
         "SYNs shed from three quarters full"
     );
+    // The client's SYNs still get in past three quarters.
+    for i in 0..5 {
+        run(&mut ebpf, &syn(client, 2000 + i));
+    }
+    let c3b = counters(&ebpf);
+    assert_eq!(syns(&c3b), syns(&c3) + 5, "the client's SYNs are not shed");
+    assert_eq!(shed(&c3b), shed(&c3));
+    let used = used + 5;
     let synacks_sent = full - used + 10;
     for n in 0..synacks_sent {
         run(&mut ebpf, &synack(source(100_000 + n), 50_000));
@@ -151,5 +174,5 @@ fn ring_sheds_repeat_syns_then_keeps_synacks() {
     while ring.next().is_some() {
         records += 1;
     }
-    assert_eq!(records, syns(&c4) + synacks);
+    assert_eq!(records, syns(&c4) + synacks + client_records - 1);
 }

@@ -65,15 +65,20 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
         let mut sel = Selector::new(cfg);
         let mut scan_events: Vec<ScanEvent> = Vec::new();
         let mut write_err = None;
-        // Scan events always feed the summary; they are printed only with --scans.
-        let print_scans =
-            |events: &mut Vec<ScanEvent>, out: &mut Output<_>, err: &mut Option<io::Error>| {
-                for e in events.drain(..) {
-                    if args.scans && err.is_none() {
-                        *err = out.text_line(&e.to_json_line()).err();
-                    }
+        // Scan events always feed the summary; they and SYN flood events are printed
+        // only with --scans.
+        let print_scans = |events: &mut Vec<ScanEvent>,
+                           pipeline: &mut Pipeline,
+                           out: &mut Output<_>,
+                           err: &mut Option<io::Error>| {
+            let floods = pipeline.take_flood_events().map(|e| e.to_json_line());
+            let lines = events.drain(..).map(|e| e.to_json_line()).chain(floods);
+            for line in lines {
+                if args.scans && err.is_none() {
+                    *err = out.text_line(&line).err();
                 }
-            };
+            }
+        };
         let res = capture_file::for_each_frame(path, |link, frame, ts| {
             if let Some(rec) = sel.frame(link, frame, ts) {
                 let ev = pipeline.process(&rec);
@@ -85,12 +90,12 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
                     }
                     .err();
                 }
-                print_scans(&mut scan_events, &mut out, &mut write_err);
+                print_scans(&mut scan_events, &mut pipeline, &mut out, &mut write_err);
             }
         });
         // Scans are per file too: files are separate captures.
         pipeline.end_of_input(&mut scan_events);
-        print_scans(&mut scan_events, &mut out, &mut write_err);
+        print_scans(&mut scan_events, &mut pipeline, &mut out, &mut write_err);
         if let Some(e) = write_err {
             if e.kind() == io::ErrorKind::BrokenPipe {
                 return Ok(0);
@@ -135,7 +140,7 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
     eprintln!("osfp: {}", stats::summary(&totals, &pipeline, 0));
     let m = pipeline.matches;
     let (evictions, refused) = (
-        pipeline.sources.evictions,
+        pipeline.sources.evictions(),
         pipeline.sources.clock_events_refused,
     );
     eprintln!(

@@ -37,6 +37,7 @@ use crate::{
         stats,
     },
     pipeline::{ClockEstimates, Pipeline},
+    sources::Segment,
 };
 
 /// How often the source table is swept (table gauges, idle scans ended).
@@ -182,6 +183,10 @@ impl Daemon {
                         break;
                     }
                     self.clock = MonoToUnix::now();
+                    // A flood ends when its packets stop, not with the next packet.
+                    let now = unix_now_ns();
+                    self.pipeline.expire_floods(now);
+                    self.emit_scans(now);
                 }
                 _ = sweep_tick.tick() => self.sweep(),
                 _ = clock_tick.tick() => self.clock_sweep(),
@@ -263,7 +268,11 @@ impl Daemon {
             }
         };
         if let (Some(seen), Some(log)) = (seen, self.log.as_mut()) {
-            if let Some((kind, line)) =
+            if self.pipeline.floods.active()
+                && self.pipeline.sources.segment(&ev.src) == Some(Segment::Probation)
+            {
+                log.suppressed += 1;
+            } else if let Some((kind, line)) =
                 eventlog::fingerprinted(&self.pipeline.sources, &self.db, &ev, seen)
             {
                 log.write(ev.ts_ns, kind, &line);
@@ -272,7 +281,7 @@ impl Daemon {
         self.emit_scans(ev.ts_ns);
     }
 
-    /// Scan start / end events: in the record stream and the event log.
+    /// Scan and SYN flood start / end events: in the record stream and the event log.
     pub(super) fn emit_scans(&mut self, ts_ns: u64) {
         for e in self.scan_events.drain(..) {
             if let Some(o) = self.records.as_mut() {
@@ -280,6 +289,14 @@ impl Daemon {
             }
             if let Some(log) = self.log.as_mut() {
                 log.scan(ts_ns, &e);
+            }
+        }
+        for e in self.pipeline.take_flood_events() {
+            if let Some(o) = self.records.as_mut() {
+                let _ = o.text_line(&e.to_json_line());
+            }
+            if let Some(log) = self.log.as_mut() {
+                log.flood(ts_ns, &e);
             }
         }
     }

@@ -1,6 +1,6 @@
 //! The NDJSON event log of `osfp run`: what changed about a source, one line each —
-//! a new verdict, an unknown fingerprint, scan start and end, several hosts behind an
-//! address, a first clock estimate. To a file (reopened on SIGHUP, for logrotate) or
+//! a new verdict, an unknown fingerprint, scan start and end, SYN flood start and end,
+//! several hosts behind an address, a first clock estimate. To a file (reopened on SIGHUP, for logrotate) or
 //! stdout.
 //!
 //! Verdicts and unknown fingerprints are noticed per packet from the source table's
@@ -23,6 +23,7 @@ use crate::{
     analysis::{
         clock::{hosts::Hosts, ClockReport},
         fingerprint::{Database, MatchKind, Signature, StoredVerdict, Verdict},
+        flood::FloodEvent,
         scan::ScanEvent,
     },
     decode::Event,
@@ -40,6 +41,7 @@ pub enum LogKind {
     Scan,
     Hosts,
     Clock,
+    SynFlood,
 }
 
 impl LogKind {
@@ -62,6 +64,9 @@ pub struct EventLog {
     pub written: [u64; LogKind::COUNT],
     /// Lines that could not be written.
     pub errors: u64,
+    /// Verdict lines not written: one-packet sources during a SYN flood (millions of
+    /// spoofed addresses, each "new"; the flood's own line says what happened).
+    pub suppressed: u64,
 }
 
 fn open(target: &LogTarget) -> io::Result<Box<dyn Write + Send>> {
@@ -87,6 +92,7 @@ impl EventLog {
             out,
             written: [0; LogKind::COUNT],
             errors: 0,
+            suppressed: 0,
         })
     }
 
@@ -118,6 +124,10 @@ impl EventLog {
 
     pub fn scan(&mut self, ts_ns: u64, e: &ScanEvent) {
         self.write(ts_ns, LogKind::Scan, e);
+    }
+
+    pub fn flood(&mut self, ts_ns: u64, e: &FloodEvent) {
+        self.write(ts_ns, LogKind::SynFlood, e);
     }
 
     pub fn flush(&mut self) {

@@ -18,7 +18,7 @@ use crate::{
     capture::kernel::Attachment,
     decode::OptionProblem,
     pipeline::{ClockEstimates, Pipeline, VerdictCounts, INFERRED_P_BOUNDS},
-    sources::source_family,
+    sources::{source_family, Segment},
 };
 
 pub struct Metrics {
@@ -45,10 +45,19 @@ pub struct Metrics {
     sources: prometheus::IntGaugeVec,
     sources_tracked: IntGauge,
     sources_cap: IntGauge,
-    sources_evicted: IntCounter,
+    sources_evicted: IntCounterVec,
+    sources_in_segment: prometheus::IntGaugeVec,
+    segment_cap: prometheus::IntGaugeVec,
+    sources_promoted: IntCounter,
     multiple_hosts: IntGauge,
     scan_events: IntCounterVec,
     scanners_active: IntGauge,
+    syn_rate: IntGauge,
+    syn_flood_active: IntGauge,
+    syn_flood_events: IntCounter,
+    syn_flood_syns: IntCounter,
+    syn_flood_sources: IntGauge,
+    log_suppressed: IntCounter,
     clock_estimates: prometheus::IntGaugeVec,
     events_logged: IntCounterVec,
     event_log_errors: IntCounter,
@@ -58,7 +67,8 @@ pub struct Metrics {
     last_logged: [u64; LogKind::COUNT],
     last_log_errors: u64,
     last_records_dropped: u64,
-    last_evicted: u64,
+    last_evicted: [u64; 2],
+    last_promoted: u64,
     last_scans: [u64; ScanKind::COUNT],
     last_probes: [u64; ProbeKind::COUNT],
     /// Last kernel totals per interface, to turn them into counter increments.
@@ -227,10 +237,28 @@ impl Metrics {
                 "Sources in the per-source table.",
             ),
             sources_cap: gauge(&r, "osfp_sources_cap", "The per-source table's cap."),
-            sources_evicted: counter(
+            sources_evicted: counter_vec(
                 &r,
                 "osfp_sources_evicted_total",
-                "Sources evicted from the per-source table.",
+                "Sources evicted from the per-source table, by segment (probation: seen once; established: seen again).",
+                "segment",
+            ),
+            sources_in_segment: gauge_vec(
+                &r,
+                "osfp_sources_in_segment",
+                "Sources in each segment of the per-source table.",
+                "segment",
+            ),
+            segment_cap: gauge_vec(
+                &r,
+                "osfp_sources_segment_cap",
+                "Most sources each segment may hold (probation may use any slot established does not).",
+                "segment",
+            ),
+            sources_promoted: counter(
+                &r,
+                "osfp_sources_promoted_total",
+                "Sources moved from probation to established (seen again).",
             ),
             multiple_hosts: gauge(
                 &r,
@@ -247,6 +275,36 @@ impl Metrics {
                 &r,
                 "osfp_scanners_active",
                 "Sources with a scan in progress.",
+            ),
+            syn_rate: gauge(
+                &r,
+                "osfp_syn_rate",
+                "SYNs the pipeline counted in the last whole second (not those shed or lost in the kernel).",
+            ),
+            syn_flood_active: gauge(
+                &r,
+                "osfp_syn_flood_active",
+                "1 while a SYN flood is in progress (see [scan] syn_flood_rate).",
+            ),
+            syn_flood_events: counter(
+                &r,
+                "osfp_syn_flood_events_total",
+                "SYN floods started.",
+            ),
+            syn_flood_syns: counter(
+                &r,
+                "osfp_syn_flood_syns_total",
+                "SYNs counted during SYN floods.",
+            ),
+            syn_flood_sources: gauge(
+                &r,
+                "osfp_syn_flood_sources_estimate",
+                "Distinct sources of the SYN flood in progress (estimate; 0 without one).",
+            ),
+            log_suppressed: counter(
+                &r,
+                "osfp_event_log_suppressed_total",
+                "Verdict lines of one-packet sources not written during a SYN flood.",
             ),
             clock_estimates: gauge_vec(
                 &r,
@@ -285,7 +343,8 @@ impl Metrics {
                 "Packets classified as scan probes, by probe kind.",
                 "kind",
             ),
-            last_evicted: 0,
+            last_evicted: [0; 2],
+            last_promoted: 0,
             last_scans: [0; ScanKind::COUNT],
             last_probes: [0; ProbeKind::COUNT],
             registry: r,
@@ -321,6 +380,11 @@ impl Metrics {
         }
         for k in Rewrite::UNDONE {
             m.rewrites.with_label_values(&[k.name()]);
+        }
+        for seg in Segment::iter() {
+            m.sources_evicted.with_label_values(&[seg.name()]);
+            m.sources_in_segment.with_label_values(&[seg.name()]);
+            m.segment_cap.with_label_values(&[seg.name()]);
         }
         m.add_labels(db);
         for k in ScanKind::iter() {
@@ -371,6 +435,8 @@ impl Metrics {
         }
         self.event_log_errors
             .inc_by(log.errors.saturating_sub(self.last_log_errors));
+        self.log_suppressed
+            .inc_by(log.suppressed.saturating_sub(self.log_suppressed.get()));
         self.last_log_errors = log.errors;
     }
 
@@ -398,9 +464,22 @@ impl Metrics {
         }
         self.sources_tracked.set(t.len() as i64);
         self.sources_cap.set(t.cap() as i64);
-        self.sources_evicted
-            .inc_by(t.evictions.saturating_sub(self.last_evicted));
-        self.last_evicted = t.evictions;
+        for seg in Segment::iter() {
+            let n = t.evicted(seg);
+            self.sources_evicted
+                .with_label_values(&[seg.name()])
+                .inc_by(n.saturating_sub(self.last_evicted[seg as usize]));
+            self.last_evicted[seg as usize] = n;
+            self.sources_in_segment
+                .with_label_values(&[seg.name()])
+                .set(t.segment_len(seg) as i64);
+            self.segment_cap
+                .with_label_values(&[seg.name()])
+                .set(t.segment_cap(seg) as i64);
+        }
+        self.sources_promoted
+            .inc_by(t.promotions().saturating_sub(self.last_promoted));
+        self.last_promoted = t.promotions();
         self.multiple_hosts.set(clocks.multi_machine as i64);
         self.clock_estimates
             .with_label_values(&["rate"])
@@ -542,6 +621,20 @@ impl Metrics {
             self.last_options[i] = v;
         }
         self.last_records = p.records;
+        let f = &p.floods;
+        self.syn_rate.set(f.counters.last_rate as i64);
+        self.syn_flood_active.set(f.active() as i64);
+        self.syn_flood_sources.set(f.sources_estimate() as i64);
+        self.syn_flood_events.inc_by(
+            f.counters
+                .started
+                .saturating_sub(self.syn_flood_events.get()),
+        );
+        self.syn_flood_syns.inc_by(
+            f.counters
+                .syns_in_floods
+                .saturating_sub(self.syn_flood_syns.get()),
+        );
     }
 }
 

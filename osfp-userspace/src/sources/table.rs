@@ -1,5 +1,18 @@
 //! Per-source state: OS verdicts with counts, first/last capture time, hop distances
-//! and distinct signatures, in a hard-capped LRU table with an eviction counter.
+//! and distinct signatures, in a hard-capped table with eviction counters.
+//!
+//! Two segments, so that a flood of spoofed one-packet sources cannot push out the
+//! sources that matter (a segmented LRU): a new source enters *probation*; its second
+//! event of any kind (the handshake ACK of its connection, a timestamp sample, a second
+//! SYN, a scan's end) promotes it to *established*. A new source, when the table is
+//! full, evicts the least recently seen probation source; established sources are
+//! evicted only to make room for a promotion (the least recently seen established one
+//! goes) or, with probation empty, for a new source. Established sources are capped at
+//! `cap - cap / 8` so probation always has at least an eighth of the table: a real
+//! client's SYN survives in probation until its handshake ACK arrives, while spoofed
+//! sources only ever evict each other. A random-source flood never promotes (each
+//! address is seen once); a small pool of spoofed addresses repeating can take at most
+//! its own size of the established segment.
 //!
 //! Memory bound: every per-source list is a fixed-capacity `ArrayVec` (no heap), so an
 //! entry is one heap node (the state, the key, two list pointers) plus a slot of the
@@ -38,6 +51,12 @@ pub const MAX_SIGS: usize = 4;
 pub const MAX_SCANS: usize = 8;
 /// Default cap on sources.
 pub const DEFAULT_CAP: usize = 65_536;
+/// The established segment's share of the cap: all but an eighth, the least probation
+/// keeps.
+pub fn established_cap(cap: usize) -> usize {
+    cap - cap / 8
+}
+
 /// Default cap on sources holding clock state: with the default [`ClockConfig`] at
 /// its worst case (just under 15 KB a source) this keeps the table with clocks under
 /// 256 MiB at [`DEFAULT_CAP`].
@@ -82,12 +101,32 @@ pub struct SourceState {
     /// The source's scans that ended, oldest first.
     pub scans: ArrayVec<ScanSummary, MAX_SCANS>,
     pub scans_dropped: u64,
+    /// When the source was last looked up (the table's sequence): both segments'
+    /// recency in one order.
+    touched: u64,
 }
 
-/// The table of sources, capped with LRU eviction.
+/// The table's segments, as label values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
+pub enum Segment {
+    /// Sources seen once.
+    Probation,
+    /// Sources seen again.
+    Established,
+}
+
+impl Segment {
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
+type Lru = LruCache<IpAddr, SourceState, KeyedState>;
+
+/// The table of sources, capped, in two LRU segments (see the module comment).
 pub struct SourceTable {
-    map: LruCache<IpAddr, SourceState, KeyedState>,
-    pub evictions: u64,
+    segs: Segments,
     clocks: ClockPool,
     /// Clock events of sources not in the table (no fingerprinted SYN / SYN-ACK yet, or
     /// evicted): not analysed.
@@ -95,6 +134,21 @@ pub struct SourceTable {
     /// Clock events of sources in the table that were refused clock state because
     /// [`Self::max_clock_sources`] sources held it: not analysed.
     pub clock_events_refused: u64,
+}
+
+/// The two segments and their counters (apart from the clock pool, so that a looked-up
+/// entry and the pool can be borrowed at once).
+struct Segments {
+    /// Sources seen once; lru's capacity is the whole cap (probation may use every slot
+    /// established does not), the cap itself is kept by [`Segments::lookup`].
+    probation: Lru,
+    established: Lru,
+    cap: usize,
+    /// Evictions by segment (index: [`Segment`]).
+    evicted: [u64; 2],
+    /// Sources moved from probation to established.
+    promotions: u64,
+    seq: u64,
 }
 
 /// The table's clock bookkeeping (apart from the map, so both can be borrowed at once).
@@ -120,10 +174,16 @@ impl ClockPool {
     }
 
     /// Feeds `ev` to the source's clock state, giving it some if the cap allows;
-    /// false if refused.
-    fn feed(&mut self, e: &mut SourceState, ev: &Event) -> bool {
+    /// false if refused. A source in probation gets none within the last quarter of the
+    /// cap: a flood of new sources with timestamps cannot take all of it.
+    fn feed(&mut self, e: &mut SourceState, ev: &Event, probation: bool) -> bool {
         if e.clock.is_none() {
-            if self.sources >= self.max_sources {
+            let limit = if probation {
+                self.max_sources - self.max_sources / 4
+            } else {
+                self.max_sources
+            };
+            if self.sources >= limit {
                 return false;
             }
             self.sources += 1;
@@ -136,6 +196,80 @@ impl ClockPool {
         }
         e.clock.as_mut().expect("set above").observe(ev);
         true
+    }
+}
+
+impl Segments {
+    /// The state of a source and whether it is in probation; with `create`'s time, a
+    /// new source is created, otherwise `None` for one not in the table. Touches
+    /// (recency) and promotes from probation.
+    fn lookup(
+        &mut self,
+        clocks: &mut ClockPool,
+        src: IpAddr,
+        create: Option<u64>,
+    ) -> (Option<&mut SourceState>, bool) {
+        self.seq += 1;
+        let seq = self.seq;
+        let touch = |e: &mut SourceState| {
+            e.touched = seq;
+            if let Some(ts) = create {
+                e.first_ns = e.first_ns.min(ts);
+                e.last_ns = e.last_ns.max(ts);
+            }
+        };
+        if self.established.contains(&src) {
+            let e = self.established.get_mut(&src).expect("contained");
+            touch(e);
+            return (Some(e), false);
+        }
+        if let Some(st) = self.probation.pop(&src) {
+            // Seen again: established. A full segment gives up its least recent.
+            if self.established.len() == self.established.cap().get() {
+                let (_, old) = self.established.pop_lru().expect("full");
+                self.retire(clocks, old, Segment::Established);
+            }
+            self.promotions += 1;
+            let e = self.established.get_or_insert_mut(src, || st);
+            touch(e);
+            return (Some(e), false);
+        }
+        let Some(ts) = create else {
+            return (None, false);
+        };
+        if self.probation.len() + self.established.len() == self.cap {
+            let (victim, seg) = if self.probation.is_empty() {
+                (self.established.pop_lru(), Segment::Established)
+            } else {
+                (self.probation.pop_lru(), Segment::Probation)
+            };
+            self.retire(clocks, victim.expect("full").1, seg);
+        }
+        let e = self.probation.get_or_insert_mut(src, || SourceState {
+            first_ns: ts,
+            last_ns: ts,
+            packets: 0,
+            os: OsState {
+                verdicts: ArrayVec::new(),
+                hops: ArrayVec::new(),
+                sigs: ArrayVec::new(),
+                overflow: 0,
+            },
+            clock: None,
+            scans: ArrayVec::new(),
+            scans_dropped: 0,
+            touched: seq,
+        });
+        touch(e);
+        (Some(e), true)
+    }
+
+    /// Counts an evicted source; its clock counters stay in the totals.
+    fn retire(&mut self, clocks: &mut ClockPool, old: SourceState, seg: Segment) {
+        if let Some(c) = old.clock {
+            clocks.retire(c);
+        }
+        self.evicted[seg as usize] += 1;
     }
 }
 
@@ -176,14 +310,24 @@ impl SourceTable {
 
     /// A table of at most `cap` sources, at most `clock_cap` of them with clock state.
     pub fn with_clock_cap(cap: usize, clock_cap: usize) -> Self {
+        let cap = cap.max(1);
         SourceTable {
-            map: LruCache::with_hasher(NonZeroUsize::new(cap.max(1)).unwrap(), keyed_state()),
-            evictions: 0,
+            segs: Segments {
+                probation: LruCache::with_hasher(NonZeroUsize::new(cap).unwrap(), keyed_state()),
+                established: LruCache::with_hasher(
+                    NonZeroUsize::new(established_cap(cap)).unwrap(),
+                    keyed_state(),
+                ),
+                cap,
+                evicted: [0; 2],
+                promotions: 0,
+                seq: 0,
+            },
             clocks: ClockPool {
                 cfg: ClockConfig::default(),
                 retired: ClockCounters::default(),
                 sources: 0,
-                max_sources: clock_cap.min(cap.max(1)),
+                max_sources: clock_cap.min(cap),
                 spare: None,
             },
             clock_events_without_source: 0,
@@ -202,13 +346,49 @@ impl SourceTable {
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.segs.probation.len() + self.segs.established.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len() == 0
     }
     pub fn cap(&self) -> usize {
-        self.map.cap().get()
+        self.segs.cap
+    }
+    /// Sources in a segment now.
+    pub fn segment_len(&self, seg: Segment) -> usize {
+        match seg {
+            Segment::Probation => self.segs.probation.len(),
+            Segment::Established => self.segs.established.len(),
+        }
+    }
+    /// Most sources a segment may hold.
+    pub fn segment_cap(&self, seg: Segment) -> usize {
+        match seg {
+            Segment::Probation => self.segs.cap,
+            Segment::Established => self.segs.established.cap().get(),
+        }
+    }
+    /// Evictions of both segments.
+    pub fn evictions(&self) -> u64 {
+        self.segs.evicted.iter().sum()
+    }
+    /// Evictions from one segment.
+    pub fn evicted(&self, seg: Segment) -> u64 {
+        self.segs.evicted[seg as usize]
+    }
+    /// Sources moved from probation to established.
+    pub fn promotions(&self) -> u64 {
+        self.segs.promotions
+    }
+    /// The segment a source is in.
+    pub fn segment(&self, src: &IpAddr) -> Option<Segment> {
+        if self.segs.established.contains(src) {
+            Some(Segment::Established)
+        } else if self.segs.probation.contains(src) {
+            Some(Segment::Probation)
+        } else {
+            None
+        }
     }
 
     /// Bytes of one entry's node: the heap block lru allocates per entry (its
@@ -219,10 +399,11 @@ impl SourceTable {
         malloc_block(std::mem::size_of::<LruNode>())
     }
 
-    /// Bytes per entry at most: the node and the entry's share of the hash table,
-    /// which has fewer than 4 x 8/7 buckets per entry (see [`hash_table_bytes`]).
+    /// Bytes per entry at most: the node and the entry's share of the two segments'
+    /// hash tables, each with fewer than 4 x 8/7 buckets per entry of its cap (see
+    /// [`hash_table_bytes`]).
     pub fn approx_entry_bytes() -> usize {
-        Self::node_bytes() + (HASH_BUCKET_BYTES * 32).div_ceil(7)
+        Self::node_bytes() + (HASH_BUCKET_BYTES * 2 * 32).div_ceil(7)
     }
 
     /// Upper bound of one source's clock state (with the table's [`ClockConfig`]).
@@ -231,10 +412,12 @@ impl SourceTable {
     }
 
     /// Upper bound of the table's memory at its cap, without clock state: a node per
-    /// entry (and lru's two sentinel nodes) and the hash table lru allocates for the
-    /// cap up front.
+    /// entry (and each segment's two sentinel nodes) and the hash tables lru allocates
+    /// for each segment's cap up front.
     pub fn approx_bytes(&self) -> usize {
-        (self.cap() + 2) * Self::node_bytes() + hash_table_bytes(self.cap())
+        (self.cap() + 4) * Self::node_bytes()
+            + hash_table_bytes(self.cap())
+            + hash_table_bytes(self.segs.established.cap().get())
     }
 
     /// Upper bound with every source that may hold clock state (and the one spare
@@ -243,62 +426,11 @@ impl SourceTable {
         self.approx_bytes() + (self.clocks.max_sources + 1) * self.clock_bytes_bound()
     }
 
-    /// The state of a source, created if new (evicting the least recently seen
-    /// source when full).
+    /// The state of a source, created if new (see the module comment for what is
+    /// evicted when full), promoted to established if it was in probation.
     pub fn entry(&mut self, src: IpAddr, ts_ns: u64) -> &mut SourceState {
-        Self::entry_in(
-            &mut self.map,
-            &mut self.evictions,
-            &mut self.clocks,
-            src,
-            ts_ns,
-        )
-    }
-
-    fn entry_in<'a>(
-        map: &'a mut LruCache<IpAddr, SourceState, KeyedState>,
-        evictions: &mut u64,
-        clocks: &mut ClockPool,
-        src: IpAddr,
-        ts_ns: u64,
-    ) -> &'a mut SourceState {
-        if map.len() == map.cap().get() {
-            // The evicted source's clock counters stay in the totals. Only a source
-            // with clock state needs the extra lookup.
-            if let Some((_, old)) = map.peek_lru() {
-                if old.clock.is_some() && !map.contains(&src) {
-                    let (_, old) = map.pop_lru().expect("peeked");
-                    clocks.retire(old.clock.expect("checked"));
-                    *evictions += 1;
-                }
-            }
-        }
-        let full = map.len() == map.cap().get();
-        let mut created = false;
-        // One lookup; at the cap a new source reuses the least recently used node.
-        let e = map.get_or_insert_mut(src, || {
-            created = true;
-            SourceState {
-                first_ns: ts_ns,
-                last_ns: ts_ns,
-                packets: 0,
-                os: OsState {
-                    verdicts: ArrayVec::new(),
-                    hops: ArrayVec::new(),
-                    sigs: ArrayVec::new(),
-                    overflow: 0,
-                },
-                clock: None,
-                scans: ArrayVec::new(),
-                scans_dropped: 0,
-            }
-        });
-        if created && full {
-            *evictions += 1;
-        }
-        e.first_ns = e.first_ns.min(ts_ns);
-        e.last_ns = e.last_ns.max(ts_ns);
-        e
+        let (e, _) = self.segs.lookup(&mut self.clocks, src, Some(ts_ns));
+        e.expect("created")
     }
 
     /// Records one fingerprinted packet of `src`.
@@ -310,15 +442,10 @@ impl SourceTable {
     /// Records one fingerprinted packet and feeds the same event to the source's clock
     /// state: [`Self::observe`] then [`Self::observe_clock`] with one lookup.
     pub fn observe_with_clock(&mut self, ev: &Event, sig: &Signature, v: &Verdict<'_>) {
-        let e = Self::entry_in(
-            &mut self.map,
-            &mut self.evictions,
-            &mut self.clocks,
-            ev.src,
-            ev.ts_ns,
-        );
+        let (e, probation) = self.segs.lookup(&mut self.clocks, ev.src, Some(ev.ts_ns));
+        let e = e.expect("created");
         Self::record_os(e, sig, v);
-        if !self.clocks.feed(e, ev) {
+        if !self.clocks.feed(e, ev, probation) {
             self.clock_events_refused += 1;
         }
     }
@@ -360,13 +487,13 @@ impl SourceTable {
     /// Feeds an event to its source's clock tracker, if the source is in the table
     /// (and holds clock state or may get it).
     pub fn observe_clock(&mut self, ev: &Event) {
-        match self.map.get_mut(&ev.src) {
-            Some(e) => {
-                if !self.clocks.feed(e, ev) {
+        match self.segs.lookup(&mut self.clocks, ev.src, None) {
+            (Some(e), probation) => {
+                if !self.clocks.feed(e, ev, probation) {
                     self.clock_events_refused += 1;
                 }
             }
-            None => self.clock_events_without_source += 1,
+            (None, _) => self.clock_events_without_source += 1,
         }
     }
 
@@ -387,7 +514,7 @@ impl SourceTable {
     /// Clock counters over all sources, evicted ones included.
     pub fn clock_counters(&self) -> ClockCounters {
         let mut c = self.clocks.retired;
-        for (_, s) in self.map.iter() {
+        for (_, s) in self.iter() {
             if let Some(t) = &s.clock {
                 add_clock_counters(&mut c, &t.counters);
             }
@@ -395,26 +522,33 @@ impl SourceTable {
         c
     }
 
-    /// New caps (a reload); shrinking evicts the least recently seen sources. Sources
-    /// holding clock state beyond a smaller clock cap keep it until they are evicted.
+    /// New caps (a reload); shrinking evicts the least recently seen sources,
+    /// probation's first. Sources holding clock state beyond a smaller clock cap keep it
+    /// until they are evicted.
     pub fn set_caps(&mut self, cap: usize, clock_cap: usize) {
-        let cap = NonZeroUsize::new(cap.max(1)).unwrap();
-        while self.map.len() > cap.get() {
-            let (_, old) = self.map.pop_lru().expect("non-empty");
-            if let Some(c) = old.clock {
-                self.clocks.retire(c);
-            }
-            self.evictions += 1;
+        let cap = cap.max(1);
+        let est = established_cap(cap);
+        let g = &mut self.segs;
+        while g.established.len() > est {
+            let (_, old) = g.established.pop_lru().expect("non-empty");
+            g.retire(&mut self.clocks, old, Segment::Established);
         }
-        self.map.resize(cap);
-        self.clocks.max_sources = clock_cap.min(cap.get());
+        while g.probation.len() + g.established.len() > cap {
+            let (_, old) = g.probation.pop_lru().expect("established fits");
+            g.retire(&mut self.clocks, old, Segment::Probation);
+        }
+        g.probation.resize(NonZeroUsize::new(cap).unwrap());
+        g.established.resize(NonZeroUsize::new(est).unwrap());
+        g.cap = cap;
+        self.clocks.max_sources = clock_cap.min(cap);
     }
 
     /// Moves label ids to another database's (a reload): `map` gives the new id of an
     /// old one, `None` when the new database has no such label, which makes the
     /// verdict unknown (its count is kept).
     pub fn remap_labels(&mut self, mut map: impl FnMut(u32) -> Option<u32>) {
-        for (_, s) in self.map.iter_mut() {
+        let g = &mut self.segs;
+        for (_, s) in g.probation.iter_mut().chain(g.established.iter_mut()) {
             for v in s.os.verdicts.iter_mut() {
                 if let Some(old) = v.label {
                     v.label = map(old);
@@ -427,12 +561,20 @@ impl SourceTable {
     }
 
     pub fn get(&self, src: &IpAddr) -> Option<&SourceState> {
-        self.map.peek(src)
+        let g = &self.segs;
+        g.established.peek(src).or_else(|| g.probation.peek(src))
     }
 
-    /// Sources, most recently seen first.
+    /// Sources, most recently looked up first (both segments merged).
     pub fn iter(&self) -> impl Iterator<Item = (&IpAddr, &SourceState)> {
-        self.map.iter()
+        let mut a = self.segs.established.iter().peekable();
+        let mut b = self.segs.probation.iter().peekable();
+        std::iter::from_fn(move || match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.1.touched >= y.1.touched => a.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, None) => None,
+        })
     }
 }
 

@@ -31,6 +31,12 @@ pub struct ScanConfig {
     pub max_targets_per_source: usize,
     /// Targets listed in an event's sample.
     pub sample_size: usize,
+    /// SYNs in one second that start a `syn_flood` event (0: no flood detection). A
+    /// busy server's real clients stay far below the default; a single hping3 or a
+    /// botnet's flood passes it within the first second.
+    pub syn_flood_rate: u64,
+    /// A flood ends after this long below half the rate (ms, rounded up to seconds).
+    pub syn_flood_quiet_ms: u64,
 }
 
 impl Default for ScanConfig {
@@ -46,6 +52,8 @@ impl Default for ScanConfig {
             max_sources: 8192,
             max_targets_per_source: 256,
             sample_size: 8,
+            syn_flood_rate: 20_000,
+            syn_flood_quiet_ms: 5_000,
         }
     }
 }
