@@ -96,7 +96,11 @@ pub fn frame(data: &[u8]) {
     let link = Link::iter()
         .nth(pick as usize % Link::COUNT)
         .expect("in range");
-    let mut sel = Selector::new(SelectConfig::default());
+    // A fixed key, as in `capture_file`: a crash input replays the same collisions.
+    let mut sel = Selector::new(SelectConfig {
+        hash_key: osfp::hashing::seeded(1),
+        ..SelectConfig::default()
+    });
     // Twice: the second pass meets the flow state the first one left.
     for ts in [1_000_000_000, 3_000_000_000] {
         if let Some(r) = sel.frame(link, frame, ts) {
