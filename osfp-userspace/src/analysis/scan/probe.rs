@@ -182,11 +182,15 @@ pub fn classify(ev: &Event) -> Option<ProbeKind> {
         if is_zmap(ev) {
             return Some(ProbeKind::Zmap);
         }
-        if is_masscan(ev) {
-            return Some(ProbeKind::Masscan);
-        }
+        // nmap's traits first: an nmap SYN (window 1024, random IP ID) meets masscan's
+        // IP ID rule one time in 65,536, and a 1,000-port scan would then also count
+        // as masscan; masscan's own SYNs leave with TTL 255 (252 in the corpus'
+        // capture, 1.0.4), past nmap's rule of at most 59.
         if nmap_raw_traits(ev, true) {
             return Some(ProbeKind::NmapSyn);
+        }
+        if is_masscan(ev) {
+            return Some(ProbeKind::Masscan);
         }
     }
     None
