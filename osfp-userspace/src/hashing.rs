@@ -63,6 +63,34 @@ pub fn keyed_state() -> KeyedState {
     KeyedState::with_seeds(k.k0, k.k1, k.k0.rotate_left(32), k.k1.rotate_left(32))
 }
 
+/// glibc malloc's block for `n` bytes on 64-bit Linux: an 8-byte size header, the
+/// block a multiple of 16 bytes, at least 32.
+pub fn malloc_block(n: usize) -> usize {
+    (n + 8).next_multiple_of(16).max(32)
+}
+
+/// The bytes of a hashbrown table (std's `HashMap`, lru's index) holding at most `cap`
+/// entries of `slot` bytes each, at most. Its buckets are a power of two with at least one
+/// in eight empty (for small tables at most 3 of 4, 7 of 8, 14 of 16), each with a control
+/// byte, plus one group (16) of trailing control bytes. At the cap, every eviction removes
+/// a key and inserts another, and the removals leave tombstones: when they use up the
+/// spare buckets hashbrown grows the table once, to twice the buckets (the old one is
+/// freed); from then on the table is less than half full and it rehashes in place.
+pub fn hash_table_bytes(cap: usize, slot: usize) -> usize {
+    let buckets = match cap {
+        0..4 => 4,
+        4..8 => 8,
+        8..15 => 16,
+        _ => (cap.saturating_mul(8) / 7).next_power_of_two(),
+    };
+    malloc_block(
+        buckets
+            .saturating_mul(2)
+            .saturating_mul(slot + 1)
+            .saturating_add(16),
+    )
+}
+
 #[cfg(test)]
 mod tests {
 

@@ -143,6 +143,16 @@ fn memory_bound_with_clocks() {
         t.approx_bytes_with_clocks(),
         t.approx_bytes() + (t.max_clock_sources() + 1) * t.clock_bytes_bound()
     );
+    // The same bounds without a table, as the configuration check and the start use them.
+    assert_eq!(
+        osfp::sources::SourceTable::bytes_at(t.cap()),
+        t.approx_bytes()
+    );
+    assert_eq!(
+        t.approx_bytes()
+            + osfp::sources::SourceTable::clock_bytes_at(t.cap(), t.max_clock_sources()),
+        t.approx_bytes_with_clocks()
+    );
     assert!(
         t.clock_bytes_bound() < 15 * 1024,
         "{}",

@@ -4,7 +4,7 @@
 //! keep the running configuration and database when the new ones are bad.
 
 use std::{
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant},
@@ -374,6 +374,19 @@ fn counters_per_interface() {
         "{}",
         sensor.stderr()
     );
+    // The memory bound, printed before attaching: both interfaces' 8 MiB rings.
+    let bound = sensor
+        .stderr()
+        .lines()
+        .find(|l| l.starts_with("osfp: memory bound at these caps: source table "))
+        .map(str::to_string);
+    assert!(
+        bound
+            .as_deref()
+            .is_some_and(|l| l.ends_with(", ring buffers 16 MiB")),
+        "{}",
+        sensor.stderr()
+    );
     let stops = [
         listen_in_ns(&lab.ns_b, SocketAddr::new(lab.b4, 8080), |_| Ok(())).unwrap(),
         listen_in_ns(&lab.ns_b, "127.0.0.1:8081".parse().unwrap(), |_| Ok(())).unwrap(),
@@ -450,34 +463,95 @@ fn unread_stdout_does_not_stall_the_sensor() {
         return;
     }
     let lab = Lab::new().unwrap();
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &lab.ns_b])
-        .arg(osfp_bin())
-        .args(["run", "--json", "--iface", &lab.veth_b, "--xdp-mode", "skb"])
-        .stdout(std::process::Stdio::piped()) // never read: the pipe fills at 64 KiB
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    // 20,000 SYNs: about 14 MB of JSON lines, far beyond the pipe.
+    let text = with_unread_stdout(&lab, &["--json"], 1, |i| (lab.a4, 10_000 + i));
+    let dropped = metric(&text, "osfp_records_output_dropped_total").unwrap();
+    assert!(dropped < N as f64, "{text}");
+}
+
+/// The same for the event log on stdout: 20,000 new sources, a verdict line each (about
+/// 6 MB), through the same writer thread; the lines that did not fit are counted. A
+/// blocking writer stalls at the pipe's 64 KiB: no more records counted, no /metrics.
+#[test]
+fn unread_stdout_event_log_does_not_stall_the_sensor() {
+    if !privileged("unread_stdout_event_log_does_not_stall_the_sensor") {
+        return;
+    }
+    let lab = Lab::new().unwrap();
+    // Flood detection off: it would hold back the verdict lines of one-SYN sources.
+    let args = ["--records=off", "--event-log=-", "--scan=syn_flood_rate=0"];
+    // In 400 rounds of 50, each its own batch: more batches than the queue holds, so
+    // some are dropped whatever the pipe takes.
+    let text = with_unread_stdout(&lab, &args, 400, |i| {
+        let src = std::net::Ipv4Addr::new(198, 18, (i >> 8) as u8, i as u8);
+        (src.into(), 40_000)
+    });
+    let logged: f64 = ["verdict", "unknown_fingerprint"]
+        .iter()
+        .filter_map(|k| metric(&text, &format!("osfp_events_logged_total{{event=\"{k}\"}}")))
+        .sum();
+    assert_eq!(logged, N as f64, "a line per new source\n{text}");
+    let dropped = metric(&text, "osfp_event_log_dropped_total").unwrap();
+    eprintln!("event log lines dropped: {dropped} of {N}");
+    assert!(dropped > 0.0 && dropped < N as f64, "{text}");
+}
+
+/// SYNs the unread-stdout tests send.
+const N: u16 = 20_000;
+
+/// Kills the sensor if a test fails before it ended.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `osfp run ARGS` on the lab's veth with a stdout nobody reads, fed [`N`] SYNs (SYN `i`
+/// from `src(i)`, an address and port) in `rounds` 20 ms apart: /metrics once every
+/// record is counted. Then SIGTERM must still end the sensor cleanly.
+fn with_unread_stdout(
+    lab: &Lab,
+    args: &[&str],
+    rounds: usize,
+    src: impl Fn(u16) -> (IpAddr, u16),
+) -> String {
+    let mut child = Child(
+        Command::new("ip")
+            .args(["netns", "exec", &lab.ns_b])
+            .arg(osfp_bin())
+            .args(["run", "--iface", &lab.veth_b, "--xdp-mode", "skb"])
+            .args(args)
+            .stdout(std::process::Stdio::piped()) // never read: the pipe fills at 64 KiB
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     // Attached once /metrics answers.
     let end = Instant::now() + Duration::from_secs(20);
-    while http_get_in_ns(&lab, &lab.ns_b, 9184, "/metrics").is_err() {
+    while http_get_in_ns(lab, &lab.ns_b, 9184, "/metrics").is_err() {
         assert!(Instant::now() < end, "the sensor did not start");
         std::thread::sleep(Duration::from_millis(100));
     }
     let dst_mac = lab.mac(&lab.ns_b, "vb").unwrap();
     let src_mac = lab.mac(&lab.ns_a, "va").unwrap();
-    // 20,000 SYNs: about 14 MB of JSON lines, far beyond the pipe.
-    const N: u16 = 20_000;
     let frames: Vec<Vec<u8>> = (0..N)
         .map(|i| {
-            osfp_tests::craft::TcpFrame::syn(lab.a4, lab.b4, 10_000 + i, 80)
-                .frame_with_macs(dst_mac, src_mac)
+            let (a, port) = src(i);
+            osfp_tests::craft::TcpFrame::syn(a, lab.b4, port, 80).frame_with_macs(dst_mac, src_mac)
         })
         .collect();
-    lab.send_frames(&lab.ns_a, "va", frames).unwrap();
+    for round in frames.chunks(frames.len().div_ceil(rounds)) {
+        lab.send_frames(&lab.ns_a, "va", round.to_vec()).unwrap();
+        if rounds > 1 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
     let end = Instant::now() + Duration::from_secs(20);
     let text = loop {
-        let t = http(&lab, "/metrics").1;
+        let t = http(lab, "/metrics").1;
         if metric(&t, "osfp_records_total") == Some(N as f64) || Instant::now() > end {
             break t;
         }
@@ -488,14 +562,12 @@ fn unread_stdout_does_not_stall_the_sensor() {
         Some(N as f64),
         "{text}"
     );
-    let dropped = metric(&text, "osfp_records_output_dropped_total").unwrap();
-    assert!(dropped < N as f64, "{text}");
     // Still answering signals: SIGTERM ends it although stdout is still not read.
     // SAFETY: signalling our own child (`ip netns exec` execs osfp in place).
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
     let end = Instant::now() + Duration::from_secs(10);
     let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
+        if let Some(s) = child.0.try_wait().unwrap() {
             break Some(s);
         }
         if Instant::now() > end {
@@ -503,12 +575,9 @@ fn unread_stdout_does_not_stall_the_sensor() {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
     assert!(
         status.is_some_and(|s| s.success()),
         "no clean exit within 10 s with stdout unread: {status:?}"
     );
+    text
 }

@@ -27,6 +27,14 @@ use crate::{
 };
 
 pub fn run(args: &PcapArgs) -> Result<i32> {
+    // The caps size tables up front: a wrong one must not abort on the allocation.
+    let bad = crate::daemon::config::check_source_caps(args.max_sources, args.max_clock_sources);
+    if !bad.is_empty() {
+        for (key, msg) in bad {
+            eprintln!("osfp: --{key}: {msg}");
+        }
+        return Ok(2);
+    }
     if let Some(seed) = args.hash_seed {
         hashing::use_seed(seed);
     }

@@ -14,10 +14,10 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    analysis::scan::ScanConfig,
+    analysis::scan::{ScanConfig, ScanTracker},
     capture::{kernel::VARIANTS, xdp::AttachMode},
     export::eventlog::LogTarget,
-    sources::{DEFAULT_CAP, DEFAULT_CLOCK_SOURCES},
+    sources::{SourceTable, DEFAULT_CAP, DEFAULT_CLOCK_SOURCES},
 };
 
 /// What `osfp run` prints per selected record on stdout.
@@ -199,6 +199,51 @@ fn table_of(v: &impl Serialize) -> toml::Table {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9184";
 /// Above this the table alone is several GiB (see `SourceTable::approx_bytes`).
 pub const MAX_SOURCES_LIMIT: usize = 10_000_000;
+/// The most the clock state of the sources allowed it may take at its worst (~15 KiB a
+/// source): 4 GiB is ~280,000 sources, 23 times the default, which no deployment needs
+/// (a source's clock only needs a few timestamps), while a cap with a digit too many
+/// would otherwise let the sensor grow until the machine runs out of memory.
+pub const CLOCK_BUDGET: usize = 4 << 30;
+/// The most the scan tracker may take at its caps (every tracked source with its targets
+/// full, see `ScanTracker::memory_bound`): 1 GiB is three times the default's ~340 MiB.
+/// Scanners are few; a larger product of the two caps is a mistake, not a need.
+pub const SCAN_BUDGET: usize = 1 << 30;
+/// The longest scan window, idle end or flood quiet time: a day. Longer keeps a
+/// source's state for no purpose (and `ms * 1e6` nanoseconds stays far from overflow).
+pub const MAX_SCAN_MS: u64 = 86_400_000;
+
+/// The source table's caps, each in its range and the clock state they allow within
+/// [`CLOCK_BUDGET`]: the problems as (key, what). `osfp pcap` checks its flags with it.
+pub fn check_source_caps(
+    max_sources: usize,
+    max_clock_sources: usize,
+) -> Vec<(&'static str, String)> {
+    let mut errors = Vec::new();
+    if !(1..=MAX_SOURCES_LIMIT).contains(&max_sources) {
+        errors.push((
+            "max-sources",
+            format!("{max_sources} is not from 1 to {MAX_SOURCES_LIMIT}"),
+        ));
+    }
+    if max_clock_sources > MAX_SOURCES_LIMIT {
+        errors.push((
+            "max-clock-sources",
+            format!("{max_clock_sources} is above {MAX_SOURCES_LIMIT}"),
+        ));
+    }
+    let clocks = SourceTable::clock_bytes_at(max_sources, max_clock_sources);
+    if errors.is_empty() && clocks > CLOCK_BUDGET {
+        errors.push((
+            "max-clock-sources",
+            format!(
+                "{max_clock_sources} with max-sources {max_sources}: clock state up to {} MiB, above the {} MiB budget (lower max-clock-sources or max-sources)",
+                clocks >> 20,
+                CLOCK_BUDGET >> 20
+            ),
+        ));
+    }
+    errors
+}
 
 /// Every problem found, one line each.
 #[derive(Debug, PartialEq)]
@@ -359,11 +404,9 @@ impl Settings {
             );
         }
         let max_sources = self.max_sources.unwrap_or(DEFAULT_CAP);
-        if !(1..=MAX_SOURCES_LIMIT).contains(&max_sources) {
-            bad(
-                "max-sources",
-                format!("{max_sources} is not from 1 to {MAX_SOURCES_LIMIT}"),
-            );
+        let max_clock_sources = self.max_clock_sources.unwrap_or(DEFAULT_CLOCK_SOURCES);
+        for (key, msg) in check_source_caps(max_sources, max_clock_sources) {
+            bad(key, msg);
         }
         let mut verdicts = crate::analysis::fingerprint::VerdictConfig {
             strict: self.strict.unwrap_or(false),
@@ -380,13 +423,6 @@ impl Settings {
                 Some(p) => verdicts.prior = p,
                 None => bad("infer-prior", format!("{p:?} is not target or flat")),
             }
-        }
-        let max_clock_sources = self.max_clock_sources.unwrap_or(DEFAULT_CLOCK_SOURCES);
-        if max_clock_sources > MAX_SOURCES_LIMIT {
-            bad(
-                "max-clock-sources",
-                format!("{max_clock_sources} is above {MAX_SOURCES_LIMIT}"),
-            );
         }
         for i in &self.iface {
             if i.is_empty() || i.len() >= libc::IFNAMSIZ || i.contains(['/', ' ', '\0']) {
@@ -408,8 +444,8 @@ impl Settings {
         }
         let scan = match scan_config(self.scan.clone(), &self.scan_set) {
             Ok(s) => s,
-            Err(e) => {
-                bad("scan", e);
+            Err(es) => {
+                es.into_iter().for_each(|e| bad("scan", e));
                 ScanConfig::default()
             }
         };
@@ -438,51 +474,85 @@ impl Settings {
     }
 }
 
-/// The `[scan]` table with `--scan KEY=VALUE` pairs on top, into a checked ScanConfig.
-fn scan_config(table: Option<toml::Table>, pairs: &[String]) -> Result<ScanConfig, String> {
+/// The `[scan]` table with `--scan KEY=VALUE` pairs on top, into a checked ScanConfig;
+/// else every problem, one per key.
+fn scan_config(table: Option<toml::Table>, pairs: &[String]) -> Result<ScanConfig, Vec<String>> {
     let mut t = table.unwrap_or_default();
     for p in pairs {
         let (k, v) = p
             .split_once('=')
-            .ok_or_else(|| format!("{p:?} is not KEY=VALUE"))?;
+            .ok_or_else(|| vec![format!("{p:?} is not KEY=VALUE")])?;
         let v: toml::Value = format!("v = {v}")
             .parse::<toml::Table>()
             .ok()
             .and_then(|mut t| t.remove("v"))
-            .ok_or_else(|| format!("{p:?}: the value is not a number or string"))?;
+            .ok_or_else(|| vec![format!("{p:?}: the value is not a number or string")])?;
         t.insert(k.trim().to_string(), v);
     }
     let c: ScanConfig = t
         .try_into()
-        .map_err(|e: toml::de::Error| format!("[scan]: {}", e.message().trim_end()))?;
+        .map_err(|e: toml::de::Error| vec![format!("[scan]: {}", e.message().trim_end())])?;
+    let mut errors = Vec::new();
     if !(0.0..=1.0).contains(&c.sweep_max_answered_share) {
-        return Err(format!(
-            "[scan]: sweep_max_answered_share {} is not from 0 to 1",
+        errors.push(format!(
+            "sweep_max_answered_share {} is not from 0 to 1",
             c.sweep_max_answered_share
         ));
     }
-    if c.window_ms == 0 || c.idle_end_ms == 0 {
-        return Err("[scan]: window_ms and idle_end_ms must be above 0".into());
+    for (key, ms, min) in [
+        ("window_ms", c.window_ms, 1),
+        ("idle_end_ms", c.idle_end_ms, 1),
+        // 0 is a second, as any value is rounded up to seconds.
+        ("syn_flood_quiet_ms", c.syn_flood_quiet_ms, 0),
+    ] {
+        if !(min..=MAX_SCAN_MS).contains(&ms) {
+            errors.push(format!(
+                "{key} {ms} is not from {min} to {MAX_SCAN_MS} (a day)"
+            ));
+        }
     }
-    if [
-        c.min_probes,
-        c.tool_min_probes,
-        c.port_sweep_min_ports,
-        c.host_sweep_min_hosts,
-    ]
-    .contains(&0)
-    {
-        return Err("[scan]: min_probes, tool_min_probes, port_sweep_min_ports and host_sweep_min_hosts must be above 0".into());
+    for (key, n) in [
+        ("min_probes", c.min_probes),
+        ("tool_min_probes", c.tool_min_probes),
+        ("port_sweep_min_ports", c.port_sweep_min_ports),
+        ("host_sweep_min_hosts", c.host_sweep_min_hosts),
+    ] {
+        if n == 0 {
+            errors.push(format!("{key} must be above 0"));
+        }
     }
-    if !(1..=MAX_SOURCES_LIMIT).contains(&c.max_sources)
-        || !(1..=65_536).contains(&c.max_targets_per_source)
-        || c.sample_size > 1024
-    {
-        return Err(format!(
-            "[scan]: max_sources must be from 1 to {MAX_SOURCES_LIMIT}, max_targets_per_source from 1 to 65536, sample_size at most 1024"
+    let sources_ok = (1..=MAX_SOURCES_LIMIT).contains(&c.max_sources);
+    if !sources_ok {
+        errors.push(format!(
+            "max_sources {} is not from 1 to {MAX_SOURCES_LIMIT}",
+            c.max_sources
         ));
     }
-    Ok(c)
+    let targets_ok = (1..=65_536).contains(&c.max_targets_per_source);
+    if !targets_ok {
+        errors.push(format!(
+            "max_targets_per_source {} is not from 1 to 65536",
+            c.max_targets_per_source
+        ));
+    }
+    if c.sample_size > 1024 {
+        errors.push(format!("sample_size {} is above 1024", c.sample_size));
+    }
+    let bytes = ScanTracker::memory_bound(&c);
+    if sources_ok && targets_ok && bytes > SCAN_BUDGET {
+        errors.push(format!(
+            "max_sources {} x max_targets_per_source {}: the scan tracker up to {} MiB, above the {} MiB budget (lower either)",
+            c.max_sources,
+            c.max_targets_per_source,
+            bytes >> 20,
+            SCAN_BUDGET >> 20
+        ));
+    }
+    if errors.is_empty() {
+        Ok(c)
+    } else {
+        Err(errors.into_iter().map(|e| format!("[scan]: {e}")).collect())
+    }
 }
 
 #[cfg(test)]
@@ -636,7 +706,7 @@ port_sweep_min_ports = 50
         for (arg, why) in [
             (
                 "--scan=max_sources=1000000000000000",
-                "max_sources must be from 1",
+                "[scan]: max_sources 1000000000000000 is not from 1 to 10000000",
             ),
             ("--scan=port_sweep_min_ports=0", "must be above 0"),
             ("--ts-sample-interval=600years", "is not from 1ms to 1h"),
@@ -653,6 +723,102 @@ port_sweep_min_ports = 50
         assert!(flags(&["--event-log=-", "--records=off"])
             .check(None)
             .is_ok());
+    }
+
+    #[test]
+    fn each_scan_key_has_its_own_error() {
+        let e = file(
+            "[scan]\nwindow_ms = 0\nidle_end_ms = 86400001\nsyn_flood_quiet_ms = 100000000\nmin_probes = 0\nhost_sweep_min_hosts = 0\nmax_targets_per_source = 0\nsample_size = 2000\n",
+        )
+        .unwrap_err();
+        let want = [
+            "scan: [scan]: window_ms 0 is not from 1 to 86400000 (a day)",
+            "scan: [scan]: idle_end_ms 86400001 is not from 1 to 86400000 (a day)",
+            "scan: [scan]: syn_flood_quiet_ms 100000000 is not from 0 to 86400000 (a day)",
+            "scan: [scan]: min_probes must be above 0",
+            "scan: [scan]: host_sweep_min_hosts must be above 0",
+            "scan: [scan]: max_targets_per_source 0 is not from 1 to 65536",
+            "scan: [scan]: sample_size 2000 is above 1024",
+        ];
+        assert_eq!(e.0.len(), want.len(), "{e}");
+        for (got, w) in e.0.iter().zip(want) {
+            assert!(got.starts_with("/etc/osfp/osfp.toml:1:1: "), "{got}");
+            assert!(got.contains(w), "{got:?} lacks {w:?}");
+        }
+        // A day is allowed, and a quiet time of 0 (rounded up to a second).
+        let c = flags(&[
+            "--scan=window_ms=86400000",
+            "--scan=idle_end_ms=86400000",
+            "--scan=syn_flood_quiet_ms=0",
+        ])
+        .check(None)
+        .unwrap();
+        assert_eq!(c.scan.window_ms, MAX_SCAN_MS);
+    }
+
+    #[test]
+    fn products_of_caps_stay_within_their_budgets() {
+        // Each cap alone is in range; together they are not.
+        let e = flags(&["--max-sources=10000000", "--max-clock-sources=1000000"])
+            .check(None)
+            .unwrap_err();
+        assert_eq!(e.0.len(), 1, "{e}");
+        assert!(
+            e.0[0].starts_with(
+                "--max-clock-sources: 1000000 with max-sources 10000000: clock state up to "
+            ),
+            "{e}"
+        );
+        assert!(e.0[0].contains("above the 4096 MiB budget"), "{e}");
+        // Only sources in the table hold clock state: a small table bounds it.
+        assert!(
+            flags(&["--max-sources=1000", "--max-clock-sources=10000000"])
+                .check(None)
+                .is_ok()
+        );
+        // The budget is where the bound crosses it, not somewhere below.
+        let per = SourceTable::clock_bytes_at(1, 1) / 2;
+        let most = CLOCK_BUDGET / per - 1;
+        let ok = format!("--max-clock-sources={most}");
+        let over = format!("--max-clock-sources={}", most + 1);
+        assert!(flags(&["--max-sources=10000000", &ok]).check(None).is_ok());
+        assert!(flags(&["--max-sources=10000000", &over])
+            .check(None)
+            .is_err());
+
+        let e = flags(&[
+            "--scan=max_sources=100000",
+            "--scan=max_targets_per_source=65536",
+        ])
+        .check(None)
+        .unwrap_err();
+        assert_eq!(e.0.len(), 1, "{e}");
+        assert!(
+            e.0[0].starts_with(
+                "--scan: [scan]: max_sources 100000 x max_targets_per_source 65536: the scan tracker up to "
+            ),
+            "{e}"
+        );
+        assert!(
+            e.0[0].ends_with("above the 1024 MiB budget (lower either)"),
+            "{e}"
+        );
+        // The defaults are well within both budgets.
+        let d = ScanConfig::default();
+        assert!(ScanTracker::memory_bound(&d) < SCAN_BUDGET / 2);
+        assert!(
+            SourceTable::clock_bytes_at(DEFAULT_CAP, DEFAULT_CLOCK_SOURCES) < CLOCK_BUDGET / 16
+        );
+        // Either cap alone moves the product.
+        for (k, v) in [
+            ("max_sources", 10_000_000),
+            ("max_targets_per_source", 65_536),
+        ] {
+            let e = flags(&[&format!("--scan={k}={v}")])
+                .check(None)
+                .unwrap_err();
+            assert!(e.0[0].contains("the scan tracker up to"), "{k}: {e}");
+        }
     }
 
     #[test]

@@ -60,9 +60,12 @@ impl Daemon {
         for k in restart {
             eprintln!("osfp: reload: {k} changed; it takes effect at the next restart");
         }
-        if let Some(l) = log {
+        if let Some(mut l) = log {
             if let Some(old) = self.log.as_mut() {
                 old.flush();
+                if let Some(new) = l.as_mut() {
+                    new.carry_over(old);
+                }
             }
             self.log = l;
         }

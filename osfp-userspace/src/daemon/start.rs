@@ -12,12 +12,16 @@ use super::{
     consumer::Daemon,
 };
 use crate::{
-    analysis::fingerprint::{self, Database},
+    analysis::{
+        fingerprint::{self, Database},
+        scan::ScanTracker,
+    },
     capture::{
         kernel::{load_first, Attachment, Kernel, LoadFailure},
         xdp::{self, LoadConfig},
     },
     export::eventlog::EventLog,
+    sources::SourceTable,
 };
 
 pub fn run(args: &RunArgs) -> Result<i32> {
@@ -73,6 +77,7 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         Some(t) => Some(EventLog::open(t.clone()).with_context(|| format!("event log {t:?}"))?),
         None => None,
     };
+    eprintln!("osfp: {}", memory_bound(&cfg, ifaces.len()));
     let load = LoadConfig {
         ts_sample_interval_ns: cfg.attach.ts_sample_interval.as_nanos() as u64,
         ts_sample_max_per_flow: cfg.attach.ts_samples_per_flow,
@@ -126,6 +131,21 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     let daemon = Daemon::new(args.config.clone(), flags, cfg, db, attachment, log);
     rt.block_on(daemon.run(taps, listener))?;
     Ok(0)
+}
+
+/// What the caps allow at most, for the operator to compare with the machine: the source
+/// table, its clock state, the scan tracker (each bounded by the configuration check)
+/// and the ring buffers the kernel allocates, one per interface (the 15 unused shards'
+/// rings, a page each, left out).
+fn memory_bound(cfg: &config::RunConfig, ifaces: usize) -> String {
+    let rings = ifaces * cfg.attach.ring_bytes() as usize;
+    format!(
+        "memory bound at these caps: source table {} MiB (+ clock state {} MiB), scan tracker {} MiB, ring buffers {} MiB",
+        SourceTable::bytes_at(cfg.max_sources).div_ceil(1 << 20),
+        SourceTable::clock_bytes_at(cfg.max_sources, cfg.max_clock_sources).div_ceil(1 << 20),
+        ScanTracker::memory_bound(&cfg.scan).div_ceil(1 << 20),
+        rings.div_ceil(1 << 20),
+    )
 }
 
 /// Instructions the verifier went through for `name` (the kernel reports it from 5.16).

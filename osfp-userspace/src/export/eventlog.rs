@@ -18,7 +18,10 @@ use std::{
 use serde::Serialize;
 use strum::{EnumCount, EnumIter, IntoStaticStr};
 
-use super::record::{os_json, OsJson};
+use super::{
+    output::StdoutPipe,
+    record::{os_json, OsJson},
+};
 use crate::{
     analysis::{
         clock::{hosts::Hosts, ClockReport},
@@ -59,20 +62,47 @@ pub enum LogTarget {
 
 pub struct EventLog {
     target: LogTarget,
-    out: BufWriter<Box<dyn Write + Send>>,
-    /// Lines written, by [`LogKind`].
+    out: Sink,
+    /// Lines written, by [`LogKind`] (on stdout, also those dropped later).
     pub written: [u64; LogKind::COUNT],
     /// Lines that could not be written.
     pub errors: u64,
     /// Verdict lines not written: one-packet sources during a SYN flood (millions of
     /// spoofed addresses, each "new"; the flood's own line says what happened).
     pub suppressed: u64,
+    /// Lines dropped by the logs this one replaced (see [`Self::carry_over`]).
+    dropped_before: u64,
 }
 
-fn open(target: &LogTarget) -> io::Result<Box<dyn Write + Send>> {
+/// A file is written on the consumer thread (a disk does not stop reading); stdout
+/// through the records' writer thread and bounded queue, as a reader of a pipe can.
+enum Sink {
+    File(BufWriter<std::fs::File>),
+    Stdout(StdoutPipe),
+}
+
+impl Write for Sink {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::File(f) => f.write(b),
+            Sink::Stdout(p) => p.write(b),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::File(f) => f.flush(),
+            Sink::Stdout(p) => p.flush(),
+        }
+    }
+}
+
+fn open(target: &LogTarget) -> io::Result<Sink> {
     Ok(match target {
-        LogTarget::Stdout => Box::new(io::stdout()),
-        LogTarget::File(p) => Box::new(OpenOptions::new().create(true).append(true).open(p)?),
+        LogTarget::Stdout => Sink::Stdout(StdoutPipe::new()),
+        LogTarget::File(p) => Sink::File(BufWriter::new(
+            OpenOptions::new().create(true).append(true).open(p)?,
+        )),
     })
 }
 
@@ -86,13 +116,14 @@ struct Line<'a, T: Serialize> {
 
 impl EventLog {
     pub fn open(target: LogTarget) -> io::Result<EventLog> {
-        let out = BufWriter::new(open(&target)?);
+        let out = open(&target)?;
         Ok(EventLog {
             target,
             out,
             written: [0; LogKind::COUNT],
             errors: 0,
             suppressed: 0,
+            dropped_before: 0,
         })
     }
 
@@ -100,11 +131,33 @@ impl EventLog {
         &self.target
     }
 
-    /// Closes and opens the file again by name (after logrotate moved it).
+    /// Closes and opens the file again by name (after logrotate moved it); stdout stays.
     pub fn reopen(&mut self) -> io::Result<()> {
-        let _ = self.out.flush();
-        self.out = BufWriter::new(open(&self.target)?);
+        self.flush();
+        if let LogTarget::File(_) = self.target {
+            self.out = open(&self.target)?;
+        }
         Ok(())
+    }
+
+    /// Lines a slow reader of stdout did not take (the writer thread's queue was full).
+    pub fn dropped(&self) -> u64 {
+        self.dropped_before
+            + match &self.out {
+                Sink::Stdout(p) => p.dropped_lines,
+                Sink::File(_) => 0,
+            }
+    }
+
+    /// Takes over the counts of the log this one replaces (a reload to another target):
+    /// the metrics count on from the totals.
+    pub fn carry_over(&mut self, old: &EventLog) {
+        for (n, o) in self.written.iter_mut().zip(old.written) {
+            *n += o;
+        }
+        self.errors += old.errors;
+        self.suppressed += old.suppressed;
+        self.dropped_before += old.dropped();
     }
 
     /// One line `{"ts":..,"event":kind,...body}`; `ts` is Unix seconds.

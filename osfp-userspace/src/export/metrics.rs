@@ -61,11 +61,13 @@ pub struct Metrics {
     clock_estimates: prometheus::IntGaugeVec,
     events_logged: IntCounterVec,
     event_log_errors: IntCounter,
+    event_log_dropped: IntCounter,
     reloads: IntCounterVec,
     reload_ok: IntGauge,
     scan_probes: IntCounterVec,
     last_logged: [u64; LogKind::COUNT],
     last_log_errors: u64,
+    last_log_dropped: u64,
     last_records_dropped: u64,
     last_evicted: [u64; 2],
     last_promoted: u64,
@@ -323,6 +325,11 @@ impl Metrics {
                 "osfp_event_log_errors_total",
                 "Event log lines that could not be written.",
             ),
+            event_log_dropped: counter(
+                &r,
+                "osfp_event_log_dropped_total",
+                "Event log lines not written on stdout: its reader was too slow (queue full).",
+            ),
             reloads: counter_vec(
                 &r,
                 "osfp_config_reloads_total",
@@ -336,6 +343,7 @@ impl Metrics {
             ),
             last_logged: [0; LogKind::COUNT],
             last_log_errors: 0,
+            last_log_dropped: 0,
             last_records_dropped: 0,
             scan_probes: counter_vec(
                 &r,
@@ -438,6 +446,9 @@ impl Metrics {
         self.log_suppressed
             .inc_by(log.suppressed.saturating_sub(self.log_suppressed.get()));
         self.last_log_errors = log.errors;
+        self.event_log_dropped
+            .inc_by(log.dropped().saturating_sub(self.last_log_dropped));
+        self.last_log_dropped = log.dropped();
     }
 
     /// A new database (a reload): its labels' series, and the per-label counts start

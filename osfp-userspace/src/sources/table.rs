@@ -38,7 +38,7 @@ use crate::{
         scan::{report::ScanSummary, Phase, ScanEvent},
     },
     decode::Event,
-    hashing::{keyed_state, KeyedState},
+    hashing::{keyed_state, malloc_block, KeyedState},
 };
 
 /// Distinct verdicts kept per source.
@@ -403,7 +403,7 @@ impl SourceTable {
     /// hash tables, each with fewer than 4 x 8/7 buckets per entry of its cap (see
     /// [`hash_table_bytes`]).
     pub fn approx_entry_bytes() -> usize {
-        Self::node_bytes() + (HASH_BUCKET_BYTES * 2 * 32).div_ceil(7)
+        Self::node_bytes() + ((HASH_SLOT_BYTES + 1) * 2 * 32).div_ceil(7)
     }
 
     /// Upper bound of one source's clock state (with the table's [`ClockConfig`]).
@@ -415,15 +415,29 @@ impl SourceTable {
     /// entry (and each segment's two sentinel nodes) and the hash tables lru allocates
     /// for each segment's cap up front.
     pub fn approx_bytes(&self) -> usize {
-        (self.cap() + 4) * Self::node_bytes()
-            + hash_table_bytes(self.cap())
-            + hash_table_bytes(self.segs.established.cap().get())
+        Self::bytes_at(self.cap())
+    }
+
+    /// [`Self::approx_bytes`] of a table of `cap` sources, without building it (at a
+    /// large cap, building allocates the hash tables).
+    pub fn bytes_at(cap: usize) -> usize {
+        let cap = cap.max(1);
+        (cap + 4) * Self::node_bytes()
+            + hash_table_bytes(cap)
+            + hash_table_bytes(established_cap(cap))
     }
 
     /// Upper bound with every source that may hold clock state (and the one spare
     /// tracker) at its clock worst case.
     pub fn approx_bytes_with_clocks(&self) -> usize {
         self.approx_bytes() + (self.clocks.max_sources + 1) * self.clock_bytes_bound()
+    }
+
+    /// The clock part of [`Self::approx_bytes_with_clocks`] for a table built with
+    /// [`Self::with_clock_cap`]`(cap, clock_cap)`, without building it.
+    pub fn clock_bytes_at(cap: usize, clock_cap: usize) -> usize {
+        let sources = clock_cap.min(cap.max(1)) + 1;
+        sources.saturating_mul(ClockTracker::memory_bound(&ClockConfig::default()))
     }
 
     /// The state of a source, created if new (see the module comment for what is
@@ -588,31 +602,13 @@ struct LruNode {
     next: *mut u8,
 }
 
-/// glibc malloc's block for `n` bytes on 64-bit Linux: an 8-byte size header, the
-/// block a multiple of 16 bytes, at least 32.
-fn malloc_block(n: usize) -> usize {
-    (n + 8).next_multiple_of(16).max(32)
-}
+/// One slot of lru's hash table: `(KeyRef<IpAddr>, NonNull<LruEntry>)`, two pointers.
+const HASH_SLOT_BYTES: usize = 2 * std::mem::size_of::<usize>();
 
-/// One bucket of lru's hash table: `(KeyRef<IpAddr>, NonNull<LruEntry>)`, two pointers,
-/// and its control byte.
-const HASH_BUCKET_BYTES: usize = 2 * std::mem::size_of::<usize>() + 1;
-
-/// The bytes of lru's hash table for `cap` entries, at most. lru allocates it with
-/// `HashMap::with_capacity(cap)`: hashbrown's buckets are a power of two with at least
-/// one in eight empty (for small tables at most 3 of 4, 7 of 8, 14 of 16), plus one
-/// group (16) of trailing control bytes. At the cap, every eviction removes a key and
-/// inserts another, and the removals leave tombstones: when they use up the spare
-/// buckets hashbrown grows the table once, to twice the buckets (the old one is freed);
-/// from then on the table is less than half full and it rehashes in place.
+/// The bytes of lru's hash table for `cap` entries, at most: lru allocates it with
+/// `HashMap::with_capacity(cap)` (see [`crate::hashing::hash_table_bytes`]).
 pub fn hash_table_bytes(cap: usize) -> usize {
-    let buckets = match cap {
-        0..4 => 4,
-        4..8 => 8,
-        8..15 => 16,
-        _ => (cap * 8 / 7).next_power_of_two(),
-    };
-    malloc_block(2 * buckets * HASH_BUCKET_BYTES + 16)
+    crate::hashing::hash_table_bytes(cap, HASH_SLOT_BYTES)
 }
 
 /// Two signatures print the same (ignoring what varies per packet: the TSval).

@@ -33,7 +33,7 @@ use super::{
 };
 use crate::{
     decode::Event,
-    hashing::{keyed_state, KeyedState},
+    hashing::{hash_table_bytes, keyed_state, malloc_block, KeyedState},
 };
 
 /// Target bit for ordinary-looking SYNs (the sweep material); bits 0..11 are ScanKinds.
@@ -152,6 +152,16 @@ impl FirstSight {
 /// Slots of the first-sight table (a power of two).
 const FIRST_SIGHT_SLOTS: usize = 1 << 16;
 
+/// The layout of lru's node for a tracked source (`LruEntry<K, V>`: the key, the value,
+/// two raw pointers), for the memory bound; never built.
+#[allow(dead_code)]
+struct LruNode {
+    key: IpAddr,
+    val: Source,
+    prev: *mut u8,
+    next: *mut u8,
+}
+
 /// Scan detection over decoded events. Feed every event in capture order.
 pub struct ScanTracker {
     cfg: ScanConfig,
@@ -181,6 +191,24 @@ impl ScanTracker {
 
     pub fn config(&self) -> &ScanConfig {
         &self.cfg
+    }
+
+    /// Upper bound of the tracker's memory at `cfg`'s caps: the first-sight table, lru's
+    /// index (allocated for the cap up front), a node per tracked source (and lru's two
+    /// sentinels), and each source's target map at `max_targets_per_source` (see
+    /// [`hash_table_bytes`]). The targets dominate: ~330 MiB of the default ~340 MiB.
+    pub fn memory_bound(cfg: &ScanConfig) -> usize {
+        use std::mem::size_of;
+        let sources = cfg.max_sources.max(1);
+        let targets = hash_table_bytes(
+            cfg.max_targets_per_source,
+            size_of::<((IpAddr, u16), Target)>(),
+        );
+        let per_source = malloc_block(size_of::<LruNode>()).saturating_add(targets);
+        (malloc_block(FIRST_SIGHT_SLOTS * size_of::<FirstSight>())
+            + hash_table_bytes(sources, 2 * size_of::<usize>())
+            + 2 * malloc_block(size_of::<LruNode>()))
+        .saturating_add(sources.saturating_mul(per_source))
     }
 
     /// Sources currently tracked (at most `max_sources`).
