@@ -57,7 +57,10 @@ pub fn run(rates: Vec<f64>, seconds: u64, sources: u32, burst: u32, flood: u64) 
         let elapsed = t.elapsed().as_secs_f64();
         // Let the consumer finish what is in the ring.
         let sel_now = counters(&lab)?;
-        let after = settle(&lab, before.records + (sel_now.selected_syn - before.selected_syn))?;
+        let after = settle(
+            &lab,
+            before.records + (sel_now.selected_syn - before.selected_syn),
+        )?;
         let consumed = after.records - before.records;
         let dropped = after.dropped - before.dropped;
         let shed = after.shed - before.shed;
