@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::record::{text_line, Fingerprinted, RecordJson};
+use super::record::{text_line, write_json, Fingerprinted};
 use crate::{
     analysis::fingerprint::{Database, Signature, Verdict},
     decode::Event,
@@ -57,7 +57,12 @@ impl<W: Write> Output<W> {
     fn record(&mut self, ev: &Event, fp: Option<Fingerprinted<'_>>) -> io::Result<()> {
         match self.format {
             Format::Text => writeln!(self.out, "{}", text_line(ev, fp)),
-            Format::Json => self.write_json(&RecordJson::new(ev, fp)),
+            Format::Json => {
+                self.line.clear();
+                write_json(&mut self.line, ev, fp);
+                self.line.push(b'\n');
+                self.out.write_all(&self.line)
+            }
         }
     }
 

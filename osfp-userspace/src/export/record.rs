@@ -192,6 +192,184 @@ impl RecordJson {
     }
 }
 
+/// Appends `ev`'s JSON object (no newline) to `buf`: the bytes `serde_json` writes for
+/// [`RecordJson::new`], without building it. The record stream's hot path: serde's
+/// per-field calls, string escaping and the per-record `String`s were most of
+/// `osfp pcap --json`'s time. The nested `os` and `tcp_fp` objects still go through
+/// serde (their fields are few and optional); `tests/record_json.rs` proves the bytes
+/// equal over the corpus.
+pub fn write_json(buf: &mut Vec<u8>, ev: &Event, fp: Option<Fingerprinted<'_>>) {
+    let r = &ev.record;
+    let mut w = JsonWriter { buf, first: true };
+    w.key("kind");
+    w.raw_str(ev.kind.name());
+    w.key("reasons");
+    w.buf.push(b'[');
+    let mut first = true;
+    for (bit, name) in osfp_common::reason::NAMES.iter().enumerate() {
+        if r.reason & (1 << bit) != 0 {
+            if !first {
+                w.buf.push(b',');
+            }
+            first = false;
+            w.raw_str(name);
+        }
+    }
+    w.buf.push(b']');
+    w.key("ts");
+    w.serde(&(ev.ts_ns as f64 / 1e9));
+    w.uint("ifindex", r.ifindex as u64);
+    w.uint("ip_version", r.family as u64);
+    w.key("src");
+    w.display_str(&ev.src);
+    w.key("dst");
+    w.display_str(&ev.dst);
+    w.uint("sport", r.sport as u64);
+    w.uint("dport", r.dport as u64);
+    w.uint("ttl", r.ttl as u64);
+    w.uint("tos", r.tos as u64);
+    w.bool("df", ev.df());
+    w.bool("mf", r.ip_flags & ip_flag::MF != 0);
+    w.uint("ip_id", r.ip_id as u64);
+    w.uint("ip_len", r.ip_len as u64);
+    w.uint("ip_opt_len", r.ip_opt_len as u64);
+    w.uint("flow_label", r.flow_label as u64);
+    w.uint("seq", r.seq as u64);
+    w.uint("ack", r.ack as u64);
+    w.key("flags");
+    w.str(&flags_string(r.tcp_flags));
+    w.uint("flags_raw", r.tcp_flags as u64);
+    w.uint("window", r.window as u64);
+    w.uint("urg_ptr", r.urg_ptr as u64);
+    w.uint("payload_len", r.payload_len as u64);
+    w.uint("doff", r.doff as u64);
+    let o = &ev.options;
+    w.opt_uint("mss", o.mss.map(u64::from));
+    w.opt_uint("wscale", o.wscale.map(u64::from));
+    w.bool("sack_ok", o.sack_permitted);
+    w.opt_uint("tsval", o.timestamp.map(|t| t.0 as u64));
+    w.opt_uint("tsecr", o.timestamp.map(|t| t.1 as u64));
+    w.key("options");
+    w.str(&layout_string(o));
+    w.uint("eol_pad", o.eol_pad as u64);
+    w.key("options_malformed");
+    match o.malformed {
+        Some(p) => w.str(p.name()),
+        None => w.buf.extend_from_slice(b"null"),
+    }
+    w.key("options_hex");
+    w.buf.push(b'"');
+    hex_into(w.buf, &r.options[..(r.opt_len as usize).min(40)]);
+    w.buf.push(b'"');
+    if let Some(f) = fp {
+        w.key("signature");
+        w.display_str(&f.sig.p0f());
+        w.key("os");
+        w.serde(&os_json(&f.verdict.with_candidates(f.db, f.sig)));
+        w.key("tcp_fp");
+        w.serde(&tcp_fp_json(f.db, ev, f.sig, f.verdict));
+        #[cfg(feature = "ja4t")]
+        {
+            w.key(if ev.is_syn() { "ja4t" } else { "ja4ts" });
+            w.str(&crate::analysis::ja4t::ja4t(r));
+        }
+    }
+    w.buf.push(b'}');
+}
+
+/// The few JSON shapes [`write_json`] needs, written as serde_json writes them.
+struct JsonWriter<'a> {
+    buf: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl JsonWriter<'_> {
+    /// `{"key":` or `,"key":` (keys are ours: nothing to escape).
+    fn key(&mut self, k: &str) {
+        self.buf.push(if self.first { b'{' } else { b',' });
+        self.first = false;
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(k.as_bytes());
+        self.buf.extend_from_slice(b"\":");
+    }
+
+    fn uint(&mut self, k: &str, v: u64) {
+        self.key(k);
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        let mut v = v;
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.buf.extend_from_slice(&digits[i..]);
+    }
+
+    fn opt_uint(&mut self, k: &str, v: Option<u64>) {
+        match v {
+            Some(v) => self.uint(k, v),
+            None => {
+                self.key(k);
+                self.buf.extend_from_slice(b"null");
+            }
+        }
+    }
+
+    fn bool(&mut self, k: &str, v: bool) {
+        self.key(k);
+        self.buf
+            .extend_from_slice(if v { b"true" } else { b"false" });
+    }
+
+    /// A string of our own names (no quote, backslash or control character).
+    fn raw_str(&mut self, s: &str) {
+        debug_assert!(!needs_escape(s));
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(s.as_bytes());
+        self.buf.push(b'"');
+    }
+
+    /// Any string, escaped as serde_json escapes it where it must be.
+    fn str(&mut self, s: &str) {
+        if needs_escape(s) {
+            let _ = serde_json::to_writer(&mut *self.buf, s);
+        } else {
+            self.raw_str(s);
+        }
+    }
+
+    /// A value's `Display` as a string, formatted straight into the line.
+    fn display_str(&mut self, v: &impl std::fmt::Display) {
+        use std::io::Write as _;
+        let start = self.buf.len();
+        self.buf.push(b'"');
+        let _ = write!(self.buf, "{v}");
+        if needs_escape_bytes(&self.buf[start + 1..]) {
+            let text = String::from_utf8_lossy(&self.buf[start + 1..]).into_owned();
+            self.buf.truncate(start);
+            let _ = serde_json::to_writer(&mut *self.buf, &text);
+        } else {
+            self.buf.push(b'"');
+        }
+    }
+
+    fn serde(&mut self, v: &impl Serialize) {
+        let _ = serde_json::to_writer(&mut *self.buf, v);
+    }
+}
+
+fn needs_escape(s: &str) -> bool {
+    needs_escape_bytes(s.as_bytes())
+}
+
+fn needs_escape_bytes(b: &[u8]) -> bool {
+    b.iter().any(|&c| c == b'"' || c == b'\\' || c < 0x20)
+}
+
 pub fn os_json(v: &Verdict<'_>) -> OsJson {
     OsJson {
         label: v.label.map(|l| l.display_name()),
@@ -292,12 +470,16 @@ fn sock(a: IpAddr, port: u16) -> String {
 }
 
 fn hex(b: &[u8]) -> String {
+    let mut v = Vec::with_capacity(b.len() * 2);
+    hex_into(&mut v, b);
+    String::from_utf8(v).expect("hex digits")
+}
+
+fn hex_into(out: &mut Vec<u8>, b: &[u8]) {
     // By table, not `write!`: the formatter was a visible share of JSON output time.
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(b.len() * 2);
     for x in b {
-        s.push(DIGITS[(x >> 4) as usize] as char);
-        s.push(DIGITS[(x & 15) as usize] as char);
+        out.push(DIGITS[(x >> 4) as usize]);
+        out.push(DIGITS[(x & 15) as usize]);
     }
-    s
 }
