@@ -3,46 +3,16 @@
 //! tracked source sweeps more targets than it may keep and sources churn: the bytes it
 //! allocates, counted by this binary's allocator.
 
-use std::{
-    alloc::{GlobalAlloc, Layout, System},
-    net::Ipv6Addr,
-    sync::atomic::{AtomicIsize, Ordering::Relaxed},
-};
+use std::net::Ipv6Addr;
 
 use osfp::{
     analysis::scan::{ScanConfig, ScanTracker},
     decode::Event,
 };
 use osfp_common::{reason, tcp_flag, PacketRecord};
+use osfp_tests::alloc_count::{self, Counting};
 
-/// The system allocator, counting the bytes of live blocks as glibc's malloc sizes them.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-fn block(size: usize) -> isize {
-    (size + 8).next_multiple_of(16).max(32) as isize
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(block(l.size()), Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(block(l.size()), Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(block(l.size()), Relaxed);
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(block(new) - block(l.size()), Relaxed);
-        unsafe { System.realloc(p, l, new) }
-    }
-}
-
+/// Every allocation of this binary counted (`osfp_tests::alloc_count`).
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
@@ -73,7 +43,7 @@ fn sweeping_sources_stay_within_the_bound() {
     };
     let bound = ScanTracker::memory_bound(&cfg) as isize;
     let mut out = Vec::with_capacity(4096);
-    let before = LIVE.load(Relaxed);
+    let before = alloc_count::live();
     let mut t = ScanTracker::new(cfg);
     let mut ts = 1_000_000_000u64;
     // 300 sources (the first 100 evicted), each sweeping 1000 targets, within the window.
@@ -87,7 +57,7 @@ fn sweeping_sources_stay_within_the_bound() {
         }
     }
     assert_eq!(t.tracked_sources(), 200);
-    let allocated = LIVE.load(Relaxed) - before;
+    let allocated = alloc_count::live() - before;
     eprintln!("scan tracker: bound {bound} B, allocated {allocated} B");
     assert!(
         allocated <= bound,

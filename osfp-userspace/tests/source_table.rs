@@ -3,11 +3,7 @@
 //! stays within the documented bound: the bytes it allocates (counted by this binary's
 //! allocator) and its resident memory.
 
-use std::{
-    alloc::{GlobalAlloc, Layout, System},
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    sync::atomic::{AtomicIsize, Ordering::Relaxed},
-};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use osfp::{
     analysis::fingerprint::{Database, Signature},
@@ -15,36 +11,9 @@ use osfp::{
     sources::{established_cap, Segment, SourceTable},
 };
 use osfp_common::{reason, tcp_flag, PacketRecord};
+use osfp_tests::alloc_count::{self, Counting};
 
-/// The system allocator, counting the bytes of live blocks as glibc's malloc sizes them
-/// (an 8-byte header, a multiple of 16, at least 32).
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-fn block(size: usize) -> isize {
-    (size + 8).next_multiple_of(16).max(32) as isize
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(block(l.size()), Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(block(l.size()), Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(block(l.size()), Relaxed);
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(block(new) - block(l.size()), Relaxed);
-        unsafe { System.realloc(p, l, new) }
-    }
-}
-
+/// Every allocation of this binary counted (`osfp_tests::alloc_count`).
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
@@ -84,7 +53,7 @@ fn ten_million_sources_stay_capped() {
     assert_eq!(v.label.map(|l| l.name.as_str()), Some("Linux"));
 
     let before = rss_kib();
-    let live_before = LIVE.load(Relaxed);
+    let live_before = alloc_count::live();
     let mut t = SourceTable::new(CAP);
     let src_of = |i: u64| {
         // Half IPv4, half IPv6, all distinct.
@@ -130,7 +99,7 @@ fn ten_million_sources_stay_capped() {
     // What the table holds now is what it allocated: the bound is met, and derived
     // (within 1 %), not padded.
     let bound = t.approx_bytes() as u64;
-    let allocated = (LIVE.load(Relaxed) - live_before) as u64;
+    let allocated = (alloc_count::live() - live_before) as u64;
     eprintln!(
         "source table: cap {CAP}, {} evictions, node {} B, bound {} B, allocated {allocated} B",
         t.evictions(),

@@ -1,6 +1,7 @@
 //! Harness for osfp's integration tests: root checks, network namespaces joined by a veth
 //! pair, running code or commands inside a namespace, and the `osfp` binary as a sensor.
 
+pub mod alloc_count;
 pub mod corpus;
 pub mod craft;
 pub mod fuzz;
