@@ -218,6 +218,9 @@ impl Segments {
                 e.last_ns = e.last_ns.max(ts);
             }
         };
+        // `contains` then `get_mut`: returning `get_mut`'s borrow from inside an
+        // `if let` keeps `self` borrowed for the rest of the function (a borrow-checker
+        // limit), and the second probe hits a cache line just read.
         if self.established.contains(&src) {
             let e = self.established.get_mut(&src).expect("contained");
             touch(e);
