@@ -13,7 +13,7 @@ use aya::maps::{MapData, PerCpuArray, RingBuf};
 use osfp_common::{map_name, PacketRecord};
 use tokio::{
     signal::unix::{signal, SignalKind},
-    sync::{mpsc, watch},
+    sync::{mpsc, oneshot, watch},
     time::interval,
 };
 
@@ -34,6 +34,7 @@ use crate::{
         eventlog::{self, EventLog, Watch},
         metrics::Metrics,
         output::{Format, Output, StdoutPipe},
+        source_index::Walked,
         stats,
     },
     pipeline::{ClockEstimates, Pipeline},
@@ -74,6 +75,19 @@ pub(super) struct Daemon {
     pub(super) clocks: ClockEstimates,
     /// Record lines dropped by stdout outputs replaced in reloads.
     pub(super) records_dropped_before: u64,
+    /// Counts what may change the API's view of the table (records, sweeps, reloads):
+    /// an index of the current generation is still exact.
+    pub(super) generation: u64,
+    /// The walk of the table for the API's index in progress, if any.
+    walk: Option<Walk>,
+}
+
+/// A copy of the table being made in steps ([`Walked::step`]).
+struct Walk {
+    next_slot: usize,
+    copy: Walked,
+    /// Every request that asked while the walk was under way gets its result.
+    waiters: Vec<oneshot::Sender<Option<Walked>>>,
 }
 
 pub(super) fn records_output(r: Records) -> Option<Output<StdoutPipe>> {
@@ -120,6 +134,8 @@ impl Daemon {
             clock: MonoToUnix::now(),
             clocks: ClockEstimates::default(),
             records_dropped_before: 0,
+            generation: 0,
+            walk: None,
         }
     }
 
@@ -140,13 +156,10 @@ impl Daemon {
             pumps.push(tokio::spawn(pump(ring, tx.clone(), stop_rx.clone())));
         }
         drop(tx); // the pumps hold the only senders: the channel ends with them
-        let (api_tx, mut api_rx) = mpsc::channel(64);
+        let (api_tx, mut api_rx) = mpsc::channel(api::QUEUE);
         if let Some(l) = listener {
             let addr = l.local_addr()?;
-            let st = ApiState {
-                registry: Arc::new(self.metrics.registry.clone()),
-                queries: api_tx,
-            };
+            let st = ApiState::new(Arc::new(self.metrics.registry.clone()), api_tx);
             tokio::spawn(async move {
                 if let Err(e) = api::serve(l, st).await {
                     eprintln!("osfp: HTTP server stopped: {e:#}");
@@ -177,6 +190,8 @@ impl Daemon {
                 },
                 _ = release_tick.tick(), if self.reorder.is_some() => self.release(xdp::mono_now_ns()),
                 Some(q) = api_rx.recv() => self.answer(q),
+                // Always ready while a walk is under way: a step, then the loop turns.
+                _ = std::future::ready(()), if self.walk.is_some() => self.walk_step(),
                 _ = metrics_tick.tick() => {
                     if let Err(e) = self.update_metrics(&counters) {
                         failure = Some(e.context("reading the kernel counters"));
@@ -249,6 +264,7 @@ impl Daemon {
     /// One record (kernel monotonic time) through the pipeline: the same stages as
     /// `osfp pcap`.
     fn record(&mut self, rec: &PacketRecord) {
+        self.generation += 1;
         let mut rec = *rec;
         rec.ts_ns = self.clock.convert(rec.ts_ns);
         let ev = self.pipeline.process(&rec);
@@ -313,10 +329,26 @@ impl Daemon {
     fn answer(&mut self, q: Query) {
         let (p, db) = (&self.pipeline, &*self.db);
         match q {
-            // Nobody waits for it any more (timed out): not worth a walk of the table.
-            Query::Sources(_, tx) if tx.is_closed() => {}
-            Query::Sources(f, tx) => {
-                let _ = tx.send(api::sources(p, db, &f, self.watch.multiple_hosts()));
+            Query::Walk(Some(g), tx) if g == self.generation => {
+                let _ = tx.send(None);
+            }
+            Query::Walk(_, tx) => match self.walk.as_mut() {
+                Some(w) => w.waiters.push(tx),
+                None => {
+                    self.walk = Some(Walk {
+                        next_slot: 0,
+                        copy: Walked::start(
+                            self.generation,
+                            unix_now_ns() as f64 / 1e9,
+                            p.sources.len(),
+                        ),
+                        waiters: vec![tx],
+                    })
+                }
+            },
+            Query::Page(addrs, f, tx) => {
+                let multi = self.watch.multiple_hosts();
+                let _ = tx.send(api::page_sources(p, db, &addrs, &f, multi));
             }
             Query::Source(a, tx) => {
                 let _ = tx.send(api::source(p, db, a));
@@ -329,6 +361,27 @@ impl Daemon {
                     self.started.elapsed(),
                 ));
             }
+        }
+    }
+
+    /// Copies the next slots of the table ([`Walked::step`]); at the end, hands the copy
+    /// to whoever asked (the sort happens on their side).
+    fn walk_step(&mut self) {
+        let Some(w) = self.walk.as_mut() else {
+            return;
+        };
+        let (p, db, multi) = (&self.pipeline, &*self.db, self.watch.multiple_hosts());
+        if let Some(next) = w.copy.step(p, db, multi, w.next_slot) {
+            w.next_slot = next;
+            return;
+        }
+        let Walk { copy, waiters, .. } = self.walk.take().expect("walking");
+        let mut waiters: Vec<_> = waiters.into_iter().filter(|t| !t.is_closed()).collect();
+        if let Some(last) = waiters.pop() {
+            for tx in waiters {
+                let _ = tx.send(Some(copy.clone()));
+            }
+            let _ = last.send(Some(copy));
         }
     }
 
@@ -357,6 +410,7 @@ impl Daemon {
     /// Periodic work over the tables: idle scans end (time passes without packets),
     /// table gauges.
     fn sweep(&mut self) {
+        self.generation += 1;
         let now = unix_now_ns();
         self.pipeline.expire(now, &mut self.scan_events);
         self.emit_scans(now);
@@ -369,6 +423,7 @@ impl Daemon {
     /// clock cap, so less often): gauges, the API's several-hosts filter, hosts and clock
     /// lines of the event log.
     fn clock_sweep(&mut self) {
+        self.generation += 1;
         self.clocks = self
             .watch
             .sweep(&self.pipeline.sources, unix_now_ns(), self.log.as_mut());

@@ -28,6 +28,7 @@ pub fn plan(running: &AttachConfig, new: RunConfig) -> (RunConfig, Vec<String>) 
 impl Daemon {
     /// Reloads (see the module comment).
     pub(super) fn reload(&mut self) {
+        self.generation += 1;
         if let Some(l) = self.log.as_mut() {
             if let Err(e) = l.reopen() {
                 eprintln!("osfp: reopening the event log {:?}: {e}", l.target());

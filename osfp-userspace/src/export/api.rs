@@ -1,21 +1,24 @@
 //! The HTTP side of `osfp run`: /metrics, the JSON API and the health checks.
 //!
 //! The per-source table belongs to the consumer loop; handlers never touch it. They
-//! send a [`Query`] over a channel and the loop answers between two ring-buffer batches,
-//! so an answer is a consistent snapshot and no lock sits on the packet path. A loop
-//! that does not answer within [`ANSWER_TIMEOUT`] makes /readyz fail.
+//! send a [`Query`] over a bounded channel (503 when it is full) and the loop answers
+//! between two ring-buffer batches, so no lock sits on the packet path. A loop that
+//! does not answer within [`ANSWER_TIMEOUT`] makes /readyz fail. Nothing a request
+//! asks of the loop grows with the table: a list is paged from an ordered index built
+//! off the packet thread ([`super::source_index`]), and the loop only fills in the
+//! page's sources.
 //!
 //! - `GET /api/v1/sources?family=&unknown=&scanning=&multiple_hosts=&limit=&after=`:
 //!   sources by address, `limit` (1..=1000, default 100) per page; `next` is the `after`
-//!   of the next page.
-//! - `GET /api/v1/sources/{addr}`: all we know of one address.
+//!   of the next page; `as_of` the time of the index (at most [`INDEX_MAX_AGE`] old).
+//! - `GET /api/v1/sources/{addr}`: all we know of one address, now.
 //! - `GET /healthz`: the process serves HTTP. `GET /readyz`: attached and consuming.
 
 use std::{
     collections::{HashMap, HashSet},
     net::IpAddr,
     sync::Arc,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -28,24 +31,34 @@ use axum::{
 use prometheus::{Registry, TextEncoder};
 use serde::Serialize;
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 use strum::IntoEnumIterator;
 
+use super::source_index::{SourceIndex, Traits, Walked, INDEX_MAX_AGE};
 use crate::{
-    analysis::fingerprint::{Database, Family, MatchKind},
+    analysis::fingerprint::{Database, Family},
     capture::kernel::Attachment,
     pipeline::Pipeline,
     sources::{source_family, SourceJson, SourceState},
 };
 
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(3);
+/// A walk of the table goes in steps between ring batches: at a large table under
+/// load it takes longer than one answer.
+pub const WALK_TIMEOUT: Duration = Duration::from_secs(20);
 pub const MAX_LIMIT: usize = 1000;
 pub const DEFAULT_LIMIT: usize = 100;
+/// Requests waiting for the consumer loop at most; more get 503.
+pub const QUEUE: usize = 64;
 
 /// A question for the consumer loop.
 pub enum Query {
-    Sources(Filter, oneshot::Sender<Value>),
+    /// A copy of the table for the index, unless the loop's generation is still the
+    /// one given (`None` back).
+    Walk(Option<u64>, oneshot::Sender<Option<Walked>>),
+    /// The page's sources that are still in the table and still pass the filter.
+    Page(Vec<IpAddr>, Filter, oneshot::Sender<Vec<Value>>),
     Source(IpAddr, oneshot::Sender<Option<Value>>),
     Ready(oneshot::Sender<Value>),
 }
@@ -121,11 +134,6 @@ impl Filter {
     }
 }
 
-fn scanning(p: &Pipeline, src: &IpAddr, s: &SourceState) -> (bool, bool) {
-    let active = p.scans.is_active(src);
-    (active, active || !s.scans.is_empty())
-}
-
 #[derive(Serialize)]
 struct SourceOut {
     /// The family of the most frequent verdict.
@@ -138,40 +146,29 @@ struct SourceOut {
 fn source_json(p: &Pipeline, db: &Database, src: IpAddr, s: &SourceState) -> Value {
     serde_json::to_value(SourceOut {
         family: source_family(s, db).name(),
-        scan_active: scanning(p, &src, s).0,
+        scan_active: p.scans.is_active(&src),
         source: s.to_json(src, db),
     })
     .unwrap_or(Value::Null)
 }
 
-/// One page of sources matching `f`, ordered by address. `multi`: the sources with
-/// several machines behind them at the last clock sweep (the analysis is too slow to
-/// run per request).
-pub fn sources(p: &Pipeline, db: &Database, f: &Filter, multi: &HashSet<IpAddr>) -> Value {
-    let table = &p.sources;
-    let mut hits: Vec<IpAddr> = table
+/// The JSON of the page's sources, those still in the table and still passing `f`
+/// (the index may be up to [`INDEX_MAX_AGE`] old). `multi`: as in [`Traits::of`].
+pub fn page_sources(
+    p: &Pipeline,
+    db: &Database,
+    addrs: &[IpAddr],
+    f: &Filter,
+    multi: &HashSet<IpAddr>,
+) -> Vec<Value> {
+    addrs
         .iter()
-        .filter(|(src, s)| {
-            f.family.is_none_or(|x| source_family(s, db) == x)
-                && f.unknown
-                    .is_none_or(|u| u == s.os.verdicts.iter().any(|v| v.kind == MatchKind::Unknown))
-                && f.scanning.is_none_or(|x| x == scanning(p, src, s).1)
-                && f.multiple_hosts.is_none_or(|m| m == multi.contains(src))
+        .filter_map(|a| {
+            let s = p.sources.get(a)?;
+            f.admits(Traits::of(p, db, a, s, multi))
+                .then(|| source_json(p, db, *a, s))
         })
-        .map(|(a, _)| *a)
-        .collect();
-    hits.sort_unstable();
-    let total = hits.len();
-    let start = f.after.map_or(0, |a| hits.partition_point(|x| *x <= a));
-    let page = &hits[start..(start + f.limit).min(total)];
-    let next = (start + page.len() < total)
-        .then(|| page.last().copied())
-        .flatten();
-    let list: Vec<Value> = page
-        .iter()
-        .filter_map(|a| table.get(a).map(|s| source_json(p, db, *a, s)))
-        .collect();
-    json!({"total": total, "sources": list, "next": next})
+        .collect()
 }
 
 /// Everything about one address, if it is in the table.
@@ -200,6 +197,22 @@ pub fn readiness(at: &Attachment, db: &Database, sources: usize, uptime: Duratio
 pub struct ApiState {
     pub registry: Arc<Registry>,
     pub queries: mpsc::Sender<Query>,
+    /// The last index and when it was last found current; the lock also makes
+    /// concurrent list requests wait for one walk instead of each asking for its own.
+    pub index: Arc<Mutex<Option<CachedIndex>>>,
+}
+
+/// An index and when it was last found current.
+type CachedIndex = (Arc<SourceIndex>, Instant);
+
+impl ApiState {
+    pub fn new(registry: Arc<Registry>, queries: mpsc::Sender<Query>) -> ApiState {
+        ApiState {
+            registry,
+            queries,
+            index: Arc::default(),
+        }
+    }
 }
 
 fn error(code: StatusCode, msg: impl Into<String>) -> Response {
@@ -208,18 +221,52 @@ fn error(code: StatusCode, msg: impl Into<String>) -> Response {
 
 /// Sends a query and waits for the loop's answer.
 async fn ask<T>(st: &ApiState, q: impl FnOnce(oneshot::Sender<T>) -> Query) -> Result<T, Response> {
+    ask_within(st, ANSWER_TIMEOUT, q).await
+}
+
+async fn ask_within<T>(
+    st: &ApiState,
+    wait: Duration,
+    q: impl FnOnce(oneshot::Sender<T>) -> Query,
+) -> Result<T, Response> {
     let (tx, rx) = oneshot::channel();
-    let busy = || {
+    st.queries.try_send(q(tx)).map_err(|_| {
         error(
             StatusCode::SERVICE_UNAVAILABLE,
-            "the consumer loop did not answer",
+            format!("busy: {QUEUE} requests already wait for the consumer loop"),
         )
-    };
-    st.queries.try_send(q(tx)).map_err(|_| busy())?;
-    match tokio::time::timeout(ANSWER_TIMEOUT, rx).await {
+    })?;
+    match tokio::time::timeout(wait, rx).await {
         Ok(Ok(v)) => Ok(v),
-        _ => Err(busy()),
+        _ => Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the consumer loop did not answer within {wait:?}"),
+        )),
     }
+}
+
+/// The index to page from: the last one if it is young or the table has not changed
+/// since, else a new one from a walk, sorted in the blocking pool.
+async fn current_index(st: &ApiState) -> Result<Arc<SourceIndex>, Response> {
+    let mut cache = st.index.lock().await;
+    if let Some((idx, checked)) = cache.as_ref() {
+        if checked.elapsed() < INDEX_MAX_AGE {
+            return Ok(idx.clone());
+        }
+    }
+    let have = cache.as_ref().map(|c| c.0.generation);
+    let walked = ask_within(st, WALK_TIMEOUT, |tx| Query::Walk(have, tx)).await?;
+    let idx = match (walked, cache.take()) {
+        (None, Some((idx, _))) => idx,
+        (Some(w), _) => Arc::new(
+            tokio::task::spawn_blocking(move || SourceIndex::build(w))
+                .await
+                .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?,
+        ),
+        (None, None) => return Err(error(StatusCode::INTERNAL_SERVER_ERROR, "no index")),
+    };
+    *cache = Some((idx.clone(), Instant::now()));
+    Ok(idx)
 }
 
 async fn list(
@@ -234,8 +281,19 @@ async fn list(
         Ok(f) => f,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    match ask(&st, |tx| Query::Sources(f, tx)).await {
-        Ok(v) => Json(v).into_response(),
+    let idx = match current_index(&st).await {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let page = idx.page(&f);
+    match ask(&st, |tx| Query::Page(page.addrs, f, tx)).await {
+        Ok(list) => Json(json!({
+            "total": page.total,
+            "sources": list,
+            "next": page.next,
+            "as_of": idx.as_of,
+        }))
+        .into_response(),
         Err(r) => r,
     }
 }

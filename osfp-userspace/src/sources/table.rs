@@ -104,6 +104,8 @@ pub struct SourceState {
     /// When the source was last looked up (the table's sequence): both segments'
     /// recency in one order.
     touched: u64,
+    /// The source's place in [`Segments::slots`].
+    slot: u32,
 }
 
 /// The table's segments, as label values.
@@ -149,6 +151,12 @@ struct Segments {
     /// Sources moved from probation to established.
     promotions: u64,
     seq: u64,
+    /// Every source's address at a place that does not change while it is in the
+    /// table (`None`: free, listed in `free`), so that a walk of the table can stop
+    /// and resume between two ring batches ([`SourceTable::slot`]), which lru's
+    /// iterators cannot.
+    slots: Vec<Option<IpAddr>>,
+    free: Vec<u32>,
 }
 
 /// The table's clock bookkeeping (apart from the map, so both can be borrowed at once).
@@ -248,6 +256,16 @@ impl Segments {
             };
             self.retire(clocks, victim.expect("full").1, seg);
         }
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(src);
+                i
+            }
+            None => {
+                self.slots.push(Some(src));
+                (self.slots.len() - 1) as u32
+            }
+        };
         let e = self.probation.get_or_insert_mut(src, || SourceState {
             first_ns: ts,
             last_ns: ts,
@@ -262,6 +280,7 @@ impl Segments {
             scans: ArrayVec::new(),
             scans_dropped: 0,
             touched: seq,
+            slot,
         });
         touch(e);
         (Some(e), true)
@@ -269,6 +288,8 @@ impl Segments {
 
     /// Counts an evicted source; its clock counters stay in the totals.
     fn retire(&mut self, clocks: &mut ClockPool, old: SourceState, seg: Segment) {
+        self.slots[old.slot as usize] = None;
+        self.free.push(old.slot);
         if let Some(c) = old.clock {
             clocks.retire(c);
         }
@@ -325,6 +346,8 @@ impl SourceTable {
                 evicted: [0; 2],
                 promotions: 0,
                 seq: 0,
+                slots: Vec::with_capacity(cap),
+                free: Vec::new(),
             },
             clocks: ClockPool {
                 cfg: ClockConfig::default(),
@@ -428,6 +451,7 @@ impl SourceTable {
         (cap + 4) * Self::node_bytes()
             + hash_table_bytes(cap)
             + hash_table_bytes(established_cap(cap))
+            + slot_bytes(cap)
     }
 
     /// Upper bound with every source that may hold clock state (and the one spare
@@ -557,6 +581,16 @@ impl SourceTable {
         g.probation.resize(NonZeroUsize::new(cap).unwrap());
         g.established.resize(NonZeroUsize::new(est).unwrap());
         g.cap = cap;
+        // Slots renumbered from 0, the list sized to the new cap (a walk under way
+        // may miss or repeat sources once; the reload makes its index stale anyway).
+        g.slots.clear();
+        g.free = Vec::new();
+        g.slots.shrink_to(cap);
+        g.slots.reserve_exact(cap);
+        for (a, s) in g.probation.iter_mut().chain(g.established.iter_mut()) {
+            s.slot = g.slots.len() as u32;
+            g.slots.push(Some(*a));
+        }
         self.clocks.max_sources = clock_cap.min(cap);
     }
 
@@ -580,6 +614,20 @@ impl SourceTable {
     pub fn get(&self, src: &IpAddr) -> Option<&SourceState> {
         let g = &self.segs;
         g.established.peek(src).or_else(|| g.probation.peek(src))
+    }
+
+    /// One past the highest slot in use so far: [`Self::slot`]'s range.
+    pub fn slots(&self) -> usize {
+        self.segs.slots.len()
+    }
+
+    /// The source at slot `i`, if one is there. A source keeps its slot for as long as
+    /// it is in the table, so a walk of `0..slots()` in steps, with the table changing
+    /// between them, sees every source that stayed in the table throughout exactly
+    /// once (sources that came in meanwhile may be missed).
+    pub fn slot(&self, i: usize) -> Option<(IpAddr, &SourceState)> {
+        let a = (*self.segs.slots.get(i)?)?;
+        self.get(&a).map(|s| (a, s))
     }
 
     /// Sources, most recently looked up first (both segments merged).
@@ -612,6 +660,14 @@ const HASH_SLOT_BYTES: usize = 2 * std::mem::size_of::<usize>();
 /// `HashMap::with_capacity(cap)` (see [`crate::hashing::hash_table_bytes`]).
 pub fn hash_table_bytes(cap: usize) -> usize {
     crate::hashing::hash_table_bytes(cap, HASH_SLOT_BYTES)
+}
+
+/// The slot list at `cap` sources (allocated at the cap, renumbered when a reload
+/// shrinks it) and its free list, which holds at most one slot between two lookups
+/// (an eviction frees one, the new source takes it): its first allocation.
+fn slot_bytes(cap: usize) -> usize {
+    malloc_block(cap * std::mem::size_of::<Option<IpAddr>>())
+        + malloc_block(4 * std::mem::size_of::<u32>())
 }
 
 /// Two signatures print the same (ignoring what varies per packet: the TSval).
