@@ -382,3 +382,114 @@ fn syn_flood_start_and_end() {
     assert_eq!(fin[0].syns, 25_000);
     assert_eq!(f.pipe.floods.counters.started, 2);
 }
+
+/// The API's list path without HTTP: a walk of the table in steps, the index, a page,
+/// and the page's sources as the consumer writes them. Filters select by the source's
+/// traits; a source evicted after the walk is left out of its page, and the index's
+/// total still counts it until the next walk.
+#[test]
+fn api_pages_come_from_the_index_and_the_live_table() {
+    use osfp::export::{
+        api::{page_sources, Filter},
+        source_index::{SourceIndex, Walked},
+    };
+    let mut f = Feed::new(6);
+    for (i, src) in ["10.0.0.3", "10.0.0.1", "fd00::2"].iter().enumerate() {
+        f.connection(ip(src), 1000, (i as u64 + 1) * 10 * S, 5_000);
+    }
+    // A FIN scanner (no SYN: family unknown, scanning).
+    for p in 0..3u16 {
+        let mut fr = TcpFrame::syn(ip("10.9.9.9"), ip("192.0.2.7"), 50000, 20 + p);
+        fr.flags = FIN;
+        fr.options.clear();
+        assert!(f.frame(&fr, (50 + p as u64) * S));
+    }
+    let db = Arc::new(fingerprint::default_database().unwrap());
+    let multi = Default::default();
+    let walk = |p: &Pipeline| {
+        let mut w = Walked::start(7, 1.5, p.sources.len());
+        let mut at = Some(0);
+        while let Some(from) = at {
+            at = w.step(p, &db, &multi, from);
+        }
+        SourceIndex::build(w)
+    };
+    let idx = walk(&f.pipe);
+    assert_eq!((idx.len(), idx.generation, idx.as_of), (4, 7, 1.5));
+    let srcs = |body: &str| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["src"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let page_of = |p: &Pipeline, filter: &Filter| {
+        let pg = idx.page(filter);
+        (
+            pg.total,
+            srcs(&page_sources(p, &db, &pg.addrs, filter, &multi)),
+            pg.next,
+        )
+    };
+    let page = |filter: &Filter| page_of(&f.pipe, filter);
+    let all = Filter {
+        limit: 100,
+        ..Filter::default()
+    };
+    assert_eq!(
+        page(&all),
+        (
+            4,
+            vec![
+                "10.0.0.1".into(),
+                "10.0.0.3".into(),
+                "10.9.9.9".into(),
+                "fd00::2".into()
+            ],
+            None
+        )
+    );
+    let scanning = Filter {
+        scanning: Some(true),
+        ..all.clone()
+    };
+    assert_eq!(page(&scanning), (1, vec!["10.9.9.9".into()], None));
+    let linux = Filter {
+        family: Some(fingerprint::Family::Linux),
+        limit: 2,
+        ..all.clone()
+    };
+    let (total, first, next) = page(&linux);
+    assert_eq!(
+        (total, &first[..], next),
+        (
+            3,
+            &["10.0.0.1".to_string(), "10.0.0.3".into()][..],
+            Some(ip("10.0.0.3"))
+        )
+    );
+    let (_, second, next) = page(&Filter {
+        after: next,
+        ..linux.clone()
+    });
+    assert_eq!((second, next), (vec!["fd00::2".to_string()], None));
+    // The page's source objects are the API's: family, scan state, verdicts.
+    let pg = idx.page(&scanning);
+    let body: serde_json::Value =
+        serde_json::from_str(&page_sources(&f.pipe, &db, &pg.addrs, &scanning, &multi)).unwrap();
+    assert_eq!(body[0]["family"], "unknown", "{body}");
+    assert_eq!(body[0]["scan_active"], true, "{body}");
+
+    // A reload to cap 2 evicts the two least recent sources (the first connections),
+    // after the walk: they are left out of their page, counted until the next walk.
+    f.pipe.sources.set_caps(2, 2);
+    assert!(f.pipe.sources.get(&ip("10.0.0.1")).is_none());
+    let (total, first, next) = page_of(&f.pipe, &linux);
+    assert_eq!((total, first, next), (3, vec![], Some(ip("10.0.0.3"))));
+    assert_eq!(
+        walk(&f.pipe).page(&linux).addrs,
+        vec![ip("fd00::2")],
+        "the next walk sees the table as it is"
+    );
+}

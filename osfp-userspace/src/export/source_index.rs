@@ -7,9 +7,10 @@
 //! ([`SourceIndex::build`], in tokio's blocking pool). A page is then a merge of the
 //! lists the filter admits, from `after` on: `O(lists × log n + limit)`, whatever the
 //! table's size (at most 80 lists: ten families by three flags). The index is
-//! rebuilt when a request finds it older than [`INDEX_MAX_AGE`] and the table changed
-//! since, so the packet thread walks the table at most once a second however many
-//! requests come.
+//! rebuilt when a request finds it older than [`SourceIndex::max_age`] (a second, or
+//! ten times what its walk cost the packet thread, whichever is longer) and the table
+//! changed since: however many requests come, walks take at most a tenth of the packet
+//! thread, whatever the table's size.
 
 use std::{
     cmp::Reverse,
@@ -30,8 +31,10 @@ use super::api::Filter;
 /// packet thread (see BENCHMARKS.md, "API at 1 M sources").
 pub const WALK_STEP: usize = 4096;
 /// An index younger than this is used as it is; an older one is checked against the
-/// table's generation and rebuilt if the table changed.
+/// table's generation and rebuilt if the table changed (see [`SourceIndex::max_age`]).
 pub const INDEX_MAX_AGE: Duration = Duration::from_secs(1);
+/// A walk may take at most this share of the packet thread: 1 / 10.
+const WALK_SHARE_INVERSE: u32 = 10;
 
 /// What `/api/v1/sources`'s filters look at, packed in a byte: the family (low four
 /// bits), some fingerprint unknown, scanning, several hosts behind the address.
@@ -90,6 +93,8 @@ pub struct Walked {
     /// Unix time of the walk's start, seconds.
     pub as_of: f64,
     pub entries: Vec<(IpAddr, Traits)>,
+    /// The packet thread's time in the walk's steps.
+    pub cpu: Duration,
 }
 
 impl Walked {
@@ -99,6 +104,7 @@ impl Walked {
             generation,
             as_of,
             entries: Vec::with_capacity(len),
+            cpu: Duration::ZERO,
         }
     }
 
@@ -111,12 +117,14 @@ impl Walked {
         multi: &HashSet<IpAddr>,
         from: usize,
     ) -> Option<usize> {
+        let t = std::time::Instant::now();
         let end = (from + WALK_STEP).min(p.sources.slots());
         for i in from..end {
             if let Some((a, s)) = p.sources.slot(i) {
                 self.entries.push((a, Traits::of(p, db, &a, s, multi)));
             }
         }
+        self.cpu += t.elapsed();
         (end < p.sources.slots()).then_some(end)
     }
 }
@@ -127,6 +135,8 @@ pub struct SourceIndex {
     /// began: an index of the same generation is still exact.
     pub generation: u64,
     pub as_of: f64,
+    /// What the walk cost the packet thread.
+    pub walk_cpu: Duration,
     lists: Vec<(Traits, Vec<IpAddr>)>,
 }
 
@@ -153,8 +163,16 @@ impl SourceIndex {
         SourceIndex {
             generation: w.generation,
             as_of: w.as_of,
+            walk_cpu: w.cpu,
             lists,
         }
+    }
+
+    /// How long the index is used before the table is asked whether it changed: a
+    /// second, or long enough that its walk took at most a tenth of the packet thread
+    /// (2.5 s at 1 M sources here).
+    pub fn max_age(&self) -> Duration {
+        INDEX_MAX_AGE.max(self.walk_cpu * WALK_SHARE_INVERSE)
     }
 
     /// Memory at `cap` sources, at most: the index held, a walk's copy, and the next
@@ -300,6 +318,7 @@ mod tests {
             generation: 1,
             as_of: 0.0,
             entries: entries.clone(),
+            cpu: Duration::ZERO,
         });
         assert_eq!(
             idx.page(&Filter {

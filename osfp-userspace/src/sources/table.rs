@@ -151,11 +151,11 @@ struct Segments {
     /// Sources moved from probation to established.
     promotions: u64,
     seq: u64,
-    /// Every source's address at a place that does not change while it is in the
-    /// table (`None`: free, listed in `free`), so that a walk of the table can stop
+    /// Every source's address and segment at a place that does not change while it
+    /// is in the table (`None`: free, listed in `free`), so that a walk of the table can stop
     /// and resume between two ring batches ([`SourceTable::slot`]), which lru's
     /// iterators cannot.
-    slots: Vec<Option<IpAddr>>,
+    slots: Vec<Option<(IpAddr, Segment)>>,
     free: Vec<u32>,
 }
 
@@ -241,6 +241,7 @@ impl Segments {
                 self.retire(clocks, old, Segment::Established);
             }
             self.promotions += 1;
+            self.slots[st.slot as usize] = Some((src, Segment::Established));
             let e = self.established.get_or_insert_mut(src, || st);
             touch(e);
             return (Some(e), false);
@@ -258,11 +259,11 @@ impl Segments {
         }
         let slot = match self.free.pop() {
             Some(i) => {
-                self.slots[i as usize] = Some(src);
+                self.slots[i as usize] = Some((src, Segment::Probation));
                 i
             }
             None => {
-                self.slots.push(Some(src));
+                self.slots.push(Some((src, Segment::Probation)));
                 (self.slots.len() - 1) as u32
             }
         };
@@ -587,9 +588,14 @@ impl SourceTable {
         g.free = Vec::new();
         g.slots.shrink_to(cap);
         g.slots.reserve_exact(cap);
-        for (a, s) in g.probation.iter_mut().chain(g.established.iter_mut()) {
-            s.slot = g.slots.len() as u32;
-            g.slots.push(Some(*a));
+        for (seg, lru) in [
+            (Segment::Probation, &mut g.probation),
+            (Segment::Established, &mut g.established),
+        ] {
+            for (a, s) in lru.iter_mut() {
+                s.slot = g.slots.len() as u32;
+                g.slots.push(Some((*a, seg)));
+            }
         }
         self.clocks.max_sources = clock_cap.min(cap);
     }
@@ -626,8 +632,13 @@ impl SourceTable {
     /// between them, sees every source that stayed in the table throughout exactly
     /// once (sources that came in meanwhile may be missed).
     pub fn slot(&self, i: usize) -> Option<(IpAddr, &SourceState)> {
-        let a = (*self.segs.slots.get(i)?)?;
-        self.get(&a).map(|s| (a, s))
+        let (a, seg) = (*self.segs.slots.get(i)?)?;
+        // The segment kept with the slot saves probing the other one.
+        let s = match seg {
+            Segment::Probation => self.segs.probation.peek(&a),
+            Segment::Established => self.segs.established.peek(&a),
+        };
+        s.map(|s| (a, s))
     }
 
     /// Sources, most recently looked up first (both segments merged).
@@ -666,7 +677,7 @@ pub fn hash_table_bytes(cap: usize) -> usize {
 /// shrinks it) and its free list, which holds at most one slot between two lookups
 /// (an eviction frees one, the new source takes it): its first allocation.
 fn slot_bytes(cap: usize) -> usize {
-    malloc_block(cap * std::mem::size_of::<Option<IpAddr>>())
+    malloc_block(cap * std::mem::size_of::<Option<(IpAddr, Segment)>>())
         + malloc_block(4 * std::mem::size_of::<u32>())
 }
 
