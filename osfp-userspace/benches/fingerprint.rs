@@ -90,6 +90,21 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    // A random-source flood's shape: every SYN from a new address, so each one inserts
+    // a source and evicts the least recent (the table's churn path).
+    let mut p2 = Pipeline::with_database(db.clone(), 65_536);
+    let mut next: u32 = 0;
+    g.bench_function("observe, every source new (table churn)", |b| {
+        b.iter(|| {
+            for ev in &events {
+                let mut ev = ev.clone();
+                next = next.wrapping_add(1);
+                ev.src = std::net::IpAddr::from((0x0a00_0000 | (next & 0x00ff_ffff)).to_be_bytes());
+                black_box(p2.observe(&ev, &mut scans).map(|(s, v)| (s.mss, v.score)));
+                scans.clear();
+            }
+        })
+    });
     g.finish();
     let m = p.matches;
     eprintln!(

@@ -123,9 +123,9 @@ fn scans_recorded_per_source_with_a_bounded_list() {
         "no other kind"
     );
     let st = f.pipe.sources.get(&src).expect("scanner");
-    assert_eq!(st.scans.len(), 8);
+    assert_eq!(st.scans().len(), 8);
     assert_eq!(st.scans_dropped, 1);
-    assert!(st.scans.iter().all(|s| s.kind == ScanKind::FinScan));
+    assert!(st.scans().iter().all(|s| s.kind == ScanKind::FinScan));
     assert_eq!(st.packets, 0, "no SYN fingerprinted");
     // Start and end events were handed to the caller.
     assert_eq!(f.scans.len(), 18);

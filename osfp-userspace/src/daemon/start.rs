@@ -140,9 +140,10 @@ pub fn run(args: &RunArgs) -> Result<i32> {
 fn memory_bound(cfg: &config::RunConfig, ifaces: usize) -> String {
     let rings = ifaces * cfg.attach.ring_bytes() as usize;
     format!(
-        "memory bound at these caps: source table {} MiB (+ clock state {} MiB, API index {} MiB), scan tracker {} MiB, ring buffers {} MiB",
+        "memory bound at these caps: source table {} MiB (+ clock state {} MiB, finished-scan lists {} MiB, API index {} MiB), scan tracker {} MiB, ring buffers {} MiB",
         SourceTable::bytes_at(cfg.max_sources).div_ceil(1 << 20),
         SourceTable::clock_bytes_at(cfg.max_sources, cfg.max_clock_sources).div_ceil(1 << 20),
+        SourceTable::scan_bytes_at(cfg.max_sources).div_ceil(1 << 20),
         SourceIndex::bytes_at(cfg.max_sources).div_ceil(1 << 20),
         ScanTracker::memory_bound(&cfg.scan).div_ceil(1 << 20),
         rings.div_ceil(1 << 20),

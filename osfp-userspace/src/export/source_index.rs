@@ -68,7 +68,7 @@ impl Traits {
         Traits::new(
             source_family(s, db),
             s.os.verdicts.iter().any(|v| v.kind == MatchKind::Unknown),
-            p.scans.is_active(src) || !s.scans.is_empty(),
+            p.scans.is_active(src) || !s.scans().is_empty(),
             multi.contains(src),
         )
     }

@@ -149,7 +149,7 @@ impl SourceState {
             clock: clock.as_ref().map(|c| c.clock.clone()),
             hosts: clock.as_ref().map(|c| c.hosts.clone()),
             ip_id: clock.map(|c| c.ip_id),
-            scans: self.scans.to_vec(),
+            scans: self.scans().to_vec(),
             scans_dropped: self.scans_dropped,
         }
     }

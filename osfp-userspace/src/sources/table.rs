@@ -98,14 +98,27 @@ pub struct SourceState {
     /// Clock and IP ID analysis of everything the source sent; boxed so that a source
     /// without clock events costs one pointer.
     pub clock: Option<Box<ClockTracker>>,
-    /// The source's scans that ended, oldest first.
-    pub scans: ArrayVec<ScanSummary, MAX_SCANS>,
+    /// The source's scans that ended, oldest first ([`Self::scans`]); boxed because
+    /// most sources never scan, and a smaller entry is cheaper to move (every eviction
+    /// and promotion moves one).
+    scans: Option<Box<ScanList>>,
     pub scans_dropped: u64,
     /// When the source was last looked up (the table's sequence): both segments'
     /// recency in one order.
     touched: u64,
     /// The source's place in [`Segments::slots`].
     slot: u32,
+}
+
+/// A source's finished scans.
+type ScanList = ArrayVec<ScanSummary, MAX_SCANS>;
+
+impl SourceState {
+    /// The source's scans that ended, oldest first (at most [`MAX_SCANS`]; further
+    /// ones are counted in `scans_dropped`).
+    pub fn scans(&self) -> &[ScanSummary] {
+        self.scans.as_deref().map_or(&[], |l| l.as_slice())
+    }
 }
 
 /// The table's segments, as label values.
@@ -278,7 +291,7 @@ impl Segments {
                 overflow: 0,
             },
             clock: None,
-            scans: ArrayVec::new(),
+            scans: None,
             scans_dropped: 0,
             touched: seq,
             slot,
@@ -455,6 +468,13 @@ impl SourceTable {
             + slot_bytes(cap)
     }
 
+    /// Upper bound of the finished-scan lists at `cap` sources: each source holds one
+    /// from its first finished scan on (none without).
+    pub fn scan_bytes_at(cap: usize) -> usize {
+        cap.max(1)
+            .saturating_mul(malloc_block(std::mem::size_of::<ScanList>()))
+    }
+
     /// Upper bound with every source that may hold clock state (and the one spare
     /// tracker) at its clock worst case.
     pub fn approx_bytes_with_clocks(&self) -> usize {
@@ -548,7 +568,8 @@ impl SourceTable {
             return;
         }
         st.last_ns = st.last_ns.max(e.last_ns);
-        if st.scans.try_push(ScanSummary::from(e)).is_err() {
+        let list = st.scans.get_or_insert_with(Box::default);
+        if list.try_push(ScanSummary::from(e)).is_err() {
             st.scans_dropped += 1;
         }
     }
