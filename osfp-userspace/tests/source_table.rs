@@ -106,8 +106,12 @@ fn ten_million_sources_stay_capped() {
         SourceTable::node_bytes(),
         bound,
     );
+    // The counter is the process's: the test harness's own threads may hold a few
+    // buffers meanwhile (a fresh-clone CI run saw 960 B above a bound that this same
+    // table, same hash seed, meets to the byte when run again), so they get 4 KiB.
+    const HARNESS: u64 = 4096;
     assert!(
-        allocated <= bound,
+        allocated <= bound + HARNESS,
         "allocated {allocated} B, bound {bound} B"
     );
     assert!(
