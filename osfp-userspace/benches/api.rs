@@ -9,10 +9,6 @@ use std::{collections::HashSet, hint::black_box, net::IpAddr, sync::Arc};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use osfp::{
     analysis::fingerprint::{self, Database, Family},
-    capture::{
-        file as capture_file,
-        frame::{SelectConfig, Selector},
-    },
     decode::Event,
     export::{
         api::{page_sources, Filter},
@@ -23,23 +19,12 @@ use osfp::{
 
 /// The corpus' SYNs (the first 5,000).
 fn syns() -> Vec<Event> {
-    let dir = osfp_tests::corpus::locate().expect("corpus (set OSFP_CORPUS)");
-    let index = std::fs::read_to_string(dir.join("INDEX.tsv")).unwrap();
-    let mut out = Vec::new();
-    for rel in index.lines().skip(1).filter_map(|l| l.split('\t').next()) {
-        let mut sel = Selector::new(SelectConfig::default());
-        let _ = capture_file::for_each_frame(&dir.join(rel), |link, frame, ts| {
-            if let Some(r) = sel.frame(link, frame, ts) {
-                if r.tcp_flags == osfp_common::tcp_flag::SYN {
-                    out.push(Event::decode(&r));
-                }
-            }
-        });
-        if out.len() >= 5000 {
-            break;
-        }
-    }
-    out
+    osfp_tests::corpus::syn_records()
+        .iter()
+        .filter(|r| r.tcp_flags == osfp_common::tcp_flag::SYN)
+        .take(5000)
+        .map(Event::decode)
+        .collect()
 }
 
 /// A pipeline holding `n` sources: the corpus' SYNs again and again, each from a new

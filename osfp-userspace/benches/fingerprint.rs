@@ -2,41 +2,14 @@
 //! fingerprint and match, the per-source table with clock state), over the corpus' real
 //! SYN / SYN-ACKs with /etc/p0f/p0f.fp (the built-in database if absent).
 
-use std::{hint::black_box, path::PathBuf, sync::Arc};
+use std::{hint::black_box, sync::Arc};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use osfp::{
     analysis::fingerprint::{self, Database},
-    capture::{
-        file as capture_file,
-        frame::{SelectConfig, Selector},
-    },
     decode::Event,
     pipeline::Pipeline,
 };
-use osfp_common::PacketRecord;
-
-fn corpus() -> Option<PathBuf> {
-    osfp_tests::corpus::locate()
-}
-
-/// Every SYN / SYN-ACK record of the corpus.
-fn records() -> Vec<PacketRecord> {
-    let dir = corpus().expect("corpus (set OSFP_CORPUS)");
-    let index = std::fs::read_to_string(dir.join("INDEX.tsv")).unwrap();
-    let mut out = Vec::new();
-    for rel in index.lines().skip(1).filter_map(|l| l.split('\t').next()) {
-        let mut sel = Selector::new(SelectConfig::default());
-        let _ = capture_file::for_each_frame(&dir.join(rel), |link, frame, ts| {
-            if let Some(r) = sel.frame(link, frame, ts) {
-                if r.tcp_flags & osfp_common::tcp_flag::SYN != 0 {
-                    out.push(r);
-                }
-            }
-        });
-    }
-    out
-}
 
 fn database() -> Arc<Database> {
     Arc::new(
@@ -47,7 +20,7 @@ fn database() -> Arc<Database> {
 }
 
 fn bench(c: &mut Criterion) {
-    let recs = records();
+    let recs = osfp_tests::corpus::syn_records();
     let events: Vec<Event> = recs.iter().map(Event::decode).collect();
     let db = database();
     let mut g = c.benchmark_group("fingerprint");

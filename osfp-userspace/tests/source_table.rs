@@ -5,12 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use osfp::{
-    analysis::fingerprint::{Database, Signature},
-    decode::Event,
-    sources::{established_cap, Segment, SourceTable},
-};
-use osfp_common::{reason, tcp_flag, PacketRecord};
+use osfp::sources::{established_cap, Segment, SourceTable};
 use osfp_tests::alloc_count::{self, Counting};
 
 /// Every allocation of this binary counted (`osfp_tests::alloc_count`).
@@ -31,24 +26,7 @@ fn rss_kib() -> Option<u64> {
 fn ten_million_sources_stay_capped() {
     const CAP: usize = 100_000;
     const SOURCES: u64 = 10_000_000;
-    let db = Database::parse(
-        "classes = unix\n[tcp:request]\nlabel = s:unix:Linux:test\nsig = *:64:0:*:*,*:mss::0\n",
-        "t.fp",
-    )
-    .unwrap();
-    let mut r = PacketRecord::zeroed();
-    r.family = 4;
-    r.reason = reason::SYN;
-    r.ttl = 60;
-    r.seq = 1;
-    r.ip_id = 1;
-    r.tcp_flags = tcp_flag::SYN;
-    r.window = 100;
-    r.doff = 6;
-    r.opt_len = 4;
-    r.options[..4].copy_from_slice(&[2, 4, 5, 0xb4]);
-    let ev = Event::decode(&r);
-    let sig = Signature::from_event(&ev, 0).unwrap();
+    let (db, sig) = osfp_tests::table_fixture::linux_syn();
     let v = db.classify(&sig, false);
     assert_eq!(v.label.map(|l| l.name.as_str()), Some("Linux"));
 

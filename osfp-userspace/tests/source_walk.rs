@@ -4,12 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use osfp::{
-    analysis::fingerprint::{Database, Signature},
-    decode::Event,
-    sources::SourceTable,
-};
-use osfp_common::{reason, tcp_flag, PacketRecord};
+use osfp::sources::SourceTable;
 
 /// A walk of the table's slots in steps, with sources coming and going between the
 /// steps (as the API's index walk runs between ring batches), sees every source that
@@ -18,20 +13,7 @@ use osfp_common::{reason, tcp_flag, PacketRecord};
 #[test]
 fn a_walk_in_steps_sees_every_source_that_stayed_once() {
     const CAP: usize = 1000;
-    let db = Database::parse(
-        "classes = unix\n[tcp:request]\nlabel = s:unix:Linux:test\nsig = *:64:0:*:*,*:mss::0\n",
-        "t.fp",
-    )
-    .unwrap();
-    let mut r = PacketRecord::zeroed();
-    r.family = 4;
-    r.reason = reason::SYN;
-    r.ttl = 60;
-    r.tcp_flags = tcp_flag::SYN;
-    r.doff = 6;
-    r.opt_len = 4;
-    r.options[..4].copy_from_slice(&[2, 4, 5, 0xb4]);
-    let sig = Signature::from_event(&Event::decode(&r), 0).unwrap();
+    let (db, sig) = osfp_tests::table_fixture::linux_syn();
     let v = db.classify(&sig, false);
     let ip = |i: u32| IpAddr::V4(Ipv4Addr::from(i));
     let mut t = SourceTable::new(CAP);

@@ -9,6 +9,7 @@ pub mod live;
 pub mod matrix;
 pub mod parity;
 pub mod promtext;
+pub mod table_fixture;
 
 use std::{
     fs::File,

@@ -143,13 +143,18 @@ struct SourceOut {
     source: SourceJson,
 }
 
+impl SourceOut {
+    fn new(p: &Pipeline, db: &Database, src: IpAddr, s: &SourceState, family: Family) -> Self {
+        SourceOut {
+            family: family.name(),
+            scan_active: p.scans.is_active(&src),
+            source: s.to_json(src, db),
+        }
+    }
+}
+
 fn source_json(p: &Pipeline, db: &Database, src: IpAddr, s: &SourceState) -> Value {
-    serde_json::to_value(SourceOut {
-        family: source_family(s, db).name(),
-        scan_active: p.scans.is_active(&src),
-        source: s.to_json(src, db),
-    })
-    .unwrap_or(Value::Null)
+    serde_json::to_value(SourceOut::new(p, db, src, s, source_family(s, db))).unwrap_or(Value::Null)
 }
 
 /// The JSON array of the page's sources, those still in the table and still passing
@@ -167,17 +172,14 @@ pub fn page_sources(
     out.push(b'[');
     for a in addrs {
         let Some(s) = p.sources.get(a) else { continue };
-        if !f.admits(Traits::of(p, db, a, s, multi)) {
+        let t = Traits::of(p, db, a, s, multi);
+        if !f.admits(t) {
             continue;
         }
         if out.len() > 1 {
             out.push(b',');
         }
-        let o = SourceOut {
-            family: source_family(s, db).name(),
-            scan_active: p.scans.is_active(a),
-            source: s.to_json(*a, db),
-        };
+        let o = SourceOut::new(p, db, *a, s, t.family());
         serde_json::to_writer(&mut out, &o).expect("serialising to memory");
     }
     out.push(b']');
@@ -210,9 +212,10 @@ pub fn readiness(at: &Attachment, db: &Database, sources: usize, uptime: Duratio
 pub struct ApiState {
     pub registry: Arc<Registry>,
     pub queries: mpsc::Sender<Query>,
-    /// The last index and when it was last found current; the lock also makes
-    /// concurrent list requests wait for one walk instead of each asking for its own.
-    pub index: Arc<Mutex<Option<CachedIndex>>>,
+    /// The last index and when it was last found current.
+    pub index: Arc<std::sync::Mutex<Option<CachedIndex>>>,
+    /// Held by the one request that asks the loop for a walk.
+    pub refresh: Arc<Mutex<()>>,
 }
 
 /// An index and when it was last found current.
@@ -224,6 +227,7 @@ impl ApiState {
             registry,
             queries,
             index: Arc::default(),
+            refresh: Arc::default(),
         }
     }
 }
@@ -259,17 +263,33 @@ async fn ask_within<T>(
 }
 
 /// The index to page from: the last one if it is young or the table has not changed
-/// since, else a new one from a walk, sorted in the blocking pool.
+/// since, else a new one from a walk, sorted in the blocking pool. One request at a time
+/// asks for a walk and waits for it; requests meanwhile page from the previous index
+/// (only the very first ones wait), so no page waits for a walk another asked for.
 async fn current_index(st: &ApiState) -> Result<Arc<SourceIndex>, Response> {
-    let mut cache = st.index.lock().await;
-    if let Some((idx, checked)) = cache.as_ref() {
-        if checked.elapsed() < idx.max_age() {
-            return Ok(idx.clone());
-        }
+    let cached = || st.index.lock().expect("index lock").clone();
+    let young = |c: &Option<CachedIndex>| {
+        c.as_ref()
+            .filter(|(idx, checked)| checked.elapsed() < idx.max_age())
+            .map(|c| c.0.clone())
+    };
+    let last = cached();
+    if let Some(idx) = young(&last) {
+        return Ok(idx);
     }
-    let have = cache.as_ref().map(|c| c.0.generation);
+    let _refreshing = match (st.refresh.try_lock(), &last) {
+        (Ok(g), _) => g,
+        (Err(_), Some((idx, _))) => return Ok(idx.clone()),
+        (Err(_), None) => st.refresh.lock().await,
+    };
+    // Whoever held the lock may have just made a new one.
+    let last = cached();
+    if let Some(idx) = young(&last) {
+        return Ok(idx);
+    }
+    let have = last.as_ref().map(|c| c.0.generation);
     let walked = ask_within(st, WALK_TIMEOUT, |tx| Query::Walk(have, tx)).await?;
-    let idx = match (walked, cache.take()) {
+    let idx = match (walked, last) {
         (None, Some((idx, _))) => idx,
         (Some(w), _) => Arc::new(
             tokio::task::spawn_blocking(move || SourceIndex::build(w))
@@ -278,7 +298,7 @@ async fn current_index(st: &ApiState) -> Result<Arc<SourceIndex>, Response> {
         ),
         (None, None) => return Err(error(StatusCode::INTERNAL_SERVER_ERROR, "no index")),
     };
-    *cache = Some((idx.clone(), Instant::now()));
+    *st.index.lock().expect("index lock") = Some((idx.clone(), Instant::now()));
     Ok(idx)
 }
 

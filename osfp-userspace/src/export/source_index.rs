@@ -19,6 +19,8 @@ use std::{
     time::Duration,
 };
 
+use strum::IntoEnumIterator;
+
 use crate::{
     analysis::fingerprint::{Database, Family, MatchKind},
     pipeline::Pipeline,
@@ -54,6 +56,13 @@ impl Traits {
                 | bit(scanning, SCANNING)
                 | bit(multiple_hosts, MULTI),
         )
+    }
+
+    /// The family part.
+    pub fn family(self) -> Family {
+        Family::iter()
+            .nth((self.0 & 0x0f) as usize)
+            .expect("built from a Family")
     }
 
     /// A source's traits now. `multi`: the sources with several machines behind them
@@ -180,8 +189,9 @@ impl SourceIndex {
     pub fn bytes_at(cap: usize) -> usize {
         let entry = std::mem::size_of::<(IpAddr, Traits)>();
         let addr = std::mem::size_of::<IpAddr>();
-        // Held lists, the copy, the new lists; each list may have doubled past its size.
-        cap.saturating_mul(2 * addr + entry + 2 * addr)
+        // Held lists, the copy (it grows if the table does during the walk), the new
+        // lists; each may have doubled past its size.
+        cap.saturating_mul(2 * addr + 2 * entry + 2 * addr)
     }
 
     pub fn len(&self) -> usize {
@@ -232,7 +242,6 @@ impl SourceIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strum::IntoEnumIterator;
 
     fn ip(i: u32) -> IpAddr {
         IpAddr::from(i.to_be_bytes())
@@ -267,6 +276,7 @@ mod tests {
             for bits in 0..8u8 {
                 let (u, s, m) = (bits & 1 != 0, bits & 2 != 0, bits & 4 != 0);
                 let t = Traits::new(fam, u, s, m);
+                assert_eq!(t.family(), fam);
                 let f = Filter {
                     family: Some(fam),
                     unknown: Some(u),
