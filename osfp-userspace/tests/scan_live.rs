@@ -151,14 +151,19 @@ impl Lab {
     }
 
     fn run_in_scanner(&self, args: &[&str]) {
-        let st = Command::new("ip")
+        let out = Command::new("ip")
             .args(["netns", "exec", &self.scanner_ns])
             .args(args)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
+            .output()
             .unwrap();
-        assert!(st.success(), "{args:?}: {st}");
+        // The scanner's own words on failure (zmap once died of SIGABRT in a loaded run).
+        assert!(
+            out.status.success(),
+            "{args:?}: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
