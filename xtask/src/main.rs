@@ -117,7 +117,11 @@ enum Cmd {
     },
     /// Figures of the verdict order, the matcher, the classifier and p0f on the eval/
     /// split, train and held-out apart (markdown on stdout). Needs the corpus and p0f.
-    EvalModel,
+    EvalModel {
+        /// Also write the verdict order's misses on the held-out real stacks (TSV).
+        #[arg(long, value_name = "FILE")]
+        errors: Option<std::path::PathBuf>,
+    },
     Demo {
         /// Keep the lab and the sensor up until Ctrl-C.
         #[arg(long)]
@@ -174,7 +178,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Audit { locks } => supply::audit(locks),
         Cmd::Licenses => supply::licenses(),
         Cmd::TrainModel { check } => model::train_cmd(check),
-        Cmd::EvalModel => model::eval_cmd(),
+        Cmd::EvalModel { errors } => model::eval_cmd(errors.as_deref()),
     }
 }
 

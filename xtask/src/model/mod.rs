@@ -88,7 +88,7 @@ fn baseline_db() -> Option<Database> {
     Database::parse(&String::from_utf8_lossy(&out.stdout), "osfp.fp (baseline)").ok()
 }
 
-pub fn eval_cmd() -> Result<()> {
+pub fn eval_cmd(errors: Option<&std::path::Path>) -> Result<()> {
     let src = data::Sources::locate()?;
     let rows = data::load(&src)?;
     let text = std::fs::read_to_string(model_path())?;
@@ -129,5 +129,10 @@ pub fn eval_cmd() -> Result<()> {
         model.file.threshold
     );
     print!("{}", eval::report(&rows, &methods, model));
+    if let Some(path) = errors {
+        let chain = eval::Method::Chain(db, model);
+        std::fs::write(path, eval::misses(&rows, &chain))
+            .with_context(|| format!("{}", path.display()))?;
+    }
     Ok(())
 }
