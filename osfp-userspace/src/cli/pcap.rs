@@ -18,7 +18,7 @@ use crate::{
         frame::{FrameCounters, SelectConfig, Selector},
     },
     export::{
-        output::{Format, Output},
+        output::{Format, Output, OutputThread},
         stats,
     },
     hashing,
@@ -43,16 +43,19 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
         ts_sample_max_per_flow: args.select.ts_samples_per_flow,
         hash_key: hashing::process_key(),
     };
-    let stdout = io::stdout().lock();
-    let mut out = Output::new(
-        BufWriter::with_capacity(1 << 16, stdout),
-        super::format(&args.output),
-    );
     let db = match &args.db {
         Some(p) => Database::load(p).with_context(|| format!("{}: bad database", p.display()))?,
         None => fingerprint::default_database().context("built-in database")?,
     };
     let db = Arc::new(db);
+    // `Stdout`, not its lock (which cannot go to another thread): the buffer takes
+    // the lock once per 64 KiB.
+    let out = Output::new(
+        BufWriter::with_capacity(1 << 16, io::stdout()),
+        super::format(&args.output),
+    );
+    let format = out.format();
+    let mut out = OutputThread::spawn(out, db.clone());
     let mut pipeline = Pipeline::with_database(db.clone(), args.max_sources);
     pipeline.sources = SourceTable::with_clock_cap(args.max_sources, args.max_clock_sources);
     pipeline.fingerprinter.config.strict = args.strict;
@@ -72,43 +75,33 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
         // Flow state is per file: files are separate captures.
         let mut sel = Selector::new(cfg);
         let mut scan_events: Vec<ScanEvent> = Vec::new();
-        let mut write_err = None;
         // Scan events always feed the summary; they and SYN flood events are printed
         // only with --scans.
-        let print_scans = |events: &mut Vec<ScanEvent>,
-                           pipeline: &mut Pipeline,
-                           out: &mut Output<_>,
-                           err: &mut Option<io::Error>| {
-            let floods = pipeline.take_flood_events().map(|e| e.to_json_line());
-            let lines = events.drain(..).map(|e| e.to_json_line()).chain(floods);
-            for line in lines {
-                if args.scans && err.is_none() {
-                    *err = out.text_line(&line).err();
+        let print_scans =
+            |events: &mut Vec<ScanEvent>, pipeline: &mut Pipeline, out: &mut OutputThread<_>| {
+                let floods = pipeline.take_flood_events().map(|e| e.to_json_line());
+                let lines = events.drain(..).map(|e| e.to_json_line()).chain(floods);
+                for line in lines {
+                    if args.scans {
+                        out.text_line(line);
+                    }
                 }
-            }
-        };
+            };
         let res = capture_file::for_each_frame(path, |link, frame, ts| {
             if let Some(rec) = sel.frame(link, frame, ts) {
                 let ev = pipeline.process(&rec);
                 let fp = pipeline.observe(&ev, &mut scan_events);
-                if print_records && write_err.is_none() {
-                    write_err = match &fp {
-                        Some((s, v)) => out.event_fingerprinted(&ev, &db, s, v),
-                        None => out.event(&ev),
-                    }
-                    .err();
+                if print_records {
+                    out.record(ev, fp.as_ref().map(|(s, v)| (s, v)));
                 }
-                print_scans(&mut scan_events, &mut pipeline, &mut out, &mut write_err);
+                print_scans(&mut scan_events, &mut pipeline, &mut out);
             }
         });
         // Scans are per file too: files are separate captures.
         pipeline.end_of_input(&mut scan_events);
-        print_scans(&mut scan_events, &mut pipeline, &mut out, &mut write_err);
-        if let Some(e) = write_err {
-            if e.kind() == io::ErrorKind::BrokenPipe {
-                return Ok(0);
-            }
-            return Err(e.into());
+        print_scans(&mut scan_events, &mut pipeline, &mut out);
+        if out.failed() {
+            break;
         }
         match res {
             Ok(report) => {
@@ -129,10 +122,17 @@ pub fn run(args: &PcapArgs) -> Result<i32> {
         }
         totals.add(&sel.counters);
     }
+    let (mut out, written) = out.finish();
+    if let Err(e) = written {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            return Ok(0);
+        }
+        return Err(e.into());
+    }
     if args.summary {
         for (src, st) in pipeline.sources.iter() {
             let j = st.to_json(*src, &db);
-            let r = match out.format() {
+            let r = match format {
                 Format::Json => out.json_line(&j),
                 Format::Text => out.text_line(&summary_text(&j)),
             };

@@ -115,21 +115,24 @@ impl Event {
 }
 
 /// tcpdump's letters: F S R P A U E C, then N for AE (ex-NS) and X for reserved bits.
+/// The letter of each TCP flag, in print order.
+pub const FLAG_LETTERS: [(u16, u8); 9] = [
+    (tcp_flag::FIN, b'F'),
+    (tcp_flag::SYN, b'S'),
+    (tcp_flag::RST, b'R'),
+    (tcp_flag::PSH, b'P'),
+    (tcp_flag::ACK, b'A'),
+    (tcp_flag::URG, b'U'),
+    (tcp_flag::ECE, b'E'),
+    (tcp_flag::CWR, b'C'),
+    (tcp_flag::AE, b'N'),
+];
+
 pub fn flags_string(f: u16) -> String {
     let mut s = String::with_capacity(10);
-    for (bit, c) in [
-        (tcp_flag::FIN, 'F'),
-        (tcp_flag::SYN, 'S'),
-        (tcp_flag::RST, 'R'),
-        (tcp_flag::PSH, 'P'),
-        (tcp_flag::ACK, 'A'),
-        (tcp_flag::URG, 'U'),
-        (tcp_flag::ECE, 'E'),
-        (tcp_flag::CWR, 'C'),
-        (tcp_flag::AE, 'N'),
-    ] {
+    for (bit, c) in FLAG_LETTERS {
         if f & bit != 0 {
-            s.push(c);
+            s.push(c as char);
         }
     }
     if f & tcp_flag::RESERVED != 0 {

@@ -221,9 +221,9 @@ pub fn write_json(buf: &mut Vec<u8>, ev: &Event, fp: Option<Fingerprinted<'_>>) 
     w.uint("ifindex", r.ifindex as u64);
     w.uint("ip_version", r.family as u64);
     w.key("src");
-    w.display_str(&ev.src);
+    w.ip(ev.src);
     w.key("dst");
-    w.display_str(&ev.dst);
+    w.ip(ev.dst);
     w.uint("sport", r.sport as u64);
     w.uint("dport", r.dport as u64);
     w.uint("ttl", r.ttl as u64);
@@ -237,7 +237,9 @@ pub fn write_json(buf: &mut Vec<u8>, ev: &Event, fp: Option<Fingerprinted<'_>>) 
     w.uint("seq", r.seq as u64);
     w.uint("ack", r.ack as u64);
     w.key("flags");
-    w.str(&flags_string(r.tcp_flags));
+    w.buf.push(b'"');
+    put_flags(w.buf, r.tcp_flags);
+    w.buf.push(b'"');
     w.uint("flags_raw", r.tcp_flags as u64);
     w.uint("window", r.window as u64);
     w.uint("urg_ptr", r.urg_ptr as u64);
@@ -250,7 +252,9 @@ pub fn write_json(buf: &mut Vec<u8>, ev: &Event, fp: Option<Fingerprinted<'_>>) 
     w.opt_uint("tsval", o.timestamp.map(|t| t.0 as u64));
     w.opt_uint("tsecr", o.timestamp.map(|t| t.1 as u64));
     w.key("options");
-    w.str(&layout_string(o));
+    w.buf.push(b'"');
+    put_layout(w.buf, o);
+    w.buf.push(b'"');
     w.uint("eol_pad", o.eol_pad as u64);
     w.key("options_malformed");
     match o.malformed {
@@ -263,11 +267,13 @@ pub fn write_json(buf: &mut Vec<u8>, ev: &Event, fp: Option<Fingerprinted<'_>>) 
     w.buf.push(b'"');
     if let Some(f) = fp {
         w.key("signature");
-        w.display_str(&f.sig.p0f());
+        w.buf.push(b'"');
+        put_signature(w.buf, f.sig);
+        w.buf.push(b'"');
         w.key("os");
-        w.serde(&os_json(&f.verdict.with_candidates(f.db, f.sig)));
+        write_os(w.buf, &f.verdict.with_candidates(f.db, f.sig));
         w.key("tcp_fp");
-        w.serde(&tcp_fp_json(f.db, ev, f.sig, f.verdict));
+        write_tcp_fp(w.buf, f.db, ev, f.sig, f.verdict);
         #[cfg(feature = "ja4t")]
         {
             w.key(if ev.is_syn() { "ja4t" } else { "ja4ts" });
@@ -285,6 +291,7 @@ struct JsonWriter<'a> {
 
 impl JsonWriter<'_> {
     /// `{"key":` or `,"key":` (keys are ours: nothing to escape).
+    #[inline(always)]
     fn key(&mut self, k: &str) {
         self.buf.push(if self.first { b'{' } else { b',' });
         self.first = false;
@@ -293,20 +300,60 @@ impl JsonWriter<'_> {
         self.buf.extend_from_slice(b"\":");
     }
 
+    #[inline(always)]
     fn uint(&mut self, k: &str, v: u64) {
         self.key(k);
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        let mut v = v;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
+        put_uint(self.buf, v);
+    }
+
+    /// An address as its `Display` writes it, in quotes (IPv4 without the formatter).
+    fn ip(&mut self, a: IpAddr) {
+        self.buf.push(b'"');
+        match a {
+            IpAddr::V4(a) => {
+                let [b0, b1, b2, b3] = a.octets();
+                put_uint(self.buf, b0 as u64);
+                for b in [b1, b2, b3] {
+                    self.buf.push(b'.');
+                    put_uint(self.buf, b as u64);
+                }
+            }
+            IpAddr::V6(a) => {
+                use std::io::Write as _;
+                let _ = write!(self.buf, "{a}");
             }
         }
-        self.buf.extend_from_slice(&digits[i..]);
+        self.buf.push(b'"');
+    }
+
+    /// A score or probability as serde_json writes an `f32`.
+    fn f32(&mut self, k: &str, v: f32) {
+        self.key(k);
+        self.serde(&v);
+    }
+
+    /// A label's display name (`name flavor`), escaped where it must be.
+    fn label(&mut self, k: &str, l: &crate::analysis::fingerprint::Label) {
+        self.key(k);
+        if needs_escape(&l.name) || needs_escape(&l.flavor) {
+            let _ = serde_json::to_writer(&mut *self.buf, &l.display_name());
+            return;
+        }
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(l.name.as_bytes());
+        if !l.flavor.is_empty() {
+            self.buf.push(b' ');
+            self.buf.extend_from_slice(l.flavor.as_bytes());
+        }
+        self.buf.push(b'"');
+    }
+
+    /// Closes an object this writer opened (`{}` if it wrote no key).
+    fn close(self) {
+        if self.first {
+            self.buf.push(b'{');
+        }
+        self.buf.push(b'}');
     }
 
     fn opt_uint(&mut self, k: &str, v: Option<u64>) {
@@ -326,6 +373,7 @@ impl JsonWriter<'_> {
     }
 
     /// A string of our own names (no quote, backslash or control character).
+    #[inline(always)]
     fn raw_str(&mut self, s: &str) {
         debug_assert!(!needs_escape(s));
         self.buf.push(b'"');
@@ -342,21 +390,6 @@ impl JsonWriter<'_> {
         }
     }
 
-    /// A value's `Display` as a string, formatted straight into the line.
-    fn display_str(&mut self, v: &impl std::fmt::Display) {
-        use std::io::Write as _;
-        let start = self.buf.len();
-        self.buf.push(b'"');
-        let _ = write!(self.buf, "{v}");
-        if needs_escape_bytes(&self.buf[start + 1..]) {
-            let text = String::from_utf8_lossy(&self.buf[start + 1..]).into_owned();
-            self.buf.truncate(start);
-            let _ = serde_json::to_writer(&mut *self.buf, &text);
-        } else {
-            self.buf.push(b'"');
-        }
-    }
-
     fn serde(&mut self, v: &impl Serialize) {
         let _ = serde_json::to_writer(&mut *self.buf, v);
     }
@@ -368,6 +401,241 @@ fn needs_escape(s: &str) -> bool {
 
 fn needs_escape_bytes(b: &[u8]) -> bool {
     b.iter().any(|&c| c == b'"' || c == b'\\' || c < 0x20)
+}
+
+/// Decimal digits of `v`.
+#[inline(always)]
+fn put_uint(buf: &mut Vec<u8>, v: u64) {
+    buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// Upper-case hex digits of `v` (`{:X}`).
+fn put_hex_upper(buf: &mut Vec<u8>, v: u32) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let mut d = [0u8; 8];
+    let mut i = d.len();
+    let mut v = v;
+    loop {
+        i -= 1;
+        d[i] = DIGITS[(v & 15) as usize];
+        v >>= 4;
+        if v == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&d[i..]);
+}
+
+/// [`flags_string`] written into `buf`.
+fn put_flags(buf: &mut Vec<u8>, f: u16) {
+    let start = buf.len();
+    for (bit, c) in crate::decode::FLAG_LETTERS {
+        if f & bit != 0 {
+            buf.push(c);
+        }
+    }
+    if f & osfp_common::tcp_flag::RESERVED != 0 {
+        buf.push(b'X');
+    }
+    if buf.len() == start {
+        buf.push(b'.');
+    }
+}
+
+/// [`layout_string`] written into `buf`.
+fn put_layout(buf: &mut Vec<u8>, o: &crate::decode::options::TcpOptions) {
+    use crate::decode::options::OptKind;
+    for (i, k) in o.layout.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        match k {
+            OptKind::Eol => {
+                buf.extend_from_slice(b"eol+");
+                put_uint(buf, o.eol_pad as u64);
+            }
+            OptKind::Nop => buf.extend_from_slice(b"nop"),
+            OptKind::Mss => buf.extend_from_slice(b"mss"),
+            OptKind::Ws => buf.extend_from_slice(b"ws"),
+            OptKind::SackOk => buf.extend_from_slice(b"sok"),
+            OptKind::Sack => buf.extend_from_slice(b"sack"),
+            OptKind::Ts => buf.extend_from_slice(b"ts"),
+            OptKind::Unknown(n) => {
+                buf.push(b'?');
+                put_uint(buf, *n as u64);
+            }
+        }
+    }
+}
+
+/// The signature's p0f text (its `Display`, the reference `RecordJson` uses), written
+/// into `buf` without the formatter. Only our own characters: nothing to escape.
+fn put_signature(buf: &mut Vec<u8>, s: &Signature) {
+    use crate::analysis::fingerprint::{
+        sig::{guess_dist, MAX_DIST, SPECIAL_MSS},
+        Direction,
+    };
+    put_uint(buf, s.ver as u64);
+    buf.push(b':');
+    put_uint(buf, s.ttl as u64);
+    buf.push(b'+');
+    let dist = guess_dist(s.ttl);
+    if dist > MAX_DIST {
+        buf.push(b'?');
+    } else {
+        put_uint(buf, dist as u64);
+    }
+    buf.push(b':');
+    put_uint(buf, s.ip_opt_len as u64);
+    buf.push(b':');
+    if s.mss == SPECIAL_MSS && s.dir == Direction::Response {
+        buf.push(b'*');
+    } else {
+        put_uint(buf, s.mss as u64);
+    }
+    buf.push(b':');
+    if s.win_multi.n > 0 {
+        buf.extend_from_slice(if s.win_multi.mtu { b"mtu*" } else { b"mss*" });
+        put_uint(buf, s.win_multi.n as u64);
+    } else {
+        put_uint(buf, s.win as u64);
+    }
+    buf.push(b',');
+    put_uint(buf, s.wscale as u64);
+    buf.push(b':');
+    for (i, &k) in s.layout().iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        match k {
+            0 => {
+                buf.extend_from_slice(b"eol+");
+                put_uint(buf, s.eol_pad as u64);
+            }
+            1 => buf.extend_from_slice(b"nop"),
+            2 => buf.extend_from_slice(b"mss"),
+            3 => buf.extend_from_slice(b"ws"),
+            4 => buf.extend_from_slice(b"sok"),
+            5 => buf.extend_from_slice(b"sack"),
+            8 => buf.extend_from_slice(b"ts"),
+            k => {
+                buf.push(b'?');
+                put_uint(buf, k as u64);
+            }
+        }
+    }
+    buf.push(b':');
+    for (i, n) in s.quirks.names().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(n.as_bytes());
+    }
+    buf.extend_from_slice(if s.pay { b":+" } else { b":0" });
+}
+
+/// [`os_json`]'s object written into `buf`, field for field as serde writes it.
+fn write_os(buf: &mut Vec<u8>, v: &Verdict<'_>) {
+    let mut w = JsonWriter { buf, first: true };
+    match v.label {
+        Some(l) => w.label("label", l),
+        None => {
+            w.key("label");
+            w.buf.extend_from_slice(b"null");
+        }
+    }
+    w.key("family");
+    w.raw_str(v.family().name());
+    w.key("match");
+    w.raw_str(v.kind.name());
+    w.f32("score", (v.score * 1000.0).round() / 1000.0);
+    if v.is_tool {
+        w.bool("tool", true);
+    }
+    if !matches!(v.kind, MatchKind::Unknown | MatchKind::Inferred) {
+        w.uint("line", v.line as u64);
+    }
+    if let Some(p) = v.p {
+        w.f32("p", (p * 1000.0).round() / 1000.0);
+    }
+    if !v.middlebox.is_empty() {
+        w.key("middlebox");
+        w.buf.push(b'[');
+        for (i, k) in v.middlebox.iter().enumerate() {
+            if i > 0 {
+                w.buf.push(b',');
+            }
+            w.raw_str(k.name());
+        }
+        w.buf.push(b']');
+    }
+    if v.candidates.iter().any(Option::is_some) {
+        w.key("candidates");
+        w.buf.push(b'[');
+        for (i, c) in v.candidates.iter().flatten().enumerate() {
+            if i > 0 {
+                w.buf.push(b',');
+            }
+            let mut cw = JsonWriter {
+                buf: &mut *w.buf,
+                first: true,
+            };
+            cw.label("label", c.label);
+            cw.key("family");
+            cw.raw_str(c.label.family.name());
+            cw.f32("score", (c.score * 1000.0).round() / 1000.0);
+            cw.uint("line", c.line as u64);
+            cw.close();
+        }
+        w.buf.push(b']');
+    }
+    w.close();
+}
+
+/// [`tcp_fp_json`]'s object written into `buf`.
+fn write_tcp_fp(buf: &mut Vec<u8>, db: &Database, ev: &Event, s: &Signature, v: &Verdict<'_>) {
+    use crate::decode::options::OptKind;
+    let mut w = JsonWriter { buf, first: true };
+    w.uint("ittl", initial_ttl(s.ttl) as u64);
+    w.uint("hops", v.dist as u64);
+    if let Some((mtu, link)) = link_guess(db, s) {
+        w.uint("mtu", mtu as u64);
+        if let Some(l) = link {
+            w.key("link");
+            w.str(l);
+        }
+    }
+    // nmap_options, written here.
+    w.key("nmap_o");
+    w.buf.push(b'"');
+    let o = &ev.options;
+    for k in &o.layout {
+        match k {
+            OptKind::Eol => w.buf.push(b'L'),
+            OptKind::Nop => w.buf.push(b'N'),
+            OptKind::Mss => {
+                w.buf.push(b'M');
+                put_hex_upper(w.buf, o.mss.unwrap_or(0) as u32);
+            }
+            OptKind::Ws => {
+                w.buf.push(b'W');
+                put_hex_upper(w.buf, o.wscale.unwrap_or(0) as u32);
+            }
+            OptKind::SackOk => w.buf.push(b'S'),
+            OptKind::Ts => {
+                let (t, e) = o.timestamp.unwrap_or((0, 0));
+                w.buf
+                    .extend_from_slice(&[b'T', b'0' + (t != 0) as u8, b'0' + (e != 0) as u8]);
+            }
+            OptKind::Sack | OptKind::Unknown(_) => {}
+        }
+    }
+    w.buf.push(b'"');
+    w.key("nmap_w");
+    w.buf.push(b'"');
+    put_hex_upper(w.buf, s.win as u32);
+    w.buf.push(b'"');
+    w.close();
 }
 
 pub fn os_json(v: &Verdict<'_>) -> OsJson {

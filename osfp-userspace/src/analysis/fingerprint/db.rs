@@ -181,6 +181,9 @@ pub struct Database {
     pub fuzzy_ttl_class: bool,
     /// Label ids of the classifier's classes, in the embedded model's class order.
     pub inferred: Vec<u32>,
+    /// Names this parse for caches of what it answers (each parse its own number; a
+    /// database is not changed once parsed).
+    pub instance: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -258,6 +261,11 @@ impl Database {
                 index: Default::default(),
                 fuzzy_ttl_class: false,
                 inferred: Vec::new(),
+                instance: {
+                    static NEXT: std::sync::atomic::AtomicU64 =
+                        std::sync::atomic::AtomicU64::new(1);
+                    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                },
             },
             section: Section::None,
             state: State::NeedSection,
