@@ -1,9 +1,6 @@
 //! A [`PacketRecord`] becomes an [`Event`] with addresses, kind and parsed options.
 
-use std::{
-    fmt::Write as _,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
-};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use osfp_common::{ip_flag, reason, rec_flag, tcp_flag, PacketRecord};
 use serde::Serialize;
@@ -114,9 +111,8 @@ impl Event {
     }
 }
 
-/// tcpdump's letters: F S R P A U E C, then N for AE (ex-NS) and X for reserved bits.
 /// The letter of each TCP flag, in print order.
-pub const FLAG_LETTERS: [(u16, u8); 9] = [
+const FLAG_LETTERS: [(u16, u8); 9] = [
     (tcp_flag::FIN, b'F'),
     (tcp_flag::SYN, b'S'),
     (tcp_flag::RST, b'R'),
@@ -128,43 +124,58 @@ pub const FLAG_LETTERS: [(u16, u8); 9] = [
     (tcp_flag::AE, b'N'),
 ];
 
+/// tcpdump's letters: F S R P A U E C, then N for AE (ex-NS) and X for reserved bits.
 pub fn flags_string(f: u16) -> String {
-    let mut s = String::with_capacity(10);
+    let mut b = Vec::with_capacity(10);
+    put_flags(&mut b, f);
+    String::from_utf8(b).expect("flag letters are ASCII")
+}
+
+/// [`flags_string`] appended to `buf`.
+pub fn put_flags(buf: &mut Vec<u8>, f: u16) {
+    let start = buf.len();
     for (bit, c) in FLAG_LETTERS {
         if f & bit != 0 {
-            s.push(c as char);
+            buf.push(c);
         }
     }
     if f & tcp_flag::RESERVED != 0 {
-        s.push('X');
+        buf.push(b'X');
     }
-    if s.is_empty() {
-        s.push('.');
+    if buf.len() == start {
+        buf.push(b'.');
     }
-    s
 }
 
 /// Option layout in p0f's notation: `mss,nop,ws,sok,ts`, `eol+N`, `?N` for unknown kinds.
 pub fn layout_string(o: &TcpOptions) -> String {
-    let mut s = String::with_capacity(32);
-    for (i, k) in o.layout.iter().enumerate() {
+    let mut b = Vec::with_capacity(32);
+    put_layout(&mut b, o.layout.iter().copied(), o.eol_pad);
+    String::from_utf8(b).expect("option names are ASCII")
+}
+
+/// [`layout_string`] of these kinds appended to `buf` (`eol_pad`: the bytes after EOL).
+pub fn put_layout(buf: &mut Vec<u8>, kinds: impl IntoIterator<Item = OptKind>, eol_pad: u8) {
+    let mut n = itoa::Buffer::new();
+    for (i, k) in kinds.into_iter().enumerate() {
         if i > 0 {
-            s.push(',');
+            buf.push(b',');
         }
         match k {
             OptKind::Eol => {
-                let _ = write!(s, "eol+{}", o.eol_pad);
+                buf.extend_from_slice(b"eol+");
+                buf.extend_from_slice(n.format(eol_pad).as_bytes());
             }
-            OptKind::Nop => s.push_str("nop"),
-            OptKind::Mss => s.push_str("mss"),
-            OptKind::Ws => s.push_str("ws"),
-            OptKind::SackOk => s.push_str("sok"),
-            OptKind::Sack => s.push_str("sack"),
-            OptKind::Ts => s.push_str("ts"),
-            OptKind::Unknown(n) => {
-                let _ = write!(s, "?{n}");
+            OptKind::Nop => buf.extend_from_slice(b"nop"),
+            OptKind::Mss => buf.extend_from_slice(b"mss"),
+            OptKind::Ws => buf.extend_from_slice(b"ws"),
+            OptKind::SackOk => buf.extend_from_slice(b"sok"),
+            OptKind::Sack => buf.extend_from_slice(b"sack"),
+            OptKind::Ts => buf.extend_from_slice(b"ts"),
+            OptKind::Unknown(k) => {
+                buf.push(b'?');
+                buf.extend_from_slice(n.format(k).as_bytes());
             }
         }
     }
-    s
 }

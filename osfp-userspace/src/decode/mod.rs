@@ -4,5 +4,5 @@
 mod event;
 pub mod options;
 
-pub use event::{flags_string, layout_string, Event, Kind, FLAG_LETTERS};
+pub use event::{flags_string, layout_string, put_flags, put_layout, Event, Kind};
 pub use options::{OptKind, OptionProblem, TcpOptions};

@@ -11,7 +11,7 @@ use crate::{
     analysis::fingerprint::{
         initial_ttl, link_guess, nmap_options, Database, MatchKind, Signature, Verdict,
     },
-    decode::{flags_string, layout_string, Event},
+    decode::{flags_string, layout_string, put_flags, put_layout, Event},
 };
 
 /// A fingerprinted SYN / SYN-ACK's part of its line.
@@ -253,7 +253,7 @@ pub fn write_json(buf: &mut Vec<u8>, ev: &Event, fp: Option<Fingerprinted<'_>>) 
     w.opt_uint("tsecr", o.timestamp.map(|t| t.1 as u64));
     w.key("options");
     w.buf.push(b'"');
-    put_layout(w.buf, o);
+    put_layout(w.buf, o.layout.iter().copied(), o.eol_pad);
     w.buf.push(b'"');
     w.uint("eol_pad", o.eol_pad as u64);
     w.key("options_malformed");
@@ -268,7 +268,7 @@ pub fn write_json(buf: &mut Vec<u8>, ev: &Event, fp: Option<Fingerprinted<'_>>) 
     if let Some(f) = fp {
         w.key("signature");
         w.buf.push(b'"');
-        put_signature(w.buf, f.sig);
+        f.sig.put_p0f(w.buf);
         w.buf.push(b'"');
         w.key("os");
         write_os(w.buf, &f.verdict.with_candidates(f.db, f.sig));
@@ -424,114 +424,6 @@ fn put_hex_upper(buf: &mut Vec<u8>, v: u32) {
         }
     }
     buf.extend_from_slice(&d[i..]);
-}
-
-/// [`flags_string`] written into `buf`.
-fn put_flags(buf: &mut Vec<u8>, f: u16) {
-    let start = buf.len();
-    for (bit, c) in crate::decode::FLAG_LETTERS {
-        if f & bit != 0 {
-            buf.push(c);
-        }
-    }
-    if f & osfp_common::tcp_flag::RESERVED != 0 {
-        buf.push(b'X');
-    }
-    if buf.len() == start {
-        buf.push(b'.');
-    }
-}
-
-/// [`layout_string`] written into `buf`.
-fn put_layout(buf: &mut Vec<u8>, o: &crate::decode::options::TcpOptions) {
-    use crate::decode::options::OptKind;
-    for (i, k) in o.layout.iter().enumerate() {
-        if i > 0 {
-            buf.push(b',');
-        }
-        match k {
-            OptKind::Eol => {
-                buf.extend_from_slice(b"eol+");
-                put_uint(buf, o.eol_pad as u64);
-            }
-            OptKind::Nop => buf.extend_from_slice(b"nop"),
-            OptKind::Mss => buf.extend_from_slice(b"mss"),
-            OptKind::Ws => buf.extend_from_slice(b"ws"),
-            OptKind::SackOk => buf.extend_from_slice(b"sok"),
-            OptKind::Sack => buf.extend_from_slice(b"sack"),
-            OptKind::Ts => buf.extend_from_slice(b"ts"),
-            OptKind::Unknown(n) => {
-                buf.push(b'?');
-                put_uint(buf, *n as u64);
-            }
-        }
-    }
-}
-
-/// The signature's p0f text (its `Display`, the reference `RecordJson` uses), written
-/// into `buf` without the formatter. Only our own characters: nothing to escape.
-fn put_signature(buf: &mut Vec<u8>, s: &Signature) {
-    use crate::analysis::fingerprint::{
-        sig::{guess_dist, MAX_DIST, SPECIAL_MSS},
-        Direction,
-    };
-    put_uint(buf, s.ver as u64);
-    buf.push(b':');
-    put_uint(buf, s.ttl as u64);
-    buf.push(b'+');
-    let dist = guess_dist(s.ttl);
-    if dist > MAX_DIST {
-        buf.push(b'?');
-    } else {
-        put_uint(buf, dist as u64);
-    }
-    buf.push(b':');
-    put_uint(buf, s.ip_opt_len as u64);
-    buf.push(b':');
-    if s.mss == SPECIAL_MSS && s.dir == Direction::Response {
-        buf.push(b'*');
-    } else {
-        put_uint(buf, s.mss as u64);
-    }
-    buf.push(b':');
-    if s.win_multi.n > 0 {
-        buf.extend_from_slice(if s.win_multi.mtu { b"mtu*" } else { b"mss*" });
-        put_uint(buf, s.win_multi.n as u64);
-    } else {
-        put_uint(buf, s.win as u64);
-    }
-    buf.push(b',');
-    put_uint(buf, s.wscale as u64);
-    buf.push(b':');
-    for (i, &k) in s.layout().iter().enumerate() {
-        if i > 0 {
-            buf.push(b',');
-        }
-        match k {
-            0 => {
-                buf.extend_from_slice(b"eol+");
-                put_uint(buf, s.eol_pad as u64);
-            }
-            1 => buf.extend_from_slice(b"nop"),
-            2 => buf.extend_from_slice(b"mss"),
-            3 => buf.extend_from_slice(b"ws"),
-            4 => buf.extend_from_slice(b"sok"),
-            5 => buf.extend_from_slice(b"sack"),
-            8 => buf.extend_from_slice(b"ts"),
-            k => {
-                buf.push(b'?');
-                put_uint(buf, k as u64);
-            }
-        }
-    }
-    buf.push(b':');
-    for (i, n) in s.quirks.names().enumerate() {
-        if i > 0 {
-            buf.push(b',');
-        }
-        buf.extend_from_slice(n.as_bytes());
-    }
-    buf.extend_from_slice(if s.pay { b":+" } else { b":0" });
 }
 
 /// [`os_json`]'s object written into `buf`, field for field as serde writes it.

@@ -11,7 +11,7 @@ use std::fmt;
 use osfp_common::{ip_flag, tcp_flag};
 
 use super::quirks::Quirks;
-use crate::decode::Event;
+use crate::decode::{put_layout, Event, OptKind};
 
 /// p0f's MAX_DIST: most hops between a signature's TTL and the observed one.
 pub const MAX_DIST: u8 = 35;
@@ -247,48 +247,61 @@ pub struct P0fSig<'a>(&'a Signature);
 
 impl fmt::Display for P0fSig<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.0;
-        let dist = guess_dist(s.ttl);
-        if dist > MAX_DIST {
-            write!(f, "{}:{}+?:{}:", s.ver, s.ttl, s.ip_opt_len)?;
-        } else {
-            write!(f, "{}:{}+{}:{}:", s.ver, s.ttl, dist, s.ip_opt_len)?;
-        }
-        if s.mss == SPECIAL_MSS && s.dir == Direction::Response {
-            f.write_str("*:")?;
-        } else {
-            write!(f, "{}:", s.mss)?;
-        }
-        if s.win_multi.n > 0 {
-            let what = if s.win_multi.mtu { "mtu" } else { "mss" };
-            write!(f, "{what}*{}", s.win_multi.n)?;
-        } else {
-            write!(f, "{}", s.win)?;
-        }
-        write!(f, ",{}:", s.wscale)?;
-        write_layout(f, s.layout(), s.eol_pad)?;
-        write!(f, ":{}:{}", s.quirks, if s.pay { "+" } else { "0" })
+        let mut b = Vec::with_capacity(96);
+        self.0.put_p0f(&mut b);
+        f.write_str(std::str::from_utf8(&b).expect("a signature's text is ASCII"))
     }
 }
 
-/// An option layout in p0f's notation.
-pub fn write_layout(f: &mut impl fmt::Write, layout: &[u8], eol_pad: u8) -> fmt::Result {
-    for (i, &k) in layout.iter().enumerate() {
-        if i > 0 {
-            f.write_char(',')?;
+impl Signature {
+    /// The signature's p0f text ([`P0fSig`]) appended to `buf`, without the formatter
+    /// (the JSON record writer's path).
+    pub fn put_p0f(&self, buf: &mut Vec<u8>) {
+        let s = self;
+        let mut n = itoa::Buffer::new();
+        let mut num = |buf: &mut Vec<u8>, v: u64| buf.extend_from_slice(n.format(v).as_bytes());
+        num(buf, s.ver as u64);
+        buf.push(b':');
+        num(buf, s.ttl as u64);
+        buf.push(b'+');
+        let dist = guess_dist(s.ttl);
+        if dist > MAX_DIST {
+            buf.push(b'?');
+        } else {
+            num(buf, dist as u64);
         }
-        match k {
-            0 => write!(f, "eol+{eol_pad}")?,
-            1 => f.write_str("nop")?,
-            2 => f.write_str("mss")?,
-            3 => f.write_str("ws")?,
-            4 => f.write_str("sok")?,
-            5 => f.write_str("sack")?,
-            8 => f.write_str("ts")?,
-            k => write!(f, "?{k}")?,
+        buf.push(b':');
+        num(buf, s.ip_opt_len as u64);
+        buf.push(b':');
+        if s.mss == SPECIAL_MSS && s.dir == Direction::Response {
+            buf.push(b'*');
+        } else {
+            num(buf, s.mss as u64);
         }
+        buf.push(b':');
+        if s.win_multi.n > 0 {
+            buf.extend_from_slice(if s.win_multi.mtu { b"mtu*" } else { b"mss*" });
+            num(buf, s.win_multi.n as u64);
+        } else {
+            num(buf, s.win as u64);
+        }
+        buf.push(b',');
+        num(buf, s.wscale as u64);
+        buf.push(b':');
+        put_layout(
+            buf,
+            s.layout().iter().map(|&k| OptKind::from_kind(k)),
+            s.eol_pad,
+        );
+        buf.push(b':');
+        for (i, q) in s.quirks.names().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            buf.extend_from_slice(q.as_bytes());
+        }
+        buf.extend_from_slice(if s.pay { b":+" } else { b":0" });
     }
-    Ok(())
 }
 
 struct Walk {
