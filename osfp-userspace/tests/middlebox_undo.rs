@@ -51,7 +51,7 @@ fn fingerprinter(db: Database) -> Fingerprinter {
 }
 
 /// (label, match, middlebox, score) of a record under the verdict order.
-fn verdict(fp: &Fingerprinter, r: &PacketRecord) -> (String, MatchKind, Rewrites, f32) {
+fn verdict(fp: &mut Fingerprinter, r: &PacketRecord) -> (String, MatchKind, Rewrites, f32) {
     let ev = Event::decode(r);
     let s = Signature::from_event(&ev, 0).unwrap();
     let v = fp.classify_event(&ev, &s);
@@ -76,7 +76,12 @@ fn set(k: &[Rewrite]) -> Rewrites {
 }
 
 /// Checks the clean SYN and each rewritten one.
-fn check(fp: &Fingerprinter, clean: &PacketRecord, label: &str, cases: &[(&[Edit], &[Rewrite])]) {
+fn check(
+    fp: &mut Fingerprinter,
+    clean: &PacketRecord,
+    label: &str,
+    cases: &[(&[Edit], &[Rewrite])],
+) {
     let (l, kind, mb, score) = verdict(fp, clean);
     assert_eq!(
         (l.as_str(), kind, mb, score),
@@ -94,7 +99,7 @@ fn check(fp: &Fingerprinter, clean: &PacketRecord, label: &str, cases: &[(&[Edit
         // Without the undo (strict, p0f's matching) the rewritten SYN is not this label.
         let mut strict = fingerprinter(fingerprint::default_database().unwrap());
         strict.config.strict = true;
-        let (l2, ..) = verdict(&strict, &r);
+        let (l2, ..) = verdict(&mut strict, &r);
         assert_ne!(
             l2, label,
             "{edits:?}: the matcher alone already explains it"
@@ -104,10 +109,10 @@ fn check(fp: &Fingerprinter, clean: &PacketRecord, label: &str, cases: &[(&[Edit
 
 #[test]
 fn linux_syn_rewrites_are_undone() {
-    let fp = fingerprinter(fingerprint::default_database().unwrap());
+    let mut fp = fingerprinter(fingerprint::default_database().unwrap());
     let clean = first_syn(&lab("default-mtu1500-v4.pcap"), None);
     check(
-        &fp,
+        &mut fp,
         &clean,
         "Linux 4.19-6.x",
         &[
@@ -125,7 +130,7 @@ fn linux_syn_rewrites_are_undone() {
     // to 1380: the window is still a multiple of the stack's own MSS.
     let pppoe = first_syn(&lab("default-mtu1492-v4.pcap"), None);
     check(
-        &fp,
+        &mut fp,
         &pppoe,
         "Linux 4.19-6.x",
         &[
@@ -144,10 +149,10 @@ fn linux_syn_rewrites_are_undone() {
 /// and the classifier gives the family.
 #[test]
 fn an_ambiguous_undo_is_left_to_the_classifier() {
-    let fp = fingerprinter(fingerprint::default_database().unwrap());
+    let mut fp = fingerprinter(fingerprint::default_database().unwrap());
     let clean = first_syn(&lab("default-mtu1500-v4.pcap"), None);
     let r = rewritten(&clean, &[Edit::WsStrip]);
-    let (l, kind, mb, _) = verdict(&fp, &r);
+    let (l, kind, mb, _) = verdict(&mut fp, &r);
     assert_eq!(
         (l.as_str(), kind, mb),
         ("Linux (also ChromeOS)", MatchKind::Inferred, Rewrites::NONE)
@@ -157,10 +162,10 @@ fn an_ambiguous_undo_is_left_to_the_classifier() {
 /// A clamp of a 1460 host needs no undo: p0f's rule explains 64240 as 44 x 1460.
 #[test]
 fn clamp_of_an_ethernet_host_is_no_rewrite_to_undo() {
-    let fp = fingerprinter(fingerprint::default_database().unwrap());
+    let mut fp = fingerprinter(fingerprint::default_database().unwrap());
     let clean = first_syn(&lab("default-mtu1500-v4.pcap"), None);
     let r = rewritten(&clean, &[Edit::MssClamp(1380)]);
-    let (l, kind, mb, score) = verdict(&fp, &r);
+    let (l, kind, mb, score) = verdict(&mut fp, &r);
     assert_eq!(
         (l.as_str(), kind, mb, score),
         ("Linux 4.19-6.x", MatchKind::Exact, Rewrites::NONE, 1.0)
@@ -174,9 +179,9 @@ fn clamp_of_an_ethernet_host_is_no_rewrite_to_undo() {
 fn ecn_bleaching() {
     let ecn = first_syn(&lab("ecn-v4.pcap"), None);
     let bleached = rewritten(&ecn, &[Edit::EcnBleach]);
-    let fp = fingerprinter(fingerprint::default_database().unwrap());
+    let mut fp = fingerprinter(fingerprint::default_database().unwrap());
     assert_eq!(
-        verdict(&fp, &bleached),
+        verdict(&mut fp, &bleached),
         (
             "Linux 4.19-6.x".into(),
             MatchKind::Exact,
@@ -185,9 +190,9 @@ fn ecn_bleaching() {
         )
     );
     let only_ecn = "classes = unix\n[tcp:request]\nlabel = s:unix:Linux:ECN on\nsig = 4:64:0:*:mss*44,10:mss,sok,ts,nop,ws:df,id+,ecn:0\n";
-    let fp = fingerprinter(Database::parse(only_ecn, "ecn-only").unwrap());
-    assert_eq!(verdict(&fp, &ecn).0, "Linux ECN on");
-    let (l, kind, mb, _) = verdict(&fp, &bleached);
+    let mut fp = fingerprinter(Database::parse(only_ecn, "ecn-only").unwrap());
+    assert_eq!(verdict(&mut fp, &ecn).0, "Linux ECN on");
+    let (l, kind, mb, _) = verdict(&mut fp, &bleached);
     assert_eq!(
         (l.as_str(), kind, mb),
         ("Linux ECN on", MatchKind::Exact, set(&[Rewrite::EcnBleach]))
@@ -204,12 +209,12 @@ fn corpus_syn(file: &str, src: &str) -> Option<PacketRecord> {
 
 #[test]
 fn windows_and_macos_syn_rewrites_are_undone() {
-    let fp = fingerprinter(fingerprint::default_database().unwrap());
+    let mut fp = fingerprinter(fingerprint::default_database().unwrap());
     let Some(win) = corpus_syn("ndpi/windowsupdate_over_http.pcap", "10.0.2.15") else {
         return;
     };
     check(
-        &fp,
+        &mut fp,
         &win,
         "Windows 10 or 11",
         &[
@@ -221,7 +226,7 @@ fn windows_and_macos_syn_rewrites_are_undone() {
         return;
     };
     check(
-        &fp,
+        &mut fp,
         &mac,
         "Mac OS X 10.12 or newer (also iOS)",
         &[
@@ -236,11 +241,11 @@ fn windows_and_macos_syn_rewrites_are_undone() {
 /// classifier takes the SYN, and says so.
 #[test]
 fn rewrites_not_undone_go_to_the_classifier() {
-    let fp = fingerprinter(fingerprint::default_database().unwrap());
+    let mut fp = fingerprinter(fingerprint::default_database().unwrap());
     let clean = first_syn(&lab("default-mtu1500-v4.pcap"), None);
     for e in [Edit::WinRewrite(16384), Edit::WsRewrite(5)] {
         let r = rewritten(&clean, &[e]);
-        let (l, kind, mb, _) = verdict(&fp, &r);
+        let (l, kind, mb, _) = verdict(&mut fp, &r);
         assert!(mb.is_empty(), "{e:?}: {l}");
         assert!(
             matches!(kind, MatchKind::Inferred | MatchKind::Unknown),

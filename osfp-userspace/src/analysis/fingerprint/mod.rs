@@ -30,6 +30,7 @@ pub mod model;
 pub mod quirks;
 pub mod rewrite;
 pub mod sig;
+pub mod verdict_cache;
 
 use std::{hash::Hash, sync::Arc};
 
@@ -108,6 +109,8 @@ pub struct Fingerprinter {
     /// Steps 2-4 of the verdict order (see the module comment).
     pub config: VerdictConfig,
     model: &'static Model,
+    /// Steps 1 and 2 of the verdict order by signature.
+    pub cache: verdict_cache::VerdictCache,
 }
 
 impl Fingerprinter {
@@ -120,6 +123,7 @@ impl Fingerprinter {
             hasher: keyed_state(),
             config: VerdictConfig::default(),
             model: model::embedded(),
+            cache: verdict_cache::VerdictCache::default(),
         }
     }
 
@@ -190,18 +194,27 @@ impl Fingerprinter {
         self.db.classify(s, false)
     }
 
-    /// The verdict of a SYN / SYN-ACK in the order of the module comment.
-    pub fn classify_event(&self, ev: &Event, s: &Signature) -> Verdict<'_> {
+    /// The verdict of a SYN / SYN-ACK in the order of the module comment. Steps 1 and
+    /// 2 come from [`verdict_cache`] when the same signature was seen before; step 3
+    /// reads more of the packet than the signature and always runs.
+    pub fn classify_event(&mut self, ev: &Event, s: &Signature) -> Verdict<'_> {
+        let db = &*self.db;
+        let o = self
+            .cache
+            .entry(verdict_cache::key(s), || db.classify(s, false).stored());
+        let seen = o.seen.resolve(db);
         if self.config.strict {
-            return self.classify(s);
+            return seen;
         }
-        let seen = self.db.classify(s, false);
         let trusted = seen.label.is_some_and(|l| !l.candidate);
         if trusted || s.dir != Direction::Request {
             return seen;
         }
-        if let Some(v) = middlebox::undo(&self.db, s) {
-            return v;
+        let undone = *o
+            .undone
+            .get_or_insert_with(|| middlebox::undo(db, s).map(|v| v.stored()));
+        if let Some(v) = undone {
+            return v.resolve(db);
         }
         if let Some(v) = self.infer(ev, s) {
             return v;

@@ -115,17 +115,22 @@ impl Source {
     }
 }
 
-/// A source seen with one plain SYN so far, kept in a slot of [`ScanTracker`]'s
-/// first-sight table instead of as a tracked source: a flood of one-SYN sources (spoofed
-/// addresses) then costs a slot write each, not a tracked source's allocation and an
-/// eviction. Its second plain SYN makes it a tracked source, its first target included
-/// as if it had been tracked from the start.
+/// A source whose plain SYNs so far all went to one target, kept in a slot of
+/// [`ScanTracker`]'s first-sight table instead of as a tracked source: a flood of
+/// one-SYN sources (spoofed addresses) then costs a slot write each, not a tracked
+/// source's allocation and an eviction, and neither does a client that connects to one
+/// service again and again (one target is no sweep). Its first SYN to another target
+/// makes it a tracked source, its first target and SYNs included as if it had been
+/// tracked from the start.
 #[derive(Clone, Copy, Debug)]
 struct FirstSight {
     src: Option<IpAddr>,
     dst: IpAddr,
     dport: u16,
+    /// The first and the last SYN to the target, and how many.
     ts_ns: u64,
+    last_ns: u64,
+    syns: u64,
     answered: bool,
     completed: bool,
 }
@@ -137,6 +142,8 @@ impl Default for FirstSight {
             dst: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             dport: 0,
             ts_ns: 0,
+            last_ns: 0,
+            syns: 0,
             answered: false,
             completed: false,
         }
@@ -267,13 +274,19 @@ impl ScanTracker {
         if let Some(p) = probe {
             self.counters.probes[p as usize] += 1;
         }
-        if probe.is_none() && !self.sources.contains(&ev.src) && !self.second_sight(ev, out) {
-            return;
-        }
-        self.touch_source(ev.src, now, out);
         let window = self.window_ns();
         let cap = self.cfg.max_targets_per_source;
-        let s = self.sources.get_mut(&ev.src).expect("just inserted");
+        // One probe of the table for a tracked source (most SYNs of a busy link).
+        let s = match self.sources.get_mut(&ev.src) {
+            Some(s) => s,
+            None => {
+                if probe.is_none() && !self.second_sight(ev, out) {
+                    return;
+                }
+                self.touch_source(ev.src, now, out);
+                self.sources.get_mut(&ev.src).expect("just inserted")
+            }
+        };
         s.last_ns = s.last_ns.max(now);
 
         let tbit = probe.map_or(PLAIN_SYN, |p| bit(ScanKind::of_probe(p)));
@@ -352,38 +365,50 @@ impl ScanTracker {
         }
     }
 
-    /// A plain SYN of a source not tracked: the first one goes into its first-sight slot
-    /// (false: nothing more to do); the second one (true) makes it a tracked source with
-    /// the first SYN's target counted as it would have been.
+    /// A plain SYN of a source not tracked: the first one goes into its first-sight slot,
+    /// and so do more to the same target (false: nothing more to do); one to another
+    /// target (true) makes it a tracked source with the first target and its SYNs counted
+    /// as they would have been.
     fn second_sight(&mut self, ev: &Event, out: &mut Vec<ScanEvent>) -> bool {
         let now = ev.ts_ns;
         let window = self.window_ns();
         let slot = self.hasher.hash_one(ev.src) as usize & (FIRST_SIGHT_SLOTS - 1);
-        let first = self.first_sight[slot];
+        let first = &mut self.first_sight[slot];
         if first.src != Some(ev.src) || now.saturating_sub(first.ts_ns) > window {
-            self.first_sight[slot] = FirstSight {
+            *first = FirstSight {
                 src: Some(ev.src),
                 dst: ev.dst,
                 dport: ev.record.dport,
                 ts_ns: now,
+                last_ns: now,
+                syns: 1,
                 answered: false,
                 completed: false,
             };
             return false;
         }
+        if first.dst == ev.dst && first.dport == ev.record.dport {
+            first.last_ns = first.last_ns.max(now);
+            first.syns += 1;
+            return false;
+        }
+        let first = *first;
         self.first_sight[slot].src = None;
         self.touch_source(ev.src, first.ts_ns, out);
         let s = self.sources.get_mut(&ev.src).expect("just inserted");
         s.targets.insert(
             (first.dst, first.dport),
             Target {
-                last_ns: first.ts_ns,
+                last_ns: first.last_ns,
                 kinds: PLAIN_SYN,
                 answered: first.answered,
                 completed: first.completed,
             },
         );
         s.plain.count(first.ts_ns, window);
+        s.plain.packets += first.syns - 1;
+        s.plain.last_ns = s.plain.last_ns.max(first.last_ns);
+        s.last_ns = s.last_ns.max(first.last_ns);
         true
     }
 
@@ -894,6 +919,45 @@ mod tests {
         );
         assert_eq!(s.plain.packets, 2);
         assert_eq!(t.counters.unmatched_answers, 0);
+    }
+
+    /// A client that connects to one service again and again stays a first sight (one
+    /// target is no sweep): not tracked, nothing evicted. When it then sweeps the
+    /// server's ports, the sweep counts those SYNs as if it had been tracked all along.
+    #[test]
+    fn repeat_syns_to_one_target_stay_first_sights() {
+        let mut t = ScanTracker::new(ScanConfig::default());
+        let mut out = Vec::new();
+        for i in 0..1000u64 {
+            let s = syn(CLIENT, SERVER, 40000 + i as u16, 443, i * MS);
+            t.observe(&s, &mut out);
+            t.observe(&synack(&s, i * MS + 1), &mut out);
+        }
+        assert_eq!(t.tracked_sources(), 0);
+        assert_eq!(t.counters.sources_evicted, 0);
+        assert_eq!(
+            t.counters.unmatched_answers, 0,
+            "answers find the first sight"
+        );
+        let min = ScanConfig::default().port_sweep_min_ports;
+        for p in 1..=min as u16 {
+            t.observe(
+                &syn(CLIENT, SERVER, 50001, p, (2000 + p as u64) * MS),
+                &mut out,
+            );
+        }
+        assert_eq!(t.tracked_sources(), 1);
+        let s = t.sources.peek(&ip(CLIENT)).unwrap();
+        let first = &s.targets[&(ip(SERVER), 443)];
+        assert!(first.answered);
+        assert_eq!(first.last_ns, 999 * MS, "the last SYN to the first target");
+        assert_eq!(kinds(&out, Phase::Start), vec![ScanKind::PortSweep]);
+        // 443 and min - 1 swept ports make min: the sweep starts at the one before last.
+        assert_eq!(s.plain.packets, 1000 + min as u64);
+        assert_eq!(s.plain.first_ns, 0);
+        t.flush(&mut out);
+        let end = out.iter().find(|e| e.phase == Phase::End).unwrap();
+        assert_eq!(end.packets, 1000 + min as u64);
     }
 
     /// Two stray FINs (no nmap traits: TTL 64, window 501) are not a scan; the third is.
