@@ -5,11 +5,16 @@
 use std::{hint::black_box, sync::Arc};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::net::{IpAddr, Ipv4Addr};
+
 use osfp::{
     analysis::fingerprint::{self, Database},
+    capture::frame::{Link, SelectConfig, Selector},
     decode::Event,
     pipeline::Pipeline,
 };
+use osfp_common::PacketRecord;
+use osfp_tests::craft::TcpFrame;
 
 fn database() -> Arc<Database> {
     Arc::new(
@@ -78,6 +83,24 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    // bench-live's shape without the ring buffer: the same SYN from 32,768 sources
+    // (they fit the established segment), 16 in a row from each, decoded as the live
+    // consumer does. What the consumer's core can take at best.
+    let bursts = live_bursts(32_768, 16);
+    g.throughput(Throughput::Elements(bursts.len() as u64));
+    let mut p3 = Pipeline::with_database(db.clone(), 65_536);
+    g.bench_function(
+        "decode+observe, bench-live's SYN bursts (32,768 sources)",
+        |b| {
+            b.iter(|| {
+                for r in &bursts {
+                    let ev = p3.process(r);
+                    black_box(p3.observe(&ev, &mut scans).map(|(s, v)| (s.mss, v.score)));
+                    scans.clear();
+                }
+            })
+        },
+    );
     g.finish();
     let m = p.matches;
     eprintln!(
@@ -88,6 +111,27 @@ fn bench(c: &mut Criterion) {
         m[2],
         m[3]
     );
+}
+
+/// `bench-live`'s records: its SYN frame from `sources` addresses, `burst` in a row
+/// from each, through the same selector the kernel mirrors.
+fn live_bursts(sources: u32, burst: usize) -> Vec<PacketRecord> {
+    let dst: IpAddr = Ipv4Addr::new(10, 99, 0, 2).into();
+    let mut sel = Selector::new(SelectConfig::default());
+    let mut out = Vec::new();
+    for i in 0..sources {
+        let src = Ipv4Addr::from(0x0a00_0000 | (i + 1)).into();
+        let frame = TcpFrame::syn(src, dst, 40000 + (i % 20000) as u16, 443).frame();
+        let r = sel
+            .frame(Link::Ethernet, &frame, 0)
+            .expect("a SYN is selected");
+        out.extend(std::iter::repeat_n(r, burst));
+    }
+    // Time moves on as it would: 1 µs a record.
+    for (i, r) in out.iter_mut().enumerate() {
+        r.ts_ns = 1_700_000_000_000_000_000 + i as u64 * 1_000;
+    }
+    out
 }
 
 criterion_group!(benches, bench);

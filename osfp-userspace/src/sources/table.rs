@@ -221,6 +221,25 @@ impl ClockPool {
 }
 
 impl Segments {
+    /// Marks a looked-up entry recent; with `create`'s time, a packet of it seen then.
+    fn touch(e: &mut SourceState, seq: u64, create: Option<u64>) {
+        e.touched = seq;
+        if let Some(ts) = create {
+            e.first_ns = e.first_ns.min(ts);
+            e.last_ns = e.last_ns.max(ts);
+        }
+    }
+
+    /// An established source's state, touched, in one probe of the map: most packets
+    /// of a busy link come from established sources. `None` for the rest (then
+    /// [`Segments::lookup`]).
+    fn established(&mut self, src: &IpAddr, create: Option<u64>) -> Option<&mut SourceState> {
+        let e = self.established.get_mut(src)?;
+        self.seq += 1;
+        Self::touch(e, self.seq, create);
+        Some(e)
+    }
+
     /// The state of a source and whether it is in probation; with `create`'s time, a
     /// new source is created, otherwise `None` for one not in the table. Touches
     /// (recency) and promotes from probation.
@@ -232,13 +251,7 @@ impl Segments {
     ) -> (Option<&mut SourceState>, bool) {
         self.seq += 1;
         let seq = self.seq;
-        let touch = |e: &mut SourceState| {
-            e.touched = seq;
-            if let Some(ts) = create {
-                e.first_ns = e.first_ns.min(ts);
-                e.last_ns = e.last_ns.max(ts);
-            }
-        };
+        let touch = |e: &mut SourceState| Self::touch(e, seq, create);
         // `contains` then `get_mut`: returning `get_mut`'s borrow from inside an
         // `if let` keeps `self` borrowed for the rest of the function (a borrow-checker
         // limit), and the second probe hits a cache line just read.
@@ -504,8 +517,13 @@ impl SourceTable {
     /// Records one fingerprinted packet and feeds the same event to the source's clock
     /// state: [`Self::observe`] then [`Self::observe_clock`] with one lookup.
     pub fn observe_with_clock(&mut self, ev: &Event, sig: &Signature, v: &Verdict<'_>) {
-        let (e, probation) = self.segs.lookup(&mut self.clocks, ev.src, Some(ev.ts_ns));
-        let e = e.expect("created");
+        let (e, probation) = match self.segs.established(&ev.src, Some(ev.ts_ns)) {
+            Some(e) => (e, false),
+            None => {
+                let (e, probation) = self.segs.lookup(&mut self.clocks, ev.src, Some(ev.ts_ns));
+                (e.expect("created"), probation)
+            }
+        };
         Self::record_os(e, sig, v);
         if !self.clocks.feed(e, ev, probation) {
             self.clock_events_refused += 1;
@@ -549,7 +567,11 @@ impl SourceTable {
     /// Feeds an event to its source's clock tracker, if the source is in the table
     /// (and holds clock state or may get it).
     pub fn observe_clock(&mut self, ev: &Event) {
-        match self.segs.lookup(&mut self.clocks, ev.src, None) {
+        let found = match self.segs.established(&ev.src, None) {
+            Some(e) => (Some(e), false),
+            None => self.segs.lookup(&mut self.clocks, ev.src, None),
+        };
+        match found {
             (Some(e), probation) => {
                 if !self.clocks.feed(e, ev, probation) {
                     self.clock_events_refused += 1;

@@ -276,7 +276,12 @@ impl ScanTracker {
         }
         let window = self.window_ns();
         let cap = self.cfg.max_targets_per_source;
-        // One probe of the table for a tracked source (most SYNs of a busy link).
+        // A client's SYNs to its one service again: its first-sight slot, no probe of
+        // the tracked sources (a source is never in both).
+        if probe.is_none() && self.repeat_first_sight(ev) {
+            return;
+        }
+        // One probe of the table for a tracked source.
         let s = match self.sources.get_mut(&ev.src) {
             Some(s) => s,
             None => {
@@ -365,10 +370,25 @@ impl ScanTracker {
         }
     }
 
-    /// A plain SYN of a source not tracked: the first one goes into its first-sight slot,
-    /// and so do more to the same target (false: nothing more to do); one to another
-    /// target (true) makes it a tracked source with the first target and its SYNs counted
-    /// as they would have been.
+    /// Counts a plain SYN in its source's first-sight slot if that holds the source
+    /// and the same target within the window.
+    fn repeat_first_sight(&mut self, ev: &Event) -> bool {
+        let window = self.window_ns();
+        let slot = self.hasher.hash_one(ev.src) as usize & (FIRST_SIGHT_SLOTS - 1);
+        let f = &mut self.first_sight[slot];
+        let now = ev.ts_ns;
+        if !f.is(ev.src, ev.dst, ev.record.dport) || now.saturating_sub(f.ts_ns) > window {
+            return false;
+        }
+        f.last_ns = f.last_ns.max(now);
+        f.syns += 1;
+        true
+    }
+
+    /// A plain SYN of a source neither tracked nor repeating its first sight
+    /// ([`Self::repeat_first_sight`]): a new first sight (false: nothing more to do),
+    /// or, to another target within the window (true), a tracked source with the first
+    /// target and its SYNs counted as they would have been.
     fn second_sight(&mut self, ev: &Event, out: &mut Vec<ScanEvent>) -> bool {
         let now = ev.ts_ns;
         let window = self.window_ns();
@@ -387,13 +407,7 @@ impl ScanTracker {
             };
             return false;
         }
-        if first.dst == ev.dst && first.dport == ev.record.dport {
-            first.last_ns = first.last_ns.max(now);
-            first.syns += 1;
-            return false;
-        }
         let first = *first;
-        self.first_sight[slot].src = None;
         self.touch_source(ev.src, first.ts_ns, out);
         let s = self.sources.get_mut(&ev.src).expect("just inserted");
         s.targets.insert(
@@ -486,6 +500,12 @@ impl ScanTracker {
     fn touch_source(&mut self, src: IpAddr, now: u64, out: &mut Vec<ScanEvent>) {
         if self.sources.contains(&src) {
             return;
+        }
+        // Tracked from now on: its first sight, if any, is over (a source is never in
+        // both; a probe makes a source tracked without its plain SYNs' promotion).
+        let slot = self.hasher.hash_one(src) as usize & (FIRST_SIGHT_SLOTS - 1);
+        if self.first_sight[slot].src == Some(src) {
+            self.first_sight[slot].src = None;
         }
         if let Some((old, s)) = self.sources.push(src, Source::new(now)) {
             self.counters.sources_evicted += 1;
