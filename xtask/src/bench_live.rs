@@ -23,13 +23,24 @@ use osfp_tests::{craft::TcpFrame, http_get_netns, metric, Lab};
 /// The sensor's metrics port inside the lab's namespace.
 const PORT: u16 = 9184;
 
-pub fn run(rates: Vec<f64>, seconds: u64, sources: u32, burst: u32, flood: u64) -> Result<()> {
-    let bin = osfp_release_bin()?;
+pub fn run(
+    rates: Vec<f64>,
+    seconds: u64,
+    sources: u32,
+    burst: u32,
+    flood: u64,
+    osfp: Option<PathBuf>,
+    ring_mib: u32,
+) -> Result<()> {
+    let bin = match osfp {
+        Some(b) => b,
+        None => osfp_release_bin()?,
+    };
     let lab = Lab::new()?;
-    let sensor = start_sensor(&lab, &bin)?;
+    let sensor = start_sensor(&lab, &bin, ring_mib)?;
     let prog_fd = find_program()?;
     println!(
-        "osfp run: {} (release), CPU 1, records off; injector: CPU 0, {sources} sources, {burst} SYNs per source per run",
+        "osfp run: {} (release), CPU 1, records off, ring {ring_mib} MiB; injector: CPU 0, {sources} sources, {burst} SYNs per source per run",
         bin.display()
     );
     pin_to_cpu(0)?;
@@ -94,7 +105,7 @@ fn osfp_release_bin() -> Result<PathBuf> {
     Ok(bin)
 }
 
-fn start_sensor(lab: &Lab, bin: &PathBuf) -> Result<Child> {
+fn start_sensor(lab: &Lab, bin: &PathBuf, ring_mib: u32) -> Result<Child> {
     let mut child = Command::new("ip")
         .args(["netns", "exec", &lab.ns_b, "taskset", "-c", "1"])
         .arg(bin)
@@ -107,7 +118,7 @@ fn start_sensor(lab: &Lab, bin: &PathBuf) -> Result<Child> {
             "--records",
             "off",
             "--ring-mib",
-            "8",
+            &ring_mib.to_string(),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

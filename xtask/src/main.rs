@@ -104,6 +104,13 @@ enum Cmd {
         /// Seconds of hping3 --flood --rand-source afterwards (0: none).
         #[arg(long, default_value_t = 8)]
         flood: u64,
+        /// The sensor binary (default: target/release/osfp): another build, for a
+        /// before / after in one session.
+        #[arg(long)]
+        osfp: Option<std::path::PathBuf>,
+        /// The sensor's `--ring-mib` (osfp run's default: 8).
+        #[arg(long, default_value_t = 8)]
+        ring_mib: u32,
     },
     /// A namespace lab: the sensor, real Linux connections, crafted Windows/macOS/unknown
     /// SYNs and an nmap scan, then verdicts, scans and metrics. Needs root.
@@ -172,7 +179,9 @@ fn main() -> anyhow::Result<()> {
             sources,
             burst,
             flood,
-        } => bench_live::run(rates, seconds, sources, burst, flood),
+            osfp,
+            ring_mib,
+        } => bench_live::run(rates, seconds, sources, burst, flood, osfp, ring_mib),
         Cmd::Demo { keep, release } => demo::run(keep, release),
         Cmd::FuzzSeeds => fuzz_seeds::run(),
         Cmd::Audit { locks } => supply::audit(locks),
