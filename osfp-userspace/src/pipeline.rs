@@ -216,6 +216,11 @@ impl Pipeline {
         self.floods.advance(now_ns, &mut self.flood_events);
     }
 
+    /// Whether SYN flood events wait to be taken.
+    pub fn has_flood_events(&self) -> bool {
+        !self.flood_events.is_empty()
+    }
+
     /// SYN flood start / end events since the last call.
     pub fn take_flood_events(&mut self) -> std::vec::Drain<'_, FloodEvent> {
         self.flood_events.drain(..)

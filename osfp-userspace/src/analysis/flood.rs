@@ -199,8 +199,10 @@ pub struct FloodDetector {
     rate: u64,
     /// Whole seconds below half the rate that end one.
     quiet_secs: u64,
-    /// The current second (of capture time) and its SYNs.
+    /// The current second (of capture time), where the next one starts (ns; saves a
+    /// division per SYN), and its SYNs.
     sec: u64,
+    next_ns: u64,
     in_sec: u64,
     /// This second's counts, or the flood's while one is active.
     window: Window,
@@ -219,6 +221,7 @@ impl FloodDetector {
             rate,
             quiet_secs: quiet_ms.div_ceil(1000).max(1),
             sec: 0,
+            next_ns: NS,
             in_sec: 0,
             window: Window::new(),
             active: false,
@@ -282,10 +285,10 @@ impl FloodDetector {
     /// Closes the seconds before `now_ns` (live capture: called on a timer too, so
     /// that a flood ends when packets stop).
     pub fn advance(&mut self, now_ns: u64, out: &mut Vec<FloodEvent>) {
-        let sec = now_ns / NS;
-        if sec <= self.sec {
+        if now_ns < self.next_ns {
             return;
         }
+        let sec = now_ns / NS;
         self.counters.last_rate = if sec - self.sec == 1 { self.in_sec } else { 0 };
         // The closed second, then the empty ones after it (at most until the flood
         // ends: a jump in capture time costs no more).
@@ -311,6 +314,7 @@ impl FloodDetector {
             closed = 0;
         }
         self.sec = sec;
+        self.next_ns = (sec + 1).saturating_mul(NS);
         self.in_sec = 0;
     }
 }

@@ -265,9 +265,9 @@ impl Daemon {
     /// `osfp pcap`.
     fn record(&mut self, rec: &PacketRecord) {
         self.generation += 1;
-        let mut rec = *rec;
-        rec.ts_ns = self.clock.convert(rec.ts_ns);
-        let ev = self.pipeline.process(&rec);
+        let mut ev = self.pipeline.process(rec);
+        ev.ts_ns = self.clock.convert(rec.ts_ns);
+        ev.record.ts_ns = ev.ts_ns;
         let fp = self.pipeline.observe(&ev, &mut self.scan_events);
         let seen = match fp {
             Some((s, v)) => {
@@ -294,7 +294,9 @@ impl Daemon {
                 log.write(ev.ts_ns, kind, &line);
             }
         }
-        self.emit_scans(ev.ts_ns);
+        if !self.scan_events.is_empty() || self.pipeline.has_flood_events() {
+            self.emit_scans(ev.ts_ns);
+        }
     }
 
     /// Scan and SYN flood start / end events: in the record stream and the event log.

@@ -226,7 +226,9 @@ impl Series {
         self.last_raw = tsval;
         self.last_unwrapped += step;
         self.last_ns = self.last_ns.max(ts_ns);
-        let t = (ts_ns as i128 - self.t0_ns as i128) as f64 / 1e9;
+        // The difference as i64 (exact within ±292 years): i128 to f64 is a library
+        // call, per clock event.
+        let t = ts_ns.wrapping_sub(self.t0_ns) as i64 as f64 / 1e9;
         let p = (t, self.last_unwrapped as f64);
         self.arrivals += 1;
         if !self.arrivals.is_multiple_of(self.stride) {

@@ -466,10 +466,15 @@ impl ScanTracker {
 
     /// Ends the scans of sources idle for `idle_end_ms` (checked at most once a second
     /// of capture time; cheap otherwise).
+    #[inline]
     pub fn expire(&mut self, now: u64, out: &mut Vec<ScanEvent>) {
-        if now < self.last_expire_ns.saturating_add(1_000_000_000) {
-            return;
+        // Called for every event: the once-a-second test inline, the walk apart.
+        if now >= self.last_expire_ns.saturating_add(1_000_000_000) {
+            self.expire_idle(now, out);
         }
+    }
+
+    fn expire_idle(&mut self, now: u64, out: &mut Vec<ScanEvent>) {
         self.last_expire_ns = now;
         let idle = self.cfg.idle_end_ms.saturating_mul(1_000_000);
         while let Some((_, s)) = self.sources.peek_lru() {
