@@ -249,17 +249,26 @@ impl Segments {
         src: IpAddr,
         create: Option<u64>,
     ) -> (Option<&mut SourceState>, bool) {
+        // `contains` then `get_mut`: returning `get_mut`'s borrow from inside an
+        // `if let` keeps `self` borrowed for the rest of the function (a borrow-checker
+        // limit), and the second probe hits a cache line just read. The packet path
+        // avoids it: [`Segments::established`], then [`Segments::not_established`].
+        if self.established.contains(&src) {
+            return (self.established(&src, create), false);
+        }
+        self.not_established(clocks, src, create)
+    }
+
+    /// [`Segments::lookup`] of a source known not to be established.
+    fn not_established(
+        &mut self,
+        clocks: &mut ClockPool,
+        src: IpAddr,
+        create: Option<u64>,
+    ) -> (Option<&mut SourceState>, bool) {
         self.seq += 1;
         let seq = self.seq;
         let touch = |e: &mut SourceState| Self::touch(e, seq, create);
-        // `contains` then `get_mut`: returning `get_mut`'s borrow from inside an
-        // `if let` keeps `self` borrowed for the rest of the function (a borrow-checker
-        // limit), and the second probe hits a cache line just read.
-        if self.established.contains(&src) {
-            let e = self.established.get_mut(&src).expect("contained");
-            touch(e);
-            return (Some(e), false);
-        }
         if let Some(st) = self.probation.pop(&src) {
             // Seen again: established. A full segment gives up its least recent.
             if self.established.len() == self.established.cap().get() {
@@ -520,7 +529,9 @@ impl SourceTable {
         let (e, probation) = match self.segs.established(&ev.src, Some(ev.ts_ns)) {
             Some(e) => (e, false),
             None => {
-                let (e, probation) = self.segs.lookup(&mut self.clocks, ev.src, Some(ev.ts_ns));
+                let (e, probation) =
+                    self.segs
+                        .not_established(&mut self.clocks, ev.src, Some(ev.ts_ns));
                 (e.expect("created"), probation)
             }
         };
@@ -569,7 +580,7 @@ impl SourceTable {
     pub fn observe_clock(&mut self, ev: &Event) {
         let found = match self.segs.established(&ev.src, None) {
             Some(e) => (Some(e), false),
-            None => self.segs.lookup(&mut self.clocks, ev.src, None),
+            None => self.segs.not_established(&mut self.clocks, ev.src, None),
         };
         match found {
             (Some(e), probation) => {
