@@ -2,10 +2,13 @@
 //! fingerprint and match, the per-source table with clock state), over the corpus' real
 //! SYN / SYN-ACKs with /etc/p0f/p0f.fp (the built-in database if absent).
 
-use std::{hint::black_box, sync::Arc};
+use std::{
+    hint::black_box,
+    net::{IpAddr, Ipv4Addr},
+    sync::Arc,
+};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use std::net::{IpAddr, Ipv4Addr};
 
 use osfp::{
     analysis::fingerprint::{self, Database},

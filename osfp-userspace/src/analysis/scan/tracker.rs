@@ -278,14 +278,16 @@ impl ScanTracker {
         let cap = self.cfg.max_targets_per_source;
         // A client's SYNs to its one service again: its first-sight slot, no probe of
         // the tracked sources (a source is never in both).
-        if probe.is_none() && self.repeat_first_sight(ev) {
+        // Plain SYNs only: a probe makes its source tracked at once.
+        let slot = probe.is_none().then(|| self.first_slot(ev.src));
+        if slot.is_some_and(|slot| self.repeat_first_sight(slot, ev)) {
             return;
         }
         // One probe of the table for a tracked source.
         let s = match self.sources.get_mut(&ev.src) {
             Some(s) => s,
             None => {
-                if probe.is_none() && !self.second_sight(ev, out) {
+                if slot.is_some_and(|slot| !self.second_sight(slot, ev, out)) {
                     return;
                 }
                 self.touch_source(ev.src, now, out);
@@ -370,11 +372,15 @@ impl ScanTracker {
         }
     }
 
-    /// Counts a plain SYN in its source's first-sight slot if that holds the source
+    /// The first-sight slot of `src` (keyed, so that no sender can choose collisions).
+    fn first_slot(&self, src: IpAddr) -> usize {
+        self.hasher.hash_one(src) as usize & (FIRST_SIGHT_SLOTS - 1)
+    }
+
+    /// Counts a plain SYN in its `slot` of the first-sight table if that holds the source
     /// and the same target within the window.
-    fn repeat_first_sight(&mut self, ev: &Event) -> bool {
+    fn repeat_first_sight(&mut self, slot: usize, ev: &Event) -> bool {
         let window = self.window_ns();
-        let slot = self.hasher.hash_one(ev.src) as usize & (FIRST_SIGHT_SLOTS - 1);
         let f = &mut self.first_sight[slot];
         let now = ev.ts_ns;
         if !f.is(ev.src, ev.dst, ev.record.dport) || now.saturating_sub(f.ts_ns) > window {
@@ -389,10 +395,9 @@ impl ScanTracker {
     /// ([`Self::repeat_first_sight`]): a new first sight (false: nothing more to do),
     /// or, to another target within the window (true), a tracked source with the first
     /// target and its SYNs counted as they would have been.
-    fn second_sight(&mut self, ev: &Event, out: &mut Vec<ScanEvent>) -> bool {
+    fn second_sight(&mut self, slot: usize, ev: &Event, out: &mut Vec<ScanEvent>) -> bool {
         let now = ev.ts_ns;
         let window = self.window_ns();
-        let slot = self.hasher.hash_one(ev.src) as usize & (FIRST_SIGHT_SLOTS - 1);
         let first = &mut self.first_sight[slot];
         if first.src != Some(ev.src) || now.saturating_sub(first.ts_ns) > window {
             *first = FirstSight {
@@ -428,8 +433,7 @@ impl ScanTracker {
 
     /// The first-sight slot of `src` if it holds `src`'s SYN to `dst:dport`.
     fn first_sight_of(&mut self, src: IpAddr, dst: IpAddr, dport: u16) -> Option<&mut FirstSight> {
-        let slot = self.hasher.hash_one(src) as usize & (FIRST_SIGHT_SLOTS - 1);
-        let f = &mut self.first_sight[slot];
+        let f = &mut self.first_sight[self.first_slot(src)];
         f.is(src, dst, dport).then_some(f)
     }
 
@@ -508,7 +512,7 @@ impl ScanTracker {
         }
         // Tracked from now on: its first sight, if any, is over (a source is never in
         // both; a probe makes a source tracked without its plain SYNs' promotion).
-        let slot = self.hasher.hash_one(src) as usize & (FIRST_SIGHT_SLOTS - 1);
+        let slot = self.first_slot(src);
         if self.first_sight[slot].src == Some(src) {
             self.first_sight[slot].src = None;
         }
