@@ -5,11 +5,11 @@ use std::{borrow::Borrow, ffi::CString, time::Duration};
 
 use anyhow::{anyhow, bail, Context, Result};
 use aya::{
-    maps::{MapData, PerCpuArray, RingBuf},
+    maps::{MapData, PerCpuArray},
     programs::{ProgramError, Xdp, XdpMode},
     Ebpf, EbpfLoader,
 };
-use osfp_common::{counter, map_name, tunable, HashKey, PacketRecord};
+use osfp_common::{counter, map_name, tunable, HashKey};
 
 use crate::capture::frame::FrameCounters;
 
@@ -207,11 +207,6 @@ pub fn mono_now_ns() -> u64 {
 }
 
 impl MonoToUnix {
-    /// No conversion: records keep the kernel's monotonic time.
-    pub fn identity() -> Self {
-        MonoToUnix { offset_ns: 0 }
-    }
-
     pub fn now() -> Self {
         let mono = clock_ns(libc::CLOCK_MONOTONIC);
         let real = clock_ns(libc::CLOCK_REALTIME);
@@ -232,29 +227,6 @@ fn clock_ns(clock: libc::clockid_t) -> i128 {
     // SAFETY: valid pointer to a timespec.
     unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
-}
-
-/// Drains up to `max` records from the ring buffer; returns how many, and how many
-/// entries had the wrong size (counted, never fatal).
-pub fn drain(
-    ring: &mut RingBuf<MapData>,
-    clock: &MonoToUnix,
-    max: usize,
-    mut f: impl FnMut(PacketRecord),
-) -> (usize, usize) {
-    let (mut n, mut bad) = (0, 0);
-    while n + bad < max {
-        let Some(item) = ring.next() else { break };
-        match PacketRecord::from_bytes(&item) {
-            Some(mut r) => {
-                r.ts_ns = clock.convert(r.ts_ns);
-                f(r);
-                n += 1;
-            }
-            None => bad += 1,
-        }
-    }
-    (n, bad)
 }
 
 /// How often the consumer polls even without a wake-up (records submitted with

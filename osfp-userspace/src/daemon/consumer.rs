@@ -1,6 +1,7 @@
-//! `osfp run`'s consumer loop: one thread owns the pipeline and the source table, takes
-//! ring batches from the pumps, answers API queries between batches, refreshes metrics,
-//! sweeps the tables on timers and reloads on SIGHUP (`reload.rs`).
+//! `osfp run`'s consumer loop: one thread owns the pipeline and the source table, reads
+//! the ring buffers in place a batch at a time (`rings.rs`), answers API queries between
+//! batches, refreshes metrics, sweeps the tables on timers and reloads on SIGHUP
+//! (`reload.rs`).
 
 use std::{
     path::PathBuf,
@@ -13,13 +14,13 @@ use aya::maps::{MapData, PerCpuArray, RingBuf};
 use osfp_common::{map_name, PacketRecord};
 use tokio::{
     signal::unix::{signal, SignalKind},
-    sync::{mpsc, oneshot, watch},
+    sync::{mpsc, oneshot},
     time::interval,
 };
 
 use super::{
     config::{Records, RunConfig, Settings},
-    pump::{pump, Batch, BATCHES_IN_FLIGHT},
+    rings::{Rings, BATCH},
 };
 use crate::{
     analysis::{fingerprint::Database, scan::ScanEvent},
@@ -144,18 +145,20 @@ impl Daemon {
         mut taps: Vec<aya::Ebpf>,
         listener: Option<std::net::TcpListener>,
     ) -> Result<()> {
-        let (tx, mut rx) = mpsc::channel(BATCHES_IN_FLIGHT);
-        let (stop_tx, stop_rx) = watch::channel(false);
         let mut counters = Vec::new();
-        let mut pumps = Vec::new();
+        let mut rings = Vec::new();
         for t in taps.iter_mut() {
-            let ring = RingBuf::try_from(t.take_map(map_name::EVENTS).context("EVENTS map")?)?;
+            rings.push(RingBuf::try_from(
+                t.take_map(map_name::EVENTS).context("EVENTS map")?,
+            )?);
             let c: PerCpuArray<MapData, u64> =
                 PerCpuArray::try_from(t.take_map(map_name::COUNTERS).context("COUNTERS map")?)?;
             counters.push(c);
-            pumps.push(tokio::spawn(pump(ring, tx.clone(), stop_rx.clone())));
         }
-        drop(tx); // the pumps hold the only senders: the channel ends with them
+        let mut rings = Rings::new(rings).context("watching the ring buffers")?;
+        // A turn on every tick too: records submitted without a wake-up wait at most this
+        // long, and so do held records (several interfaces) for their release.
+        let mut poll_tick = interval(POLL_INTERVAL);
         let (api_tx, mut api_rx) = mpsc::channel(api::QUEUE);
         if let Some(l) = listener {
             let addr = l.local_addr()?;
@@ -173,22 +176,23 @@ impl Daemon {
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut sighup = signal(SignalKind::hangup())?;
         let mut metrics_tick = interval(Duration::from_secs(1));
-        let mut release_tick = interval(POLL_INTERVAL);
         let mut sweep_tick = interval(SWEEP_EVERY);
         let mut stats_tick = interval(self.cfg.stats_every.unwrap_or(Duration::from_secs(3600)));
         let mut clock_tick = interval(CLOCK_SWEEP_EVERY);
         let mut failure = None;
+        let mut more = false;
         loop {
             tokio::select! {
-                b = rx.recv() => match b {
-                    Some(b) => self.batch(b),
-                    // Every pump ended (each said why): no data would come any more.
-                    None => {
-                        failure = Some(anyhow::anyhow!("every ring-buffer reader stopped"));
+                r = rings.readable(), if !more => {
+                    if let Err(e) = r {
+                        failure = Some(anyhow::Error::from(e).context("waiting on the ring buffers"));
                         break;
                     }
-                },
-                _ = release_tick.tick(), if self.reorder.is_some() => self.release(xdp::mono_now_ns()),
+                    more = self.turn(&mut rings);
+                }
+                // A full batch came from some ring: the next turn without waiting.
+                _ = std::future::ready(()), if more => more = self.turn(&mut rings),
+                _ = poll_tick.tick() => more = self.turn(&mut rings),
                 Some(q) = api_rx.recv() => self.answer(q),
                 // Always ready while a walk is under way: a step, then the loop turns.
                 _ = std::future::ready(()), if self.walk.is_some() => self.walk_step(),
@@ -221,13 +225,8 @@ impl Daemon {
         let names = self.attachment.iface_names().join(", ");
         taps.clear();
         eprintln!("osfp: detached from {names}");
-        let _ = stop_tx.send(true);
-        while let Some(b) = rx.recv().await {
-            self.batch(b);
-        }
-        for p in pumps {
-            let _ = p.await;
-        }
+        let t = rings.last_turn(|r| self.take(r));
+        self.bad_size += t.bad_size as u64;
         self.release(u64::MAX);
         self.pipeline.end_of_input(&mut self.scan_events);
         self.emit_scans(unix_now_ns());
@@ -236,19 +235,25 @@ impl Daemon {
         failure.map_or(Ok(()), Err)
     }
 
-    /// A ring buffer's batch: straight through the pipeline with one interface, else
-    /// into capture order first.
-    fn batch(&mut self, b: Batch) {
-        self.bad_size += b.bad_size as u64;
-        match self.reorder.as_mut() {
-            None => b.records.iter().for_each(|r| self.record(r)),
-            Some(q) => {
-                b.records.into_iter().for_each(|r| q.push(r));
-                self.release(xdp::mono_now_ns());
-                return;
-            }
+    /// One turn over the rings (at most a batch from each); returns whether some ring
+    /// gave a full batch. With one interface each record goes straight through the
+    /// pipeline, in place; with several, into capture order first.
+    fn turn(&mut self, rings: &mut Rings) -> bool {
+        let t = rings.turn(BATCH, |r| self.take(r));
+        self.bad_size += t.bad_size as u64;
+        if self.reorder.is_some() {
+            self.release(xdp::mono_now_ns());
+        } else if t.records > 0 {
+            self.flush();
         }
-        self.flush();
+        t.more
+    }
+
+    fn take(&mut self, r: &PacketRecord) {
+        match self.reorder.as_mut() {
+            None => self.record(r),
+            Some(q) => q.push(*r),
+        }
     }
 
     /// Held records whose hold is over, in capture order.

@@ -1,8 +1,9 @@
 //! `osfp run`: the start-up sequence ([`start`]), configuration ([`config`]), the ring
-//! pumps ([`pump`]), the consumer loop ([`consumer`]) and its reload ([`reload`]).
+//! buffers' reader ([`rings`]), the consumer loop ([`consumer`]) and its reload
+//! ([`reload`]).
 
 pub mod config;
 mod consumer;
-pub mod pump;
 pub mod reload;
+pub mod rings;
 pub mod start;
