@@ -1,17 +1,18 @@
 //! The p0f v3 TCP signature of one SYN or SYN-ACK, computed the way p0f 3.09b does
 //! (process.c `parse_packet`, fp_tcp.c `detect_win_multi` and `dump_sig`).
 //!
-//! The options are walked again from the record's raw bytes with p0f's own rules
-//! rather than taken from [`crate::options`]: p0f reads a malformed MSS or WS in place
-//! and steps over it by its nominal size, which gives a different layout than a
-//! length-driven walk. Matching p0f's layout byte for byte is what parity needs.
+//! A well-formed option list's walk is read off the decoder's parse ([`Walk::from_decoded`]):
+//! there both walks agree. Any other list is walked again from the record's raw bytes
+//! with p0f's own rules: p0f reads a malformed MSS or WS in place and steps over it by
+//! its nominal size, which gives a different layout than a length-driven walk. Matching
+//! p0f's layout byte for byte is what parity needs.
 
 use std::fmt;
 
 use osfp_common::{ip_flag, tcp_flag};
 
 use super::quirks::Quirks;
-use crate::decode::{put_layout, Event, OptKind};
+use crate::decode::{put_layout, Event, OptKind, TcpOptions};
 
 /// p0f's MAX_DIST: most hops between a signature's TTL and the observed one.
 pub const MAX_DIST: u8 = 35;
@@ -155,8 +156,11 @@ impl Signature {
             q |= Quirks::PUSH;
         }
 
-        let n = (r.opt_len as usize).min(r.options.len());
-        let w = walk_options(&r.options[..n], dir == Direction::Request);
+        let syn = dir == Direction::Request;
+        let w = Walk::from_decoded(&ev.options, syn).unwrap_or_else(|| {
+            let n = (r.opt_len as usize).min(r.options.len());
+            walk_options(&r.options[..n], syn)
+        });
         q |= w.quirks;
 
         let mut s = Signature {
@@ -304,7 +308,8 @@ impl Signature {
     }
 }
 
-struct Walk {
+#[derive(Debug, PartialEq)]
+pub(crate) struct Walk {
     layout: [u8; MAX_OPTS],
     cnt: u8,
     eol_pad: u8,
@@ -314,9 +319,57 @@ struct Walk {
     quirks: u32,
 }
 
+impl Walk {
+    /// p0f's walk read off the decoder's parse of the same bytes, where the two must
+    /// agree: no structural problem, nothing non-zero after EOL, no SACK (p0f refuses
+    /// the 2-byte SACK the decoder takes) and WS and TS each at most once (p0f's quirks
+    /// look at every copy, the decoder keeps the last). `None` otherwise: then
+    /// [`walk_options`] walks the bytes. Saves the second walk on nearly every packet.
+    pub(crate) fn from_decoded(o: &TcpOptions, syn: bool) -> Option<Walk> {
+        if o.malformed.is_some() || o.nonzero_after_eol {
+            return None;
+        }
+        let mut w = Walk {
+            layout: [0; MAX_OPTS],
+            cnt: o.layout.len() as u8,
+            eol_pad: o.eol_pad,
+            mss: o.mss.unwrap_or(0),
+            wscale: o.wscale.unwrap_or(0),
+            ts1: 0,
+            quirks: 0,
+        };
+        let (mut ws, mut ts) = (0, 0);
+        for (slot, &k) in w.layout.iter_mut().zip(&o.layout) {
+            match k {
+                OptKind::Sack => return None,
+                OptKind::Ws => ws += 1,
+                OptKind::Ts => ts += 1,
+                _ => {}
+            }
+            *slot = k.number();
+        }
+        if ws > 1 || ts > 1 {
+            return None;
+        }
+        if w.wscale > 14 {
+            w.quirks |= Quirks::OPT_EXWS;
+        }
+        if let Some((val, ecr)) = o.timestamp {
+            w.ts1 = val;
+            if val == 0 {
+                w.quirks |= Quirks::OPT_ZERO_TS1;
+            }
+            if syn && ecr != 0 {
+                w.quirks |= Quirks::OPT_NZ_TS2;
+            }
+        }
+        Some(w)
+    }
+}
+
 /// p0f's option walk, rule for rule (process.c). `syn`: the packet is a plain SYN
 /// (only then is a non-zero TSecr the `ts2+` quirk).
-fn walk_options(b: &[u8], syn: bool) -> Walk {
+pub(crate) fn walk_options(b: &[u8], syn: bool) -> Walk {
     let mut w = Walk {
         layout: [0; MAX_OPTS],
         cnt: 0,
@@ -455,4 +508,104 @@ pub fn nmap_options(o: &crate::decode::options::TcpOptions) -> String {
         };
     }
     s
+}
+
+#[cfg(test)]
+mod walk_tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::decode::options;
+
+    /// Option chunks as senders put them on the wire, well-formed and not: every kind
+    /// p0f treats apart, repeated kinds, wrong lengths, EOL with zero and non-zero pad.
+    fn chunk() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            any::<u16>().prop_map(|m| vec![2, 4, (m >> 8) as u8, m as u8]),
+            (0u8..20).prop_map(|s| vec![3, 3, s]),
+            Just(vec![4, 2]),
+            (any::<u32>(), any::<u32>(), 0u8..3).prop_map(|(v, e, z)| {
+                // TSval / TSecr zero now and then: the ts1- and ts2+ quirks.
+                let (v, e) = match z {
+                    0 => (0, e),
+                    1 => (v, 0),
+                    _ => (v, e),
+                };
+                let mut c = vec![8, 10];
+                c.extend_from_slice(&v.to_be_bytes());
+                c.extend_from_slice(&e.to_be_bytes());
+                c
+            }),
+            Just(vec![1]),
+            (0usize..4, any::<bool>()).prop_map(|(pad, nz)| {
+                let mut c = vec![0; 1 + pad];
+                if nz && pad > 0 {
+                    c[pad] = 7;
+                }
+                c
+            }),
+            (0usize..3).prop_map(|blocks| {
+                let mut c = vec![5, 2 + 8 * blocks as u8];
+                c.resize(2 + 8 * blocks, 0xaa);
+                c
+            }),
+            (9u8..40, 2u8..6).prop_map(|(k, l)| {
+                let mut c = vec![k, l];
+                c.resize(l as usize, 0);
+                c
+            }),
+            // Wrong or impossible lengths of known kinds, and a bare kind byte.
+            (prop::sample::select(vec![2u8, 3, 4, 5, 8]), 0u8..12).prop_map(|(k, l)| {
+                let mut c = vec![k, l];
+                c.resize((l as usize).max(2), 1);
+                c
+            }),
+            any::<u8>().prop_map(|k| vec![k]),
+        ]
+    }
+
+    fn list() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(chunk(), 0..8).prop_map(|cs| {
+            let mut b: Vec<u8> = cs.concat();
+            b.truncate(40);
+            b
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        /// Wherever the decoder's parse stands in for p0f's walk, it gives what the
+        /// walk gives, for SYNs and SYN-ACKs.
+        #[test]
+        fn decoded_walk_equals_p0f_walk(b in list()) {
+            let o = options::parse(&b, false);
+            for syn in [true, false] {
+                if let Some(w) = Walk::from_decoded(&o, syn) {
+                    prop_assert_eq!(w, walk_options(&b, syn), "{:?} syn {}", b, syn);
+                }
+            }
+        }
+    }
+
+    /// The common lists take the decoder's path (else the test above proves nothing of
+    /// the live path), the odd ones the walk.
+    #[test]
+    fn which_lists_take_the_decoded_walk() {
+        let takes = |b: &[u8]| Walk::from_decoded(&options::parse(b, false), true).is_some();
+        // Linux, Windows, macOS SYNs.
+        assert!(takes(&[
+            2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7
+        ]));
+        assert!(takes(&[2, 4, 5, 0xb4, 1, 3, 3, 8, 1, 1, 4, 2]));
+        assert!(takes(&[
+            2, 4, 5, 0xb4, 1, 3, 3, 6, 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 4, 2, 0, 0
+        ]));
+        assert!(takes(&[]));
+        // A 2-byte SACK, two WS, a non-zero byte after EOL, a bad MSS length.
+        assert!(!takes(&[5, 2, 1, 1]));
+        assert!(!takes(&[3, 3, 1, 3, 3, 15]));
+        assert!(!takes(&[2, 4, 5, 0xb4, 0, 0, 9, 0]));
+        assert!(!takes(&[2, 3, 5, 1]));
+    }
 }
