@@ -286,11 +286,21 @@ impl Pipeline {
 
     pub fn process(&mut self, record: &PacketRecord) -> Event {
         let ev = Event::decode(record);
+        self.count_decoded(&ev);
+        ev
+    }
+
+    /// [`Pipeline::process`] into a reused event (the live consumer's path).
+    pub fn process_into(&mut self, record: &PacketRecord, ev: &mut Event) {
+        ev.decode_into(record);
+        self.count_decoded(ev);
+    }
+
+    fn count_decoded(&mut self, ev: &Event) {
         self.records += 1;
         for p in ev.options.problems() {
             self.option_problems[p as usize] += 1;
         }
-        ev
     }
 
     pub fn option_problem(&self, p: OptionProblem) -> u64 {

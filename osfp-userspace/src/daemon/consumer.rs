@@ -30,6 +30,7 @@ use crate::{
         reorder::Reorder,
         xdp::{self, MonoToUnix, POLL_INTERVAL},
     },
+    decode::Event,
     export::{
         api::{self, ApiState, Query},
         eventlog::{self, EventLog, Watch},
@@ -81,6 +82,8 @@ pub(super) struct Daemon {
     pub(super) generation: u64,
     /// The walk of the table for the API's index in progress, if any.
     walk: Option<Walk>,
+    /// The event each record is decoded into (reused: no per-record copy of it).
+    ev: Event,
 }
 
 /// A copy of the table being made in steps ([`Walked::step`]).
@@ -137,6 +140,7 @@ impl Daemon {
             records_dropped_before: 0,
             generation: 0,
             walk: None,
+            ev: Event::decode(&PacketRecord::zeroed()),
         }
     }
 
@@ -267,23 +271,25 @@ impl Daemon {
     }
 
     /// One record (kernel monotonic time) through the pipeline: the same stages as
-    /// `osfp pcap`.
+    /// `osfp pcap`, decoded into the one event the loop reuses.
     fn record(&mut self, rec: &PacketRecord) {
         self.generation += 1;
-        let mut ev = self.pipeline.process(rec);
+        let ev = &mut self.ev;
+        self.pipeline.process_into(rec, ev);
         ev.ts_ns = self.clock.convert(rec.ts_ns);
         ev.record.ts_ns = ev.ts_ns;
-        let fp = self.pipeline.observe(&ev, &mut self.scan_events);
+        let ev = &self.ev;
+        let fp = self.pipeline.observe(ev, &mut self.scan_events);
         let seen = match fp {
             Some((s, v)) => {
                 if let Some(o) = self.records.as_mut() {
-                    let _ = o.event_fingerprinted(&ev, &self.db, &s, &v);
+                    let _ = o.event_fingerprinted(ev, &self.db, &s, &v);
                 }
                 self.log.is_some().then(|| eventlog::Seen::new(&s, &v))
             }
             None => {
                 if let Some(o) = self.records.as_mut() {
-                    let _ = o.event(&ev);
+                    let _ = o.event(ev);
                 }
                 None
             }
@@ -294,13 +300,13 @@ impl Daemon {
             {
                 log.suppressed += 1;
             } else if let Some((kind, line)) =
-                eventlog::fingerprinted(&self.pipeline.sources, &self.db, &ev, seen)
+                eventlog::fingerprinted(&self.pipeline.sources, &self.db, ev, seen)
             {
                 log.write(ev.ts_ns, kind, &line);
             }
         }
         if !self.scan_events.is_empty() || self.pipeline.has_flood_events() {
-            self.emit_scans(ev.ts_ns);
+            self.emit_scans(self.ev.ts_ns);
         }
     }
 

@@ -82,16 +82,34 @@ fn addr(family: u8, a: &[u8; 16]) -> IpAddr {
 impl Event {
     /// Decodes a record whose `ts_ns` is already Unix time.
     pub fn decode(record: &PacketRecord) -> Event {
-        let len = (record.opt_len as usize).min(record.options.len());
-        let truncated = record.rec_flags & rec_flag::OPTIONS_TRUNCATED != 0;
-        Event {
+        let mut ev = Event {
             ts_ns: record.ts_ns,
             kind: Kind::of(record.reason),
             src: addr(record.family, &record.src),
             dst: addr(record.family, &record.dst),
-            options: options::parse(&record.options[..len], truncated),
+            options: TcpOptions::default(),
             record: *record,
-        }
+        };
+        ev.parse_options();
+        ev
+    }
+
+    /// [`Event::decode`] into this event, reusing it (the live consumer's path: no
+    /// event is built elsewhere and copied in).
+    pub fn decode_into(&mut self, record: &PacketRecord) {
+        self.ts_ns = record.ts_ns;
+        self.kind = Kind::of(record.reason);
+        self.src = addr(record.family, &record.src);
+        self.dst = addr(record.family, &record.dst);
+        self.record = *record;
+        self.parse_options();
+    }
+
+    fn parse_options(&mut self) {
+        let r = &self.record;
+        let len = (r.opt_len as usize).min(r.options.len());
+        let truncated = r.rec_flags & rec_flag::OPTIONS_TRUNCATED != 0;
+        options::parse_into(&r.options[..len], truncated, &mut self.options);
     }
 
     pub fn has(&self, reason_bit: u8) -> bool {

@@ -125,21 +125,36 @@ impl TcpOptions {
 }
 
 /// Parses raw option bytes. `truncated`: the header claimed more than `bytes`.
+pub fn parse(bytes: &[u8], truncated: bool) -> TcpOptions {
+    let mut o = TcpOptions::default();
+    parse_into(bytes, truncated, &mut o);
+    o
+}
+
+/// [`parse`] into `o` (whatever it held before), so that the live path parses into
+/// the event it reuses: a parsed list copied into place reads the layout back, just
+/// written a byte at a time, in 16-byte loads, which stall on this CPU.
 ///
 /// One branch on the raw kind byte and length per option (this runs for every record:
 /// a match on [`OptKind`], then on the expected length, then on the kind again cost
-/// three jump tables an option). Inlined, so that the options are built in the event
-/// rather than copied into it.
+/// three jump tables an option).
 #[inline]
-pub fn parse(bytes: &[u8], truncated: bool) -> TcpOptions {
-    let mut o = TcpOptions::default();
+pub fn parse_into(bytes: &[u8], truncated: bool, o: &mut TcpOptions) {
+    o.layout.clear();
+    o.mss = None;
+    o.wscale = None;
+    o.sack_permitted = false;
+    o.timestamp = None;
+    o.eol_pad = 0;
+    o.nonzero_after_eol = false;
+    o.malformed = None;
     let bad = |o: &mut TcpOptions, p: OptionProblem| {
         o.malformed.get_or_insert(p);
     };
     let mut i = 0;
     while i < bytes.len() {
         if o.layout.is_full() {
-            bad(&mut o, OptionProblem::TooManyOptions);
+            bad(o, OptionProblem::TooManyOptions);
             break;
         }
         let kind = bytes[i];
@@ -156,16 +171,16 @@ pub fn parse(bytes: &[u8], truncated: bool) -> TcpOptions {
             continue;
         }
         let Some(&len) = bytes.get(i + 1) else {
-            bad(&mut o, OptionProblem::RunsPastHeader);
+            bad(o, OptionProblem::RunsPastHeader);
             break;
         };
         let len = len as usize;
         if len < 2 {
-            bad(&mut o, OptionProblem::LengthTooShort);
+            bad(o, OptionProblem::LengthTooShort);
             break;
         }
         let Some(body) = bytes.get(i + 2..i + len) else {
-            bad(&mut o, OptionProblem::RunsPastHeader);
+            bad(o, OptionProblem::RunsPastHeader);
             break;
         };
         match (kind, body) {
@@ -179,16 +194,15 @@ pub fn parse(bytes: &[u8], truncated: bool) -> TcpOptions {
                 ))
             }
             // MSS, WS, SACK_PERM or TS of another length; a SACK not whole blocks.
-            (2 | 3 | 4 | 8, _) => bad(&mut o, OptionProblem::WrongLength),
-            (5, _) if !body.len().is_multiple_of(8) => bad(&mut o, OptionProblem::WrongLength),
+            (2 | 3 | 4 | 8, _) => bad(o, OptionProblem::WrongLength),
+            (5, _) if !body.len().is_multiple_of(8) => bad(o, OptionProblem::WrongLength),
             _ => {}
         }
         i += len;
     }
     if truncated {
-        bad(&mut o, OptionProblem::Truncated);
+        bad(o, OptionProblem::Truncated);
     }
-    o
 }
 
 #[cfg(test)]
