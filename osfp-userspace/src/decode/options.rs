@@ -112,6 +112,15 @@ pub struct TcpOptions {
     pub nonzero_after_eol: bool,
     /// The list is malformed (p0f's `bad`): the first structural problem.
     pub malformed: Option<OptionProblem>,
+    /// The kind bytes of `layout`, zero after them: what p0f's signature holds, so
+    /// that the fingerprinter copies them instead of converting `layout` again.
+    #[serde(skip)]
+    pub kinds: [u8; MAX_OPTIONS],
+    /// A SACK, or WS or TS more than once: where p0f's walk and this parse differ even
+    /// on a well-formed list (p0f refuses a 2-byte SACK; its quirks look at every WS
+    /// and TS, this parse keeps the last).
+    #[serde(skip)]
+    pub p0f_apart: bool,
 }
 
 impl TcpOptions {
@@ -148,6 +157,8 @@ pub fn parse_into(bytes: &[u8], truncated: bool, o: &mut TcpOptions) {
     o.eol_pad = 0;
     o.nonzero_after_eol = false;
     o.malformed = None;
+    o.kinds = [0; MAX_OPTIONS];
+    o.p0f_apart = false;
     let bad = |o: &mut TcpOptions, p: OptionProblem| {
         o.malformed.get_or_insert(p);
     };
@@ -158,6 +169,7 @@ pub fn parse_into(bytes: &[u8], truncated: bool, o: &mut TcpOptions) {
             break;
         }
         let kind = bytes[i];
+        o.kinds[o.layout.len()] = kind;
         o.layout.push(OptKind::from_kind(kind));
         if kind == 0 {
             // EOL: what follows is padding.
@@ -185,9 +197,13 @@ pub fn parse_into(bytes: &[u8], truncated: bool, o: &mut TcpOptions) {
         };
         match (kind, body) {
             (2, &[a, b]) => o.mss = Some(u16::from_be_bytes([a, b])),
-            (3, &[s]) => o.wscale = Some(s),
+            (3, &[s]) => {
+                o.p0f_apart |= o.wscale.is_some();
+                o.wscale = Some(s)
+            }
             (4, []) => o.sack_permitted = true,
             (8, &[v0, v1, v2, v3, e0, e1, e2, e3]) => {
+                o.p0f_apart |= o.timestamp.is_some();
                 o.timestamp = Some((
                     u32::from_be_bytes([v0, v1, v2, v3]),
                     u32::from_be_bytes([e0, e1, e2, e3]),
@@ -195,7 +211,12 @@ pub fn parse_into(bytes: &[u8], truncated: bool, o: &mut TcpOptions) {
             }
             // MSS, WS, SACK_PERM or TS of another length; a SACK not whole blocks.
             (2 | 3 | 4 | 8, _) => bad(o, OptionProblem::WrongLength),
-            (5, _) if !body.len().is_multiple_of(8) => bad(o, OptionProblem::WrongLength),
+            (5, _) => {
+                o.p0f_apart = true;
+                if !body.len().is_multiple_of(8) {
+                    bad(o, OptionProblem::WrongLength)
+                }
+            }
             _ => {}
         }
         i += len;

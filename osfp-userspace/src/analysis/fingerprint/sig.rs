@@ -323,14 +323,15 @@ impl Walk {
     /// p0f's walk read off the decoder's parse of the same bytes, where the two must
     /// agree: no structural problem, nothing non-zero after EOL, no SACK (p0f refuses
     /// the 2-byte SACK the decoder takes) and WS and TS each at most once (p0f's quirks
-    /// look at every copy, the decoder keeps the last). `None` otherwise: then
-    /// [`walk_options`] walks the bytes. Saves the second walk on nearly every packet.
+    /// look at every copy, the decoder keeps the last; [`TcpOptions::p0f_apart`]).
+    /// `None` otherwise: then [`walk_options`] walks the bytes. Saves the second walk
+    /// on nearly every packet.
     pub(crate) fn from_decoded(o: &TcpOptions, syn: bool) -> Option<Walk> {
-        if o.malformed.is_some() || o.nonzero_after_eol {
+        if o.malformed.is_some() || o.nonzero_after_eol || o.p0f_apart {
             return None;
         }
         let mut w = Walk {
-            layout: [0; MAX_OPTS],
+            layout: o.kinds,
             cnt: o.layout.len() as u8,
             eol_pad: o.eol_pad,
             mss: o.mss.unwrap_or(0),
@@ -338,19 +339,6 @@ impl Walk {
             ts1: 0,
             quirks: 0,
         };
-        let (mut ws, mut ts) = (0, 0);
-        for (slot, &k) in w.layout.iter_mut().zip(&o.layout) {
-            match k {
-                OptKind::Sack => return None,
-                OptKind::Ws => ws += 1,
-                OptKind::Ts => ts += 1,
-                _ => {}
-            }
-            *slot = k.number();
-        }
-        if ws > 1 || ts > 1 {
-            return None;
-        }
         if w.wscale > 14 {
             w.quirks |= Quirks::OPT_EXWS;
         }
