@@ -154,6 +154,7 @@ impl Fingerprinter {
     }
 
     /// The signature of a SYN or SYN-ACK event (`None` for other events).
+    #[inline]
     pub fn signature(&mut self, ev: &Event) -> Option<Signature> {
         let r = &ev.record;
         let syn = r.tcp_flags & osfp_common::tcp_flag::SYN != 0;

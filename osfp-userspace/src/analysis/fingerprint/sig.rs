@@ -94,6 +94,7 @@ impl Signature {
     /// flags among SYN/ACK/FIN/RST must be exactly SYN or SYN+ACK (PSH, URG, ECE, CWR
     /// may ride along). `syn_mss`: for a SYN-ACK, the MSS of its flow's SYN (0 if the
     /// SYN was not seen), which p0f uses to explain the window.
+    #[inline]
     pub fn from_event(ev: &Event, syn_mss: u16) -> Option<Signature> {
         let r = &ev.record;
         let f = r.tcp_flags;
