@@ -190,3 +190,46 @@ fn clock_and_hosts_lines_from_the_sweep() {
     let e = Watch::default().sweep(&f.pipe.sources, 400 * S, None);
     assert_eq!((e.sources, e.multi_machine), (1, 1));
 }
+
+/// `osfp run` sweeps in steps between batches: a sweep one slot at a time finds what a
+/// whole sweep finds (counts, several-hosts set, lines), and until it ends the API's
+/// several-hosts set stays the last finished sweep's.
+#[test]
+fn stepped_sweep_equals_whole_sweep() {
+    use osfp::export::eventlog::ClockSweep;
+    let mut whole = Feed::new("sweep-whole");
+    let mut stepped = Feed::new("sweep-stepped");
+    for f in [&mut whole, &mut stepped] {
+        for n in 1..=6u16 {
+            let src = ip(&format!("10.0.1.{n}"));
+            f.connection(src, ip("192.0.2.1"), 40000 + n, 100 * S, 1000.0, 50.0);
+            if n % 3 == 0 {
+                // A second machine behind every third address.
+                f.connection(src, ip("192.0.2.2"), 41000 + n, 110 * S, 250.0, 7.0);
+            }
+        }
+    }
+    let mut w = Watch::default();
+    let e_whole = w.sweep(&whole.pipe.sources, 200 * S, Some(&mut whole.log));
+    let mut ws = Watch::default();
+    let mut sw = ClockSweep::default();
+    let mut steps = 1;
+    let t = &stepped.pipe.sources;
+    while !ws.sweep_step(&mut sw, t, 200 * S, Some(&mut stepped.log), 1) {
+        assert!(ws.multiple_hosts().is_empty(), "no sweep has ended yet");
+        steps += 1;
+    }
+    assert_eq!(steps, t.slots(), "one slot a step");
+    let e_stepped = ws.finish_sweep(sw, t, Some(&mut stepped.log));
+    assert_eq!(e_stepped, e_whole);
+    assert_eq!((e_whole.sources, e_whole.multi_machine), (6, 2));
+    assert_eq!(ws.multiple_hosts(), w.multiple_hosts());
+    let sorted = |f: &Feed| {
+        let mut l: Vec<String> = f.lines().iter().map(|v| v.to_string()).collect();
+        l.sort();
+        l
+    };
+    let (a, b) = (sorted(&whole), sorted(&stepped));
+    assert_eq!(a, b);
+    assert_eq!(of(&whole.lines(), "hosts").len(), 2, "{a:#?}");
+}

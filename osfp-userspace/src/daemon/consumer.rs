@@ -33,7 +33,7 @@ use crate::{
     decode::Event,
     export::{
         api::{self, ApiState, Query},
-        eventlog::{self, EventLog, Watch},
+        eventlog::{self, ClockSweep, EventLog, Watch},
         metrics::Metrics,
         output::{Format, Output, StdoutPipe},
         source_index::Walked,
@@ -47,6 +47,10 @@ use crate::{
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// How often every source's clock is analysed (clock gauges, hosts / clock events).
 const CLOCK_SWEEP_EVERY: Duration = Duration::from_secs(30);
+/// Table slots a step of the clock sweep covers: at most ~4 ms of the loop (up to
+/// ~8 µs a source with clock state), well under what half of the smallest ring buffer
+/// holds at line rate.
+const CLOCK_SWEEP_STEP: usize = 512;
 
 pub(super) fn unix_now_ns() -> u64 {
     SystemTime::now()
@@ -84,6 +88,8 @@ pub(super) struct Daemon {
     walk: Option<Walk>,
     /// The event each record is decoded into (reused: no per-record copy of it).
     ev: Event,
+    /// The clock sweep under way, if any.
+    clock_sweep: Option<ClockSweep>,
 }
 
 /// A copy of the table being made in steps ([`Walked::step`]).
@@ -141,6 +147,7 @@ impl Daemon {
             generation: 0,
             walk: None,
             ev: Event::decode(&PacketRecord::zeroed()),
+            clock_sweep: None,
         }
     }
 
@@ -200,6 +207,7 @@ impl Daemon {
                 Some(q) = api_rx.recv() => self.answer(q),
                 // Always ready while a walk is under way: a step, then the loop turns.
                 _ = std::future::ready(()), if self.walk.is_some() => self.walk_step(),
+                _ = std::future::ready(()), if self.clock_sweep.is_some() => self.clock_sweep_step(),
                 _ = metrics_tick.tick() => {
                     if let Err(e) = self.update_metrics(&counters) {
                         failure = Some(e.context("reading the kernel counters"));
@@ -432,14 +440,33 @@ impl Daemon {
         self.flush();
     }
 
-    /// The clock analysis of every source with clock state (up to ~0.5 s at the default
-    /// clock cap, so less often): gauges, the API's several-hosts filter, hosts and clock
-    /// lines of the event log.
+    /// Starts the clock analysis of every source with clock state (gauges, the API's
+    /// several-hosts filter, hosts and clock lines of the event log), unless one is
+    /// under way. At the default clock cap the whole table takes up to ~0.5 s: in one
+    /// go it would hold the ring buffers that long, so it runs in steps between batches.
     fn clock_sweep(&mut self) {
-        self.generation += 1;
-        self.clocks = self
+        if self.clock_sweep.is_none() {
+            self.clock_sweep = Some(ClockSweep::default());
+        }
+    }
+
+    /// The sources of the next [`CLOCK_SWEEP_STEP`] slots; at the end of the table, the
+    /// sweep's results replace the last ones.
+    fn clock_sweep_step(&mut self) {
+        let Some(sw) = self.clock_sweep.as_mut() else {
+            return;
+        };
+        let table = &self.pipeline.sources;
+        let now = unix_now_ns();
+        if !self
             .watch
-            .sweep(&self.pipeline.sources, unix_now_ns(), self.log.as_mut());
+            .sweep_step(sw, table, now, self.log.as_mut(), CLOCK_SWEEP_STEP)
+        {
+            return;
+        }
+        let sw = self.clock_sweep.take().expect("sweeping");
+        self.generation += 1;
+        self.clocks = self.watch.finish_sweep(sw, table, self.log.as_mut());
     }
 
     fn stats(&self, counters: &[PerCpuArray<MapData, u64>]) -> String {

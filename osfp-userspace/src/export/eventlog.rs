@@ -291,33 +291,54 @@ impl Watch {
 
     /// Runs every source's clock analysis once: returns the counts for the metrics and,
     /// with a log, writes `hosts` when more machines are seen behind an address than
-    /// were last logged, and `clock` for a source's first rate estimate.
+    /// were last logged, and `clock` for a source's first rate estimate. The whole table
+    /// at once; `osfp run` goes in steps ([`Watch::sweep_step`]).
     pub fn sweep(
         &mut self,
         table: &SourceTable,
         now_ns: u64,
         mut log: Option<&mut EventLog>,
     ) -> ClockEstimates {
-        let mut e = ClockEstimates::default();
-        self.multi.clear();
-        for (src, s) in table.iter() {
+        let mut sw = ClockSweep::default();
+        while !self.sweep_step(&mut sw, table, now_ns, log.as_deref_mut(), usize::MAX) {}
+        self.finish_sweep(sw, table, log)
+    }
+
+    /// The next step of a sweep: the sources of up to `max_slots` table slots from
+    /// where the last step ended. True when the table is done (then
+    /// [`Watch::finish_sweep`]). Between steps the table may change: a source that
+    /// stays in it is analysed once, one that comes in meanwhile may wait for the next
+    /// sweep ([`SourceTable::slot`]).
+    pub fn sweep_step(
+        &mut self,
+        sw: &mut ClockSweep,
+        table: &SourceTable,
+        now_ns: u64,
+        mut log: Option<&mut EventLog>,
+        max_slots: usize,
+    ) -> bool {
+        let end = sw.next_slot.saturating_add(max_slots).min(table.slots());
+        for i in sw.next_slot..end {
+            let Some((src, s)) = table.slot(i) else {
+                continue;
+            };
             let Some(c) = &s.clock else { continue };
             let sum = c.summary();
-            e.count(&sum);
+            sw.estimates.count(&sum);
             if sum.hosts.count > 1 {
-                self.multi.insert(*src);
+                sw.multi.insert(src);
             }
             let Some(log) = log.as_deref_mut() else {
                 continue;
             };
-            let r = self.reported.entry(*src).or_default();
+            let r = self.reported.entry(src).or_default();
             if sum.hosts.count > 1 && sum.hosts.count > r.hosts {
                 r.hosts = sum.hosts.count;
                 log.write(
                     now_ns,
                     LogKind::Hosts,
                     &HostsLine {
-                        src: *src,
+                        src,
                         hosts: &sum.hosts,
                     },
                 );
@@ -328,16 +349,38 @@ impl Watch {
                     now_ns,
                     LogKind::Clock,
                     &ClockLine {
-                        src: *src,
+                        src,
                         clock: &sum.clock,
                     },
                 );
             }
         }
+        sw.next_slot = end;
+        end >= table.slots()
+    }
+
+    /// Ends a sweep: its several-hosts set replaces the last one (the API's filter),
+    /// what was logged is forgotten for sources no longer in the table, and the counts
+    /// for the metrics are returned.
+    pub fn finish_sweep(
+        &mut self,
+        sw: ClockSweep,
+        table: &SourceTable,
+        log: Option<&mut EventLog>,
+    ) -> ClockEstimates {
+        self.multi = sw.multi;
         self.reported.retain(|a, _| table.get(a).is_some());
         if let Some(log) = log {
             log.flush();
         }
-        e
+        sw.estimates
     }
+}
+
+/// A clock sweep under way ([`Watch::sweep_step`]).
+#[derive(Default)]
+pub struct ClockSweep {
+    next_slot: usize,
+    estimates: ClockEstimates,
+    multi: HashSet<IpAddr>,
 }
