@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use aya::{
-    maps::RingBuf,
+    maps::{MapData, RingBuf},
     programs::{TestRun, TestRunOptions},
 };
 use osfp::{
@@ -15,6 +15,22 @@ use osfp::{
 };
 use osfp_common::{map_name, program};
 use osfp_tests::{craft::TcpFrame, privileged};
+
+/// The loaded program's ring with `n` SYNs in it (source ports from `first_port`), and a
+/// runtime for the reader.
+fn ring_with_syns(
+    n: usize,
+    first_port: u16,
+) -> (aya::Ebpf, RingBuf<MapData>, tokio::runtime::Runtime) {
+    let mut ebpf = xdp::load(&LoadConfig::default(), program::LOOP).unwrap();
+    let ring = RingBuf::try_from(ebpf.take_map(map_name::EVENTS).unwrap()).unwrap();
+    write_syns(&mut ebpf, n, first_port);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    (ebpf, ring, rt)
+}
 
 fn write_syns(ebpf: &mut aya::Ebpf, n: usize, first_port: u16) {
     let prog = xdp::program(ebpf, program::LOOP).unwrap();
@@ -41,15 +57,9 @@ fn reader_takes_every_record_once_in_bounded_turns() {
     if !privileged("reader_takes_every_record_once_in_bounded_turns") {
         return;
     }
-    let mut ebpf = xdp::load(&LoadConfig::default(), program::LOOP).unwrap();
-    let ring = RingBuf::try_from(ebpf.take_map(map_name::EVENTS).unwrap()).unwrap();
     // More than two batches' worth, each SYN from its own port.
     let n = 2 * BATCH + 300;
-    write_syns(&mut ebpf, n, 10_000);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (_ebpf, ring, rt) = ring_with_syns(n, 10_000);
     let mut ports = Vec::new();
     let turns: Vec<Turn> = rt.block_on(async {
         let mut rings = Rings::new(vec![ring]).unwrap();
@@ -92,15 +102,9 @@ fn last_turn_takes_everything_left() {
     if !privileged("last_turn_takes_everything_left") {
         return;
     }
-    let mut ebpf = xdp::load(&LoadConfig::default(), program::LOOP).unwrap();
-    let ring = RingBuf::try_from(ebpf.take_map(map_name::EVENTS).unwrap()).unwrap();
     let n = 3 * BATCH + 7;
-    write_syns(&mut ebpf, n, 20_000);
+    let (_ebpf, ring, rt) = ring_with_syns(n, 20_000);
     // The reader registers with a tokio reactor; the last turn itself does not wait.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let _in_runtime = rt.enter();
     let mut rings = Rings::new(vec![ring]).unwrap();
     let mut seen = 0;
