@@ -1,5 +1,5 @@
 //! `osfp run`'s consumer loop: one thread owns the pipeline and the source table, reads
-//! the ring buffers in place a batch at a time (`rings.rs`), answers API queries between
+//! the ring buffers a batch at a time (`rings.rs`), answers API queries between
 //! batches, refreshes metrics, sweeps the tables on timers and reloads on SIGHUP
 //! (`reload.rs`).
 
@@ -249,7 +249,7 @@ impl Daemon {
 
     /// One turn over the rings (at most a batch from each); returns whether some ring
     /// gave a full batch. With one interface each record goes straight through the
-    /// pipeline, in place; with several, into capture order first.
+    /// pipeline; with several, into capture order first.
     fn turn(&mut self, rings: &mut Rings) -> bool {
         let t = rings.turn(BATCH, |r| self.take(r));
         self.bad_size += t.bad_size as u64;

@@ -13,7 +13,6 @@ use std::{future::poll_fn, io, task::Poll};
 use aya::maps::{MapData, RingBuf};
 use osfp_common::PacketRecord;
 use tokio::io::unix::AsyncFd;
-use zerocopy::FromBytes;
 
 /// Records taken from one ring buffer per turn of the consumer loop.
 pub const BATCH: usize = 1024;
@@ -80,7 +79,7 @@ impl Rings {
         let mut t = Turn::default();
         for r in &mut self.rings {
             self.batch.clear();
-            let (n, bad) = read(r.get_mut(), max, |rec| self.batch.push(*rec));
+            let (n, bad) = read(r.get_mut(), max, |rec| self.batch.push(rec));
             self.batch.iter().for_each(&mut f);
             t.records += n;
             t.bad_size += bad;
@@ -104,27 +103,22 @@ impl Rings {
 }
 
 /// Reads up to `max` entries of one ring; returns the records and the entries of the
-/// wrong size. A record is read in place; one at an address not aligned for it (the
-/// kernel aligns entries to 8 bytes, so never in practice) is copied first.
+/// wrong size (counted, never fatal).
 fn read(
     ring: &mut RingBuf<MapData>,
     max: usize,
-    mut f: impl FnMut(&PacketRecord),
+    mut f: impl FnMut(PacketRecord),
 ) -> (usize, usize) {
     let (mut n, mut bad) = (0, 0);
     while n + bad < max {
         let Some(item) = ring.next() else { break };
-        match PacketRecord::ref_from_bytes(&item) {
-            Ok(r) => f(r),
-            Err(_) => match PacketRecord::read_from_bytes(&item) {
-                Ok(r) => f(&r),
-                Err(_) => {
-                    bad += 1;
-                    continue;
-                }
-            },
+        match PacketRecord::from_bytes(&item) {
+            Some(r) => {
+                f(r);
+                n += 1;
+            }
+            None => bad += 1,
         }
-        n += 1;
     }
     (n, bad)
 }
